@@ -1,0 +1,4 @@
+from get3d.cli import main
+
+if __name__ == "__main__":
+    main()
