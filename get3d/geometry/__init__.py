@@ -1,0 +1,17 @@
+"""Geometry core: tet grids, differentiable marching tetrahedra (DMTet), meshes."""
+from get3d.geometry.dmtet import marching_tets, marching_tets_batched, replace_empty_shapes, sdf_reg_loss
+from get3d.geometry.mesh import Mesh
+from get3d.geometry.tets import EdgeTable, cells_for_resolution, edge_table, tet_grid, tet_grid_cells
+
+__all__ = [
+    "EdgeTable",
+    "Mesh",
+    "cells_for_resolution",
+    "edge_table",
+    "marching_tets",
+    "marching_tets_batched",
+    "replace_empty_shapes",
+    "sdf_reg_loss",
+    "tet_grid",
+    "tet_grid_cells",
+]
