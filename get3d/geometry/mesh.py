@@ -91,11 +91,19 @@ class Mesh:
         a, b, c = self._corners()
         return (a * torch.cross(b, c, dim=-1)).sum() / 6.0
 
+    def _edge_use_counts(self) -> torch.Tensor:
+        """[E] how many faces use each undirected edge."""
+        edges = torch.sort(self.faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), dim=1).values
+        return torch.unique(edges, dim=0, return_counts=True)[1]
+
     def boundary_and_nonmanifold_edges(self) -> tuple[int, int]:
         """Counts of edges used by one face (holes) and by more than two (non-manifold)."""
-        edges = torch.sort(self.faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), dim=1).values
-        _, counts = torch.unique(edges, dim=0, return_counts=True)
+        counts = self._edge_use_counts()
         return int((counts == 1).sum()), int((counts > 2).sum())
+
+    def euler_characteristic(self) -> int:
+        """V - E + F (2 for a sphere-like closed surface, 0 for a torus)."""
+        return self.num_verts - len(self._edge_use_counts()) + self.num_faces
 
     def sample_points(
         self, num: int, generator: torch.Generator | None = None, return_faces: bool = False

@@ -132,12 +132,12 @@ def build_edge_table(tets: torch.Tensor) -> EdgeTable:
     return EdgeTable(edges.to(torch.int64), inverse.reshape(-1, 6).to(torch.int64))
 
 
-def _cache_file(cells: int) -> Path:
+def grid_cache_file(cells: int) -> Path:
     return cache_dir() / f"bcc_n{cells}_v{_GRID_FORMAT}.npz"
 
 
 def _load_or_build(cells: int) -> dict[str, np.ndarray]:
-    path = _cache_file(cells)
+    path = grid_cache_file(cells)
     if path.exists():
         try:
             with np.load(path) as data:
