@@ -1,0 +1,120 @@
+"""Benchmark marching-tets extraction; prints one JSON document.
+
+For each device (cpu, and cuda when present), grid (tet_res 64/90/128) and SDF (sphere, noisy
+blob) it times, as the median of --repeats runs after a warm-up:
+  forward           extraction only
+  forward_backward  extraction + backward of a loss on the mesh vertices into sdf and verts
+and, for comparison, the same forward pass with the approach common public DMTet code takes
+(``torch.unique`` over the edges of the surface tets on every call) as ``forward_unique_per_call``.
+
+    python bench/dmtet.py [--repeats 20] [--res 64,90,128] [--devices cpu,cuda] [--no-baseline]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import time
+
+import torch
+
+from get3d.geometry import marching_tets, tet_grid
+from get3d.geometry.dmtet import _NUM_TRIS_NP, _TRI_TABLE_NP
+from get3d.geometry import shapes
+from get3d.geometry.tets import TET_EDGE_SLOTS
+
+
+def unique_per_call_extract(verts: torch.Tensor, tets: torch.Tensor, sdf: torch.Tensor):
+    """The usual public recipe, for timing only: rebuild the edge list with unique() each call."""
+    dev = sdf.device
+    inside = sdf < 0
+    n_in = inside[tets].sum(-1)
+    surface_tets = tets[(n_in > 0) & (n_in < 4)]
+    slots = torch.tensor(TET_EDGE_SLOTS, device=dev)
+    pairs = torch.sort(surface_tets[:, slots].reshape(-1, 2), dim=1).values
+    edges, inverse = torch.unique(pairs, dim=0, return_inverse=True)
+    crossed = inside[edges[:, 0]] != inside[edges[:, 1]]
+    mapping = torch.full((len(edges),), -1, dtype=torch.long, device=dev)
+    mapping[crossed] = torch.arange(int(crossed.sum()), device=dev)
+    e = edges[crossed]
+    s_a, s_b = sdf[e[:, 0]].unsqueeze(-1), sdf[e[:, 1]].unsqueeze(-1)
+    mesh_verts = (verts[e[:, 0]] * s_b - verts[e[:, 1]] * s_a) / (s_b - s_a)
+    tet_edge_vert = mapping[inverse.reshape(-1, 6)]
+    code = (inside[surface_tets].long() * torch.tensor([1, 2, 4, 8], device=dev)).sum(-1)
+    table = torch.from_numpy(_TRI_TABLE_NP).to(dev)
+    two = torch.from_numpy(_NUM_TRIS_NP).to(dev)[code] == 2
+    local = table[code]
+    rows = torch.cat([torch.arange(len(code), device=dev), torch.arange(len(code), device=dev)[two]])
+    faces = torch.gather(tet_edge_vert[rows], 1, torch.cat([local[:, 0], local[two, 1]]))
+    return mesh_verts, faces
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _median_ms(fn, device: str, repeats: int) -> float:
+    fn()  # warm-up: caches, allocator, kernels
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def bench_case(device: str, res: int, sdf_name: str, repeats: int, baseline: bool) -> dict:
+    verts, tets = tet_grid(res, device)
+    sdf = shapes.sphere_sdf(verts) if sdf_name == "sphere" else shapes.noisy_sdf(verts, seed=0, amplitude=0.08)
+    mesh_verts, faces = marching_tets(verts, tets, sdf)
+
+    def forward():
+        marching_tets(verts, tets, sdf)
+
+    def forward_backward():
+        v = verts.clone().requires_grad_()
+        s = sdf.clone().requires_grad_()
+        out, _ = marching_tets(v, tets, s)
+        out.square().sum().backward()
+
+    row = {
+        "device": device, "tet_res": res, "sdf": sdf_name, "grid_verts": len(verts), "grid_tets": len(tets),
+        "mesh_verts": len(mesh_verts), "mesh_faces": len(faces),
+        "forward_ms": _median_ms(forward, device, repeats),
+        "forward_backward_ms": _median_ms(forward_backward, device, repeats),
+    }
+    if baseline:
+        row["forward_unique_per_call_ms"] = _median_ms(lambda: unique_per_call_extract(verts, tets, sdf), device, repeats)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--res", default="64,90,128")
+    parser.add_argument("--devices", default="cpu,cuda")
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+    devices = [d for d in args.devices.split(",") if d == "cpu" or torch.cuda.is_available()]
+    rows = [
+        bench_case(device, int(res), sdf_name, args.repeats, not args.no_baseline)
+        for device in devices for res in args.res.split(",") for sdf_name in ("sphere", "noisy")
+    ]
+    print(json.dumps({
+        "benchmark": "dmtet",
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "results": rows,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
