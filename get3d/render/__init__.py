@@ -1,0 +1,32 @@
+"""Cameras (GET3D's ShapeNet convention) and the differentiable mesh renderer."""
+from get3d.render.camera import (
+    DEFAULT_FAR,
+    DEFAULT_FOVY,
+    DEFAULT_NEAR,
+    DEFAULT_RADIUS,
+    Cameras,
+    camera_position,
+    look_at,
+    orbit,
+    perspective,
+    sample_training_cameras,
+    view_projection,
+    world_to_clip,
+    world_to_pixel,
+)
+
+__all__ = [
+    "DEFAULT_FAR",
+    "DEFAULT_FOVY",
+    "DEFAULT_NEAR",
+    "DEFAULT_RADIUS",
+    "Cameras",
+    "camera_position",
+    "look_at",
+    "orbit",
+    "perspective",
+    "sample_training_cameras",
+    "view_projection",
+    "world_to_clip",
+    "world_to_pixel",
+]
