@@ -14,6 +14,7 @@ from get3d.render.camera import (
     world_to_clip,
     world_to_pixel,
 )
+from get3d.render.renderer import RenderResult, Renderer, render, render_meshes
 
 __all__ = [
     "DEFAULT_FAR",
@@ -21,10 +22,14 @@ __all__ = [
     "DEFAULT_NEAR",
     "DEFAULT_RADIUS",
     "Cameras",
+    "RenderResult",
+    "Renderer",
     "camera_position",
     "look_at",
     "orbit",
     "perspective",
+    "render",
+    "render_meshes",
     "sample_training_cameras",
     "view_projection",
     "world_to_clip",
