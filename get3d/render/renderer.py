@@ -322,7 +322,7 @@ class Renderer:
         hard = covered.to(interp.dtype)
         interp = interp * hard  # background exactly 0 whatever the backend leaves there
         position, depth = interp[..., 0:3], interp[..., 3:4]
-        global_tri = rast[..., 3].long() - 1  # [B, H, W], -1 on background
+        global_tri = _decode_triangle_ids(rast[..., 3]) - 1  # [B, H, W], -1 on background
         local_tri = torch.where(global_tri >= 0, global_tri - packed.face_offset[:, None, None], global_tri)
         if normals == "vertex":
             normal = torch.nn.functional.normalize(interp[..., 4:7], dim=-1, eps=1e-20) * hard
@@ -366,6 +366,22 @@ def _texture_list(textures, batch: int, device) -> List[torch.Tensor]:
         if t.shape[-1] != textures[0].shape[-1]:
             raise Get3dError(f"textures[{b}] has {t.shape[-1]} channels but textures[0] has {textures[0].shape[-1]}")
     return [t.to(device=device, dtype=torch.float32) for t in textures]
+
+
+# nvdiffrast writes triangle_id + 1 into a float32 channel: exact up to 2**24, above that as
+# the float whose bit pattern is 0x4A800000 + id (so ids stay exact for huge batches).
+_ID_FLOAT_EXACT_MAX = 1 << 24
+_ID_BIT_OFFSET = 0x4A800000
+
+
+def _decode_triangle_ids(channel: torch.Tensor) -> torch.Tensor:
+    """rast[..., 3] [B, H, W] -> int64 ``triangle_id + 1`` (0 on background)."""
+    channel = channel.detach()
+    ids = channel.long()
+    if channel.dtype == torch.float32:
+        big = channel.contiguous().view(torch.int32).long() - _ID_BIT_OFFSET
+        ids = torch.where(channel <= float(_ID_FLOAT_EXACT_MAX), ids, big)
+    return ids
 
 
 def _face_normal_image(verts, faces, local_tri, covered) -> torch.Tensor:
