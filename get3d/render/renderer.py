@@ -298,6 +298,8 @@ class Renderer:
             raise Get3dError(f"cameras has {view.shape[0]} entries but the batch has {batch} meshes")
         uvs_l = _broadcast_items(_as_list(uvs, "uvs"), batch, "uvs") if uvs is not None else None
         _check_item_shapes(verts_l, faces_l, uvs_l)
+        # Rasterizers work in float32 (nvdiffrast requires it); .to() keeps gradients flowing.
+        verts_l = [v.to(device=device, dtype=torch.float32) for v in verts_l]
         faces_l = [f.to(device=device, dtype=torch.int64) for f in faces_l]
         _check_face_indices(verts_l, faces_l)
         tex_l = _texture_list(textures, batch, device) if textures is not None else None
