@@ -69,12 +69,17 @@ def test_positions_depth_normals_on_visible_surface(renderer, sphere):
     # The front view (r=0, e=0) sees the hemisphere z < 0: depth = z + 1.2.
     torch.testing.assert_close(out.depth[0][fg[0]][:, 0], out.position[0][fg[0]][:, 2] + 1.2, atol=1e-4, rtol=0)
     assert (out.position[0][fg[0]][:, 2] < 0.02).all()
-    # Unit normals, close to radial, facing the camera.
+    # Unit normals, close to radial, facing the camera. Interpolated vertex normals may turn
+    # slightly away at the rim of the polyhedral sphere; flat face normals of visible
+    # triangles always face the camera.
+    to_eye = torch.nn.functional.normalize(eye - pos, dim=-1)
     nrm = out.normal[fg]
     torch.testing.assert_close(nrm.norm(dim=-1), torch.ones(len(nrm)), atol=1e-4, rtol=0)
     assert ((nrm * torch.nn.functional.normalize(pos, dim=-1)).sum(-1) > 0.99).all()
-    assert ((nrm * (eye - pos)).sum(-1) > -0.01).all()
-    assert ((nrm * (eye - pos)).sum(-1) > 0).float().mean() > 0.98
+    assert ((nrm * to_eye).sum(-1) > -0.1).all()
+    assert ((nrm * to_eye).sum(-1) > 0).float().mean() > 0.98
+    flat = renderer.render([verts, verts], faces, cams, RES, normals="face").normal[fg]
+    assert ((flat * to_eye).sum(-1) > 0).all()
 
 
 def test_pixel_helper_agrees_with_rendered_positions(renderer, sphere):
@@ -117,7 +122,9 @@ def test_texture_fn_sees_only_foreground_points(renderer, sphere):
     hard = out.hard_mask[..., 0] > 0
     assert points.shape == (int(hard.sum()), 3)
     assert (batch_index == 0).sum() == hard[0].sum() and (batch_index == 1).sum() == hard[1].sum()
-    torch.testing.assert_close(points, out.position[hard], atol=1e-6, rtol=0)
+    # Same points (the field runs before the bottom-first -> top-first flip, so compare in
+    # the backend's row order).
+    torch.testing.assert_close(points, out.position.flip(1)[hard.flip(1)], atol=1e-6, rtol=0)
     # Interior pixels (not touched by antialiasing) carry exactly the field's value.
     interior = hard & (torch.nn.functional.avg_pool2d(hard[:, None].float(), 3, 1, 1)[:, 0] == 1)
     torch.testing.assert_close(out.color[interior][:, 0], out.position[interior][:, 0], atol=1e-6, rtol=0)
@@ -151,11 +158,15 @@ def test_uv_texture_on_quad_gives_texel_colours(renderer, v_up):
 
 def test_uv_textures_of_different_sizes_in_one_batch(renderer):
     verts, faces, uvs, texture, colours = _quad()
-    small = colours  # 2x2: texel centres exactly at the quadrant centres
+    small = colours.repeat_interleave(2, 0).repeat_interleave(2, 1)  # 4x4 vs 8x8
     out = renderer.render([verts, verts], faces, _front(2), RES, uvs=[uvs, uvs], textures=[texture, small])
     world = torch.tensor([[[0.2, 0.2, 0.0]]])
     px = world_to_pixel(world, _front().mvp(), RES)[0, 0].floor().long()
-    torch.testing.assert_close(out.color[:, px[1], px[0]], torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]), atol=1e-2, rtol=0)
+    torch.testing.assert_close(out.color[:, px[1], px[0]], torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]), atol=1e-5, rtol=0)
+    # Different textures really are sampled per item: a quadrant boundary pixel differs.
+    edge = torch.tensor([[[0.005, 0.2, 0.0]]])
+    px = world_to_pixel(edge, _front().mvp(), RES)[0, 0].floor().long()
+    assert not torch.allclose(out.color[0, px[1], px[0]], out.color[1, px[1], px[0]])
 
 
 def test_render_meshes_duck_typed(renderer):
@@ -224,11 +235,10 @@ def test_mask_gradient_reaches_silhouette_vertices(renderer, sphere):
     # From (0, 0, -1.2) the silhouette of a sphere of radius R is the circle where the view
     # ray is tangent: p . eye = R^2, i.e. z = -R^2 / 1.2.
     z_sil = -(0.4**2) / 1.2
-    rim = (verts[:, 2] - z_sil).abs() < 0.03
-    centre = verts[:, 2] < -0.3  # facing the camera, far from the silhouette
-    assert rim.any() and centre.any()
-    assert grad[rim].norm(dim=-1).gt(0).float().mean() > 0.5
-    assert grad[centre].abs().max() == 0
+    rim = (verts[:, 2] - z_sil).abs() < 0.1
+    moved = grad.norm(dim=-1) > 0
+    assert moved.sum() >= 20  # the rim ring has ~50 vertices at this tessellation
+    assert rim[moved].all()  # only vertices of silhouette edges get gradients
     # Pushing rim vertices outward grows the silhouette: the gradient points outward on average.
     radial = (grad[rim] * torch.nn.functional.normalize(verts[rim].detach(), dim=-1)).sum(-1)
     assert radial.sum() > 0
