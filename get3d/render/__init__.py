@@ -1,4 +1,5 @@
-"""Cameras (GET3D's ShapeNet convention) and the differentiable mesh renderer."""
+"""Rendering: cameras (GET3D's ShapeNet convention), rasterizer backends (nvdiffrast or pure
+PyTorch) and the differentiable mesh renderer."""
 from get3d.render.camera import (
     DEFAULT_FAR,
     DEFAULT_FOVY,
@@ -14,6 +15,7 @@ from get3d.render.camera import (
     world_to_clip,
     world_to_pixel,
 )
+from get3d.render.rasterizer import get_backend
 from get3d.render.renderer import RenderResult, Renderer, render, render_meshes
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "RenderResult",
     "Renderer",
     "camera_position",
+    "get_backend",
     "look_at",
     "orbit",
     "perspective",

@@ -142,23 +142,15 @@ def _camera_matrices(cameras, device) -> Tuple[torch.Tensor, torch.Tensor]:
 
 
 def _resolve_backend(backend):
+    """A backend name (get_backend caches one object per name: contexts are expensive) or a
+    ready backend object."""
     if isinstance(backend, str):
-        return _cached_backend(backend)
+        from get3d.render.rasterizer import get_backend
+
+        return get_backend(backend)
     if all(hasattr(backend, op) for op in ("rasterize", "interpolate", "texture", "antialias")):
         return backend
     raise Get3dError(f"backend must be a backend name or a rasterizer backend object, got {type(backend).__name__}")
-
-
-_BACKEND_CACHE: dict = {}
-
-
-def _cached_backend(name: str):
-    """Backends hold a rasterizer context (a CUDA context for nvdiffrast): create once per name."""
-    if name not in _BACKEND_CACHE:
-        from get3d.render.rasterizer import get_backend
-
-        _BACKEND_CACHE[name] = get_backend(name)
-    return _BACKEND_CACHE[name]
 
 
 # ---------------------------------------------------------------------------------- renderer
