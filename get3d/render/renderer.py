@@ -164,7 +164,6 @@ class _Packed:
     tri: torch.Tensor  # int32 [F, 3] or [sum F, 3]
     ranges: Optional[torch.Tensor]  # int32 [B, 2] on the CPU (range mode) or None
     face_offset: torch.Tensor  # int64 [B] first global face id of each item
-    attr_items: List[torch.Tensor]  # per-item per-vertex attributes to interpolate
 
 
 def _shared_topology(faces: List[torch.Tensor], verts: List[torch.Tensor]) -> bool:
@@ -174,7 +173,8 @@ def _shared_topology(faces: List[torch.Tensor], verts: List[torch.Tensor]) -> bo
     return all(f is first or (f.shape == first.shape and torch.equal(f, first)) for f in faces)
 
 
-def _pack(clip: List[torch.Tensor], faces: List[torch.Tensor], attrs: List[torch.Tensor]) -> _Packed:
+def _pack(clip: List[torch.Tensor], faces: List[torch.Tensor]) -> _Packed:
+    """Per-item clip-space verts [V_b, 4] and faces [F_b, 3] -> one rasterizer call's inputs."""
     device = clip[0].device
     batch = len(clip)
     if _shared_topology(faces, clip):
@@ -184,7 +184,6 @@ def _pack(clip: List[torch.Tensor], faces: List[torch.Tensor], attrs: List[torch
             tri=tri,
             ranges=None,
             face_offset=torch.zeros(batch, dtype=torch.int64, device=device),
-            attr_items=attrs,
         )
     n_verts = torch.tensor([c.shape[0] for c in clip], dtype=torch.int64)
     n_faces = torch.tensor([f.shape[0] for f in faces], dtype=torch.int64)
@@ -197,7 +196,6 @@ def _pack(clip: List[torch.Tensor], faces: List[torch.Tensor], attrs: List[torch
         tri=tri.to(torch.int32).contiguous(),
         ranges=ranges,
         face_offset=face_offset.to(device),
-        attr_items=attrs,
     )
 
 
@@ -304,7 +302,7 @@ class Renderer:
             attrs = [torch.cat([a, vertex_normals(v, f)], -1) for a, v, f in zip(attrs, verts_l, faces_l)]
         if uvs_l is not None:
             attrs = [torch.cat([a, u.to(a)], -1) for a, u in zip(attrs, uvs_l)]
-        packed = _pack(clip, faces_l, attrs)
+        packed = _pack(clip, faces_l)
 
         if packed.tri.shape[0] == 0:
             return _empty_result(batch, height, width, verts_l, texture_fn, tex_l)
@@ -332,7 +330,7 @@ class Renderer:
         if color is not None:
             color = self.backend.antialias(color.contiguous(), rast, packed.pos, packed.tri)
 
-        flip = lambda t: None if t is None else torch.flip(t, dims=[1])  # noqa: E731 (bottom-first -> top-first)
+        flip = _top_row_first
         return RenderResult(
             mask=flip(mask),
             position=flip(position),
@@ -344,6 +342,11 @@ class Renderer:
         )
 
     __call__ = render
+
+
+def _top_row_first(image: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """Backends write row 0 at the bottom (OpenGL); images and datasets want the top row first."""
+    return None if image is None else torch.flip(image, dims=[1])
 
 
 def _texture_list(textures, batch: int, device) -> List[torch.Tensor]:
