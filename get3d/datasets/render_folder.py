@@ -1,0 +1,243 @@
+"""Loader for GET3D's render layout (ShapeNet renders made by GET3D's Blender script, or by get3d).
+
+Layout under ``root``::
+
+    img/<category>/<shape>/<view:03d>.png          RGBA renders, 000.png ... (V-1).png
+    camera/<category>/<shape>/rotation.npy         [V] azimuth in degrees
+    camera/<category>/<shape>/elevation.npy        [V] elevation in degrees
+
+optionally restricted by a split file (GET3D's format: one shape id per line).
+
+The whole folder is validated when the dataset is opened, so a broken folder fails at once with
+the first bad file named, never as "0 images" and a crash later. ``skip_bad=True`` drops bad
+shapes (or single bad views) instead and counts them in ``dataset.report``.
+
+Resizing to the training resolution: colour is composited on black (premultiplied by alpha) and
+the mask is the alpha channel, both resized with area averaging when shrinking (each output
+pixel is the mean of the input pixels it covers, which is what a renderer with antialiasing at
+the lower resolution approximates) and bilinearly when enlarging. The mask therefore stays soft
+at silhouette edges, like the antialiased masks the generator produces.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from get3d.errors import Get3dError
+from get3d.render.camera import Cameras
+
+_VIEW_NAME = re.compile(r"^(\d{3,})\.png$")
+
+
+@dataclass
+class LoadReport:
+    """What opening a folder found. ``problems`` holds (path, reason) for each bad file or shape."""
+
+    categories: list[str] = field(default_factory=list)
+    shapes: int = 0
+    views: int = 0
+    skipped_shapes: int = 0
+    skipped_views: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{self.shapes} shapes, {self.views} views in {', '.join(self.categories) or 'no category'}"
+        if self.problems:
+            text += f"; skipped {self.skipped_shapes} shapes and {self.skipped_views} views ({len(self.problems)} problems)"
+        return text
+
+
+@dataclass
+class _Shape:
+    category: str
+    shape_id: str
+    images: list[Path]
+    rotation: np.ndarray
+    elevation: np.ndarray
+
+
+def read_split_file(path: str | Path) -> list[str]:
+    """Shape ids from a GET3D split file: one per line, blank lines and '#' comments ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise Get3dError(f"{path}: split file not found")
+    ids = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    ids = [i for i in ids if i]
+    if not ids:
+        raise Get3dError(f"{path}: split file lists no shape ids")
+    return ids
+
+
+def _check_image(path: Path, full: bool) -> str | None:
+    """None when ``path`` is a readable RGBA PNG, else the reason it is not."""
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("RGBA", "LA"):
+                return f"image mode {im.mode}, expected RGBA (alpha is the mask)"
+            if full:
+                im.load()  # decodes: catches truncated or corrupt pixel data
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        return f"unreadable image ({type(err).__name__}: {err})"
+    return None
+
+
+def _load_angles(path: Path) -> np.ndarray | str:
+    if not path.is_file():
+        return "missing camera file"
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        return f"unreadable camera file ({err})"
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.isfinite(values).all():
+        return "camera file holds NaN or infinite angles"
+    return values
+
+
+class RenderFolderDataset(torch.utils.data.Dataset):
+    """One item per rendered view: RGB on black, soft mask, camera angles and pose.
+
+    Args:
+        root: dataset folder with ``img/`` and ``camera/``.
+        resolution: training resolution (square); None keeps the files' size.
+        category: one category folder name, a list of them, or None for all under ``img/``.
+        split_file: optional GET3D split file restricting the shape ids.
+        skip_bad: skip and count bad shapes/views instead of raising on the first one.
+        verify: "header" (default: open every PNG and check it is RGBA; fast), "full" (also
+            decode every image at open: catches truncated files, slow on big sets), or "none".
+    Items (dict): image [3,H,W] float32 in [0,1] composited on black, mask [1,H,W] float32 in
+        [0,1], rotation and elevation (degrees, float32 scalars), pose [4,4] camera-to-world
+        (OpenGL axes, GET3D's camera convention), category, shape_id, view.
+    """
+
+    def __init__(self, root: str | Path, resolution: int | None = None, category: str | list[str] | None = None,
+                 split_file: str | Path | None = None, skip_bad: bool = False, verify: str = "header"):
+        self.root = Path(root)
+        if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
+            raise Get3dError(f"resolution must be a positive integer, got {resolution!r}")
+        if verify not in ("header", "full", "none"):
+            raise Get3dError(f"verify must be 'header', 'full' or 'none', got {verify!r}")
+        self.resolution = resolution
+        self.skip_bad = skip_bad
+        self.report = LoadReport()
+        split = set(read_split_file(split_file)) if split_file is not None else None
+        self.shapes = self._scan(category, split, verify)
+        self.index = [(s, v) for s, shape in enumerate(self.shapes) for v in range(len(shape.images))]
+        self.report.shapes = len(self.shapes)
+        self.report.views = len(self.index)
+        if not self.index:
+            raise Get3dError(f"{self.root}: no usable views found ({self.report.summary()})")
+
+    # ------------------------------------------------------------------ scanning
+    def _categories(self, category) -> list[str]:
+        img_root = self.root / "img"
+        if not img_root.is_dir():
+            raise Get3dError(f"{img_root}: not found (expected GET3D's layout img/<category>/<shape>/000.png)")
+        found = sorted(p.name for p in img_root.iterdir() if p.is_dir())
+        if category is None:
+            wanted = found
+        else:
+            wanted = [category] if isinstance(category, str) else list(category)
+            missing = [c for c in wanted if c not in found]
+            if missing:
+                raise Get3dError(f"{img_root}: no category folder {missing[0]!r} (found: {', '.join(found) or 'none'})")
+        if not wanted:
+            raise Get3dError(f"{img_root}: holds no category folders")
+        return wanted
+
+    def _scan(self, category, split, verify) -> list[_Shape]:
+        shapes: list[_Shape] = []
+        problems = self.report.problems
+        self.report.categories = self._categories(category)
+        for cat in self.report.categories:
+            shape_dirs = sorted(p for p in (self.root / "img" / cat).iterdir() if p.is_dir())
+            if split is not None:
+                shape_dirs = [p for p in shape_dirs if p.name in split]
+            if not shape_dirs:
+                in_split = " listed in the split file" if split is not None else ""
+                problems.append((str(self.root / "img" / cat), f"category holds no shape folders{in_split}"))
+            for shape_dir in shape_dirs:
+                shape, shape_problems = self._scan_shape(cat, shape_dir, verify)
+                problems.extend(shape_problems)
+                if shape is None:
+                    self.report.skipped_shapes += 1
+                else:
+                    shapes.append(shape)
+        if problems and not self.skip_bad:
+            path, reason = problems[0]
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise Get3dError(f"{path}: {reason}{more}; pass skip_bad=True / --skip-bad to skip bad shapes")
+        return shapes
+
+    def _scan_shape(self, cat: str, shape_dir: Path, verify: str) -> tuple[_Shape | None, list[tuple[str, str]]]:
+        """A valid shape (bad views dropped when skipping) or None, with the problems found."""
+        cam_dir = self.root / "camera" / cat / shape_dir.name
+        angles = {}
+        for name in ("rotation", "elevation"):
+            value = _load_angles(cam_dir / f"{name}.npy")
+            if isinstance(value, str):
+                return None, [(str(cam_dir / f"{name}.npy"), value)]
+            angles[name] = value
+        n_views = len(angles["rotation"])
+        if len(angles["elevation"]) != n_views:
+            return None, [(str(cam_dir / "elevation.npy"),
+                           f"{len(angles['elevation'])} elevations but {n_views} rotations")]
+        images = sorted(p for p in shape_dir.iterdir() if _VIEW_NAME.match(p.name))
+        numbers = [int(_VIEW_NAME.match(p.name).group(1)) for p in images]
+        if not images:
+            return None, [(str(shape_dir), "no view images (expected 000.png, 001.png, ...)")]
+        if numbers != list(range(len(images))) or len(images) != n_views:
+            return None, [(str(shape_dir), f"{len(images)} view images (numbered {numbers[0]}..{numbers[-1]}) "
+                                           f"but {n_views} camera angles")]
+        problems, keep = [], []
+        for view, path in enumerate(images):
+            reason = None if verify == "none" else _check_image(path, full=verify == "full")
+            if reason is None:
+                keep.append(view)
+            else:
+                problems.append((str(path), reason))
+        self.report.skipped_views += len(problems)
+        if not keep:
+            return None, problems
+        return _Shape(cat, shape_dir.name, [images[v] for v in keep],
+                      angles["rotation"][keep], angles["elevation"][keep]), problems
+
+    # ------------------------------------------------------------------ items
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, idx: int) -> dict:
+        shape_idx, view = self.index[idx]
+        shape = self.shapes[shape_idx]
+        image, mask = load_rgba(shape.images[view], self.resolution)
+        rotation = torch.tensor(shape.rotation[view], dtype=torch.float32)
+        elevation = torch.tensor(shape.elevation[view], dtype=torch.float32)
+        pose = torch.linalg.inv(Cameras(rotation[None], elevation[None]).view()[0])
+        return {"image": image, "mask": mask, "rotation": rotation, "elevation": elevation, "pose": pose,
+                "category": shape.category, "shape_id": shape.shape_id, "view": view}
+
+
+def load_rgba(path: Path, resolution: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read an RGBA PNG -> (rgb on black [3,H,W], mask [1,H,W]) in [0,1], resized to ``resolution``."""
+    try:
+        with Image.open(path) as im:
+            rgba = np.asarray(im.convert("RGBA"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise Get3dError(f"{path}: unreadable image ({type(err).__name__}: {err})") from None
+    x = torch.from_numpy(rgba.copy()).permute(2, 0, 1).float().div_(255.0)  # [4,H,W]
+    alpha = x[3:4]
+    x = torch.cat([x[:3] * alpha, alpha])  # premultiply: colour on black
+    if resolution is not None and tuple(x.shape[1:]) != (resolution, resolution):
+        shrinking = x.shape[1] >= resolution and x.shape[2] >= resolution
+        if shrinking:
+            x = F.interpolate(x[None], size=(resolution, resolution), mode="area")[0]
+        else:
+            x = F.interpolate(x[None], size=(resolution, resolution), mode="bilinear", align_corners=False)[0]
+        x = x.clamp_(0, 1)
+    return x[:3].contiguous(), x[3:4].contiguous()
