@@ -150,7 +150,7 @@ def test_perspective_correct_interpolation_recovers_tilted_plane():
     expected = dirs * t[:, None]
     assert np.abs(got - expected).max() < 2e-4
     # the test can fail: screen-space (affine) interpolation is far off on this plane
-    u, v = rast[0, ..., 0][mask].double().numpy(), rast[0, ..., 1][mask].double().numpy()
+    v = rast[0, ..., 1][mask].double().numpy()
     ids = rast[0, ..., 3][mask].long().numpy() - 1
     corners = np.array([[0, 1, 2], [0, 2, 3]])[ids]
     ndc_c = clip[:, :2] / clip[:, 3:]
@@ -159,7 +159,6 @@ def test_perspective_correct_interpolation_recovers_tilted_plane():
     den = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (p1[:, 1] - p0[:, 1])
     l1 = ((ndc[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p2[:, 0] - p0[:, 0]) * (ndc[:, 1] - p0[:, 1])) / den
     assert np.abs(v - l1).max() > 0.05  # perspective barycentrics differ from affine ones
-    del u
 
 
 def test_rast_db_matches_pixel_differences():
@@ -192,7 +191,6 @@ def test_range_mode_matches_instance_mode():
     assert ids0 <= {0.0, 1.0} and 1.0 in ids0
     assert ids1 <= {0.0, 2.0, 3.0} and ids1 - {0.0}
     # image 1 equals instance-mode rendering of triangles 1..2 with global ids
-    inst, inst_db = rt.rasterize(pos[None], tri, (16, 16))
     only12, _ = rt.rasterize(pos[None], tri[1:], (16, 16))
     sel = only12[0, ..., 3] > 0
     assert torch.equal(rast[1, ..., 3][sel], only12[0, ..., 3][sel] + 1)
