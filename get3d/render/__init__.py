@@ -16,7 +16,7 @@ from get3d.render.camera import (
     world_to_pixel,
 )
 from get3d.render.rasterizer import get_backend
-from get3d.render.renderer import RenderResult, Renderer, render, render_meshes
+from get3d.render.renderer import Fragments, RenderResult, Renderer, render, render_meshes
 
 __all__ = [
     "DEFAULT_FAR",
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_NEAR",
     "DEFAULT_RADIUS",
     "Cameras",
+    "Fragments",
     "RenderResult",
     "Renderer",
     "camera_position",

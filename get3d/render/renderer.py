@@ -43,9 +43,23 @@ import torch
 from get3d.errors import Get3dError
 from get3d.render.camera import Cameras, _resolution, world_to_clip
 
-__all__ = ["RenderResult", "Renderer", "render", "render_meshes", "vertex_normals", "face_normals"]
+__all__ = ["Fragments", "RenderResult", "Renderer", "render", "render_meshes", "vertex_normals", "face_normals"]
 
 TextureFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Fragments:
+    """The foreground pixels of a batch, as handed to a ``fragment_fn``; P pixels in all."""
+
+    position: torch.Tensor  # [P, 3] world position
+    normal: torch.Tensor  # [P, 3] unit world-space normal (as chosen by ``normals=``)
+    batch_index: torch.Tensor  # [P] int64 item of each pixel
+    face_index: torch.Tensor  # [P] int64 face within that item's mesh
+    barycentrics: torch.Tensor  # [P, 3] weights of the face's corners 0, 1, 2 (perspective-correct)
+
+
+FragmentFn = Callable[[Fragments], torch.Tensor]
 
 
 @dataclass
@@ -253,6 +267,7 @@ class Renderer:
         textures=None,
         normals: str = "vertex",
         uv_v_up: bool = True,
+        fragment_fn: Optional[FragmentFn] = None,
     ) -> RenderResult:
         """Render B meshes, item b from camera b.
 
@@ -267,9 +282,12 @@ class Renderer:
         uvs / textures: per-item ``[V_b, 2]`` UVs and ``[Ht, Wt, C]`` texture maps (or a
             ``[B, Ht, Wt, C]`` tensor / one shared map); used when ``texture_fn`` is None.
         normals: "vertex" (smooth, interpolated) or "face" (flat).
+        fragment_fn: ``(Fragments) -> colour [P, C]``, the general form of ``texture_fn``: also
+            gets each foreground pixel's face index, barycentrics and normal (multi-material
+            meshes, vertex colours, lighting). The colour is antialiased like the others.
         """
-        if texture_fn is not None and textures is not None:
-            raise Get3dError("give either texture_fn or textures, not both")
+        if sum(x is not None for x in (texture_fn, textures, fragment_fn)) > 1:
+            raise Get3dError("give only one of texture_fn, textures and fragment_fn")
         if normals not in ("vertex", "face"):
             raise Get3dError(f"normals must be 'vertex' or 'face', got {normals!r}")
         if (uvs is None) != (textures is None):
@@ -305,7 +323,7 @@ class Renderer:
         packed = _pack(clip, faces_l)
 
         if packed.tri.shape[0] == 0:
-            return _empty_result(batch, height, width, verts_l, texture_fn, tex_l)
+            return _empty_result(batch, height, width, verts_l, texture_fn or fragment_fn, tex_l)
         rast, _ = self.backend.rasterize(packed.pos, packed.tri, resolution=(height, width), ranges=packed.ranges)
         attr = torch.stack(attrs) if packed.ranges is None else torch.cat(attrs)
         interp, _ = self.backend.interpolate(attr.contiguous(), rast, packed.tri)
@@ -326,6 +344,8 @@ class Renderer:
             color = _shade_field(texture_fn, position, covered[..., 0])
         elif tex_l is not None:
             color = _shade_uv(self.backend, tex_l, interp[..., -2:], uv_v_up) * hard
+        elif fragment_fn is not None:
+            color = _shade_fragments(fragment_fn, position, normal, local_tri, rast, covered[..., 0])
         mask = self.backend.antialias(hard.contiguous(), rast, packed.pos, packed.tri)
         if color is not None:
             color = self.backend.antialias(color.contiguous(), rast, packed.pos, packed.tri)
@@ -404,6 +424,29 @@ def _shade_field(texture_fn: TextureFn, position: torch.Tensor, covered: torch.T
     if not isinstance(rgb, torch.Tensor) or rgb.dim() != 2 or rgb.shape[0] != points.shape[0]:
         shape = tuple(rgb.shape) if isinstance(rgb, torch.Tensor) else type(rgb).__name__
         raise Get3dError(f"texture_fn must return [P, C] with P={points.shape[0]}, got {shape}")
+    image = position.new_zeros(*covered.shape, rgb.shape[-1], dtype=rgb.dtype)
+    return image.index_put((b_idx, y_idx, x_idx), rgb)
+
+
+def _shade_fragments(fragment_fn: FragmentFn, position, normal, face_index, rast, covered) -> torch.Tensor:
+    """Call ``fragment_fn`` on the foreground pixels and scatter its colours into an image.
+
+    position/normal [B, H, W, 3], face_index [B, H, W], rast [B, H, W, 4], covered [B, H, W] bool
+    -> colour [B, H, W, C] (0 on background).
+    """
+    b_idx, y_idx, x_idx = covered.nonzero(as_tuple=True)
+    uv = rast[b_idx, y_idx, x_idx, 0:2]
+    fragments = Fragments(
+        position=position[b_idx, y_idx, x_idx],
+        normal=normal[b_idx, y_idx, x_idx],
+        batch_index=b_idx,
+        face_index=face_index[b_idx, y_idx, x_idx],
+        barycentrics=torch.cat([uv, 1.0 - uv.sum(-1, keepdim=True)], dim=-1),
+    )
+    rgb = fragment_fn(fragments)
+    if not isinstance(rgb, torch.Tensor) or rgb.dim() != 2 or rgb.shape[0] != b_idx.shape[0]:
+        shape = tuple(rgb.shape) if isinstance(rgb, torch.Tensor) else type(rgb).__name__
+        raise Get3dError(f"fragment_fn must return [P, C] with P={b_idx.shape[0]}, got {shape}")
     image = position.new_zeros(*covered.shape, rgb.shape[-1], dtype=rgb.dtype)
     return image.index_put((b_idx, y_idx, x_idx), rgb)
 

@@ -328,3 +328,34 @@ def test_bench_quick_on_cuda_runs_both_backends():
     assert not report["skipped"], report["skipped"]
     assert {r["backend"] for r in report["results"]} == {"torch", "nvdiffrast"}
     assert all("peak_mem_mb" in r for r in report["results"])
+
+
+def test_fragment_fn_gets_faces_and_barycentrics_that_rebuild_positions(renderer, sphere):
+    verts, faces = sphere
+    small = cube(0.4)
+    seen = {}
+
+    def fragment_fn(frag):
+        seen["frag"] = frag
+        return frag.barycentrics
+
+    cams = Cameras(torch.tensor([15.0, 200.0]), torch.tensor([10.0, 25.0]))
+    result = renderer.render([verts, small[0]], [faces, small[1]], cams, 48, fragment_fn=fragment_fn)
+    frag = seen["frag"]
+    assert len(frag.batch_index) == int((result.triangle_id >= 0).sum())
+    assert torch.allclose(frag.barycentrics.sum(-1), torch.ones(len(frag.batch_index)), atol=1e-5)
+    assert (frag.barycentrics > -1e-4).all()
+    for b, (v, f) in enumerate([(verts, faces), small]):
+        sel = frag.batch_index == b
+        corners = v[f[frag.face_index[sel]]]  # [P,3,3]
+        rebuilt = (frag.barycentrics[sel].unsqueeze(-1) * corners).sum(1)
+        assert torch.allclose(rebuilt, frag.position[sel], atol=1e-4), "perspective-correct weights of the right face"
+    # The colour output is antialiased like any other: soft values only on silhouette pixels.
+    soft = (result.color.sum(-1) > 0) & (result.triangle_id < 0)
+    assert soft.any() and (result.mask[..., 0][soft] > 0).all()
+
+
+def test_fragment_fn_excludes_other_colour_sources(renderer, sphere):
+    verts, faces = sphere
+    with pytest.raises(Get3dError, match="only one of"):
+        renderer.render(verts, faces, _front(), 16, texture_fn=lambda p, b: p, fragment_fn=lambda f: f.position)
