@@ -1,0 +1,382 @@
+"""Render a folder of meshes into GET3D's dataset layout, without Blender.
+
+For each mesh: normalise it like GET3D's Blender script (centre its bounding box at the origin,
+scale its largest side to ``scale``), draw ``views`` cameras with rotation uniform in [0, 360)
+and elevation uniform in [0, 30) degrees (seeded per shape, so a re-run draws the same ones),
+render RGBA images with simple lighting, and write::
+
+    OUT/img/<category>/<shape>/<view:03d>.png      straight (non-premultiplied) RGBA
+    OUT/camera/<category>/<shape>/rotation.npy     [views] degrees
+    OUT/camera/<category>/<shape>/elevation.npy    [views] degrees
+
+The camera files are written last, each atomically, so their presence marks a finished shape:
+a re-run skips those, and a shape interrupted half-way is rendered again from the start.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from get3d.errors import Get3dError
+from get3d.geometry.mesh import MESH_FORMATS
+from get3d.render.camera import Cameras
+from get3d.render.renderer import Fragments, Renderer
+
+DEFAULT_GREY = (0.7, 0.7, 0.7)
+
+
+# ---------------------------------------------------------------------------------- discovery
+@dataclass(frozen=True)
+class MeshSource:
+    path: Path
+    category: str
+    shape_id: str
+
+
+def discover_meshes(mesh_dir: str | Path, category: str | None = None) -> list[MeshSource]:
+    """Find meshes under ``mesh_dir`` and name them.
+
+    ShapeNet v2 (``<synset>/<id>/models/model_normalized.obj``) and v1 (``<synset>/<id>/model.obj``)
+    give shape ``<id>`` in category ``<synset>``. Any other mesh file gives shape = its file
+    name without extension, in the category of its parent folder (``mesh_dir``'s own name for
+    files directly inside it). ``category`` overrides the category of every shape.
+    """
+    root = Path(mesh_dir)
+    if not root.is_dir():
+        raise Get3dError(f"{root}: mesh folder not found")
+    sources: dict[tuple[str, str], MeshSource] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MESH_FORMATS):
+        if path.name == "model_normalized.obj" and path.parent.name == "models":
+            shape_dir = path.parent.parent
+        elif path.name == "model.obj":
+            shape_dir = path.parent
+        else:
+            shape_dir = None
+        if shape_dir is not None:
+            shape_id, cat = shape_dir.name, shape_dir.parent.name
+        else:
+            shape_id, cat = path.stem, path.parent.name
+        key = (category or cat, shape_id)
+        if key in sources:
+            raise Get3dError(f"{path}: shape id {shape_id!r} also used by {sources[key].path}; rename one of them")
+        sources[key] = MeshSource(path, category or cat, shape_id)
+    if not sources:
+        raise Get3dError(f"{root}: no mesh files ({', '.join(MESH_FORMATS)}) found")
+    return list(sources.values())
+
+
+# ---------------------------------------------------------------------------------- loading
+@dataclass
+class ShadingMesh:
+    """A mesh with its surface colour described per face, for every kind of source material.
+
+    verts [V,3] float32, faces [F,3] int64; corner_color [F,3,3] base colour at each face
+    corner (material colour, vertex or face colours); face_texture [F] int64 index into
+    ``textures`` (-1 = untextured); corner_uv [F,3,2] (OBJ convention, v up); textures: list of
+    [H,W,3] float32 in [0,1], row 0 at the top.
+    """
+
+    verts: torch.Tensor
+    faces: torch.Tensor
+    corner_color: torch.Tensor
+    face_texture: torch.Tensor
+    corner_uv: torch.Tensor
+    textures: list = field(default_factory=list)
+
+
+def _image_to_tensor(image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)
+
+
+def _geometry_colours(geom, textures: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(corner_color [F,3,3], face_texture [F], corner_uv [F,3,2]) for one trimesh geometry."""
+    n_faces = len(geom.faces)
+    corner_uv = np.zeros((n_faces, 3, 2), np.float32)
+    face_texture = np.full(n_faces, -1, np.int64)
+    colour = np.broadcast_to(np.array(DEFAULT_GREY, np.float32), (n_faces, 3, 3)).copy()
+    visual = getattr(geom, "visual", None)
+    kind = getattr(visual, "kind", None)
+    if kind == "texture":
+        material = visual.material
+        image = getattr(material, "image", None) or getattr(material, "baseColorTexture", None)
+        uv = visual.uv
+        if image is not None and uv is not None and len(uv) == len(geom.vertices):
+            # Like Blender's OBJ/glTF import, the texture is the base colour (Kd is ignored).
+            textures.append(_image_to_tensor(image))
+            face_texture[:] = len(textures) - 1
+            corner_uv = np.asarray(uv, np.float32)[geom.faces]
+            colour[:] = 1.0
+        else:
+            colour[:] = np.asarray(material.main_color[:3], np.float32) / 255.0
+    elif kind == "vertex":
+        colour = np.asarray(visual.vertex_colors, np.float32)[geom.faces][..., :3] / 255.0
+    elif kind == "face":
+        colour = np.repeat(np.asarray(visual.face_colors, np.float32)[:, None, :3] / 255.0, 3, axis=1)
+    return colour, face_texture, corner_uv
+
+
+def load_shading_mesh(path: str | Path) -> ShadingMesh:
+    """Read any mesh file trimesh reads (scenes are flattened with their transforms applied)."""
+    import trimesh
+
+    path = Path(path)
+    try:
+        loaded = trimesh.load(path, process=False)
+    except Exception as err:  # noqa: BLE001 - any parser failure means the file is unreadable
+        raise Get3dError(f"{path}: cannot read mesh ({type(err).__name__}: {err})") from None
+    geoms = loaded.dump() if isinstance(loaded, trimesh.Scene) else [loaded]
+    geoms = [g for g in geoms if isinstance(g, trimesh.Trimesh) and len(g.faces) > 0]
+    if not geoms:
+        raise Get3dError(f"{path}: file holds no triangles")
+    verts, faces, colours, face_tex, uvs, textures = [], [], [], [], [], []
+    offset = 0
+    for geom in geoms:
+        colour, tex, uv = _geometry_colours(geom, textures)
+        verts.append(np.asarray(geom.vertices, np.float64))
+        faces.append(np.asarray(geom.faces, np.int64) + offset)
+        offset += len(geom.vertices)
+        colours.append(colour)
+        face_tex.append(tex)
+        uvs.append(uv)
+    verts = np.concatenate(verts)
+    if not np.isfinite(verts).all():
+        raise Get3dError(f"{path}: mesh has NaN or infinite vertex coordinates")
+    return ShadingMesh(
+        verts=torch.from_numpy(verts.astype(np.float32)),
+        faces=torch.from_numpy(np.concatenate(faces)),
+        corner_color=torch.from_numpy(np.concatenate(colours).astype(np.float32)),
+        face_texture=torch.from_numpy(np.concatenate(face_tex)),
+        corner_uv=torch.from_numpy(np.concatenate(uvs)),
+        textures=textures,
+    )
+
+
+def normalize_verts(verts: torch.Tensor, scale: float) -> torch.Tensor:
+    """Centre the bounding box at the origin and make its largest side ``scale`` (GET3D's script)."""
+    lo, hi = verts.amin(0), verts.amax(0)
+    extent = float((hi - lo).max())
+    if not extent > 0:
+        raise Get3dError("mesh has zero extent (all vertices at one point)")
+    return (verts - (lo + hi) / 2) * (scale / extent)
+
+
+# ---------------------------------------------------------------------------------- shading
+@dataclass(frozen=True)
+class Lighting:
+    """Lambert shading with a light fixed relative to the camera, so every view shows shape alike.
+
+    colour = albedo * (ambient + diffuse * max(0, n . l)); ``direction`` in camera space
+    (x right, y up, z toward the viewer). Faces are lit from whichever side the camera sees,
+    because many ShapeNet meshes have inconsistent winding. ``Lighting(1, 0)`` renders flat albedo.
+    """
+
+    ambient: float = 0.45
+    diffuse: float = 0.55
+    direction: tuple = (-0.35, 0.55, 0.75)
+
+
+def make_fragment_fn(mesh: ShadingMesh, view: torch.Tensor, lighting: Lighting, backend):
+    """A renderer ``fragment_fn`` shading ``mesh`` (same mesh for every item) seen through ``view`` [B,4,4]."""
+    light = torch.nn.functional.normalize(torch.tensor(lighting.direction, dtype=torch.float32), dim=0)
+
+    def shade(frag: Fragments) -> torch.Tensor:
+        dev = frag.position.device
+        bary = frag.barycentrics.unsqueeze(-1)  # [P,3,1]
+        albedo = (mesh.corner_color.to(dev)[frag.face_index] * bary).sum(1)  # [P,3]
+        tex_id = mesh.face_texture.to(dev)[frag.face_index]
+        for t, texture in enumerate(mesh.textures):
+            sel = (tex_id == t).nonzero().flatten()
+            if len(sel) == 0:
+                continue
+            uv = (mesh.corner_uv.to(dev)[frag.face_index[sel]] * bary[sel]).sum(1)  # [S,2]
+            uv = torch.stack([uv[:, 0], 1.0 - uv[:, 1]], -1)  # OBJ v-up -> texture rows top-first
+            looked_up = backend.texture(texture.to(dev)[None].contiguous(), uv[None, :, None].contiguous(),
+                                        filter_mode="linear", boundary_mode="wrap")[0, :, 0]
+            albedo[sel] = albedo[sel] * looked_up
+        rot = view.to(dev)[frag.batch_index, :3, :3]  # [P,3,3]
+        normal_cam = torch.einsum("pij,pj->pi", rot, frag.normal)
+        pos_cam = torch.einsum("pij,pj->pi", rot, frag.position) + view.to(dev)[frag.batch_index, :3, 3]
+        facing = (normal_cam * -pos_cam).sum(-1, keepdim=True)
+        normal_cam = torch.where(facing < 0, -normal_cam, normal_cam)
+        lambert = (normal_cam * light.to(dev)).sum(-1, keepdim=True).clamp_min(0)
+        return (albedo * (lighting.ambient + lighting.diffuse * lambert)).clamp(0, 1)
+
+    return shade
+
+
+# ---------------------------------------------------------------------------------- rendering
+def shape_cameras(seed: int, category: str, shape_id: str, views: int,
+                  elevation_range=(0.0, 30.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Per-shape (rotation [views], elevation [views]) in degrees, independent of render order."""
+    digest = hashlib.sha256(f"{seed}/{category}/{shape_id}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    rotation = rng.uniform(0.0, 360.0, views)
+    elevation = rng.uniform(elevation_range[0], elevation_range[1], views)
+    return rotation, elevation
+
+
+def render_views(mesh: ShadingMesh, rotation: np.ndarray, elevation: np.ndarray, resolution: int,
+                 renderer: Renderer, lighting: Lighting = Lighting(), device: str = "cpu",
+                 max_pixels_per_call: int = 2**21) -> np.ndarray:
+    """Render ``mesh`` (already normalised) from each (rotation, elevation): -> RGBA uint8 [V,H,W,4]."""
+    verts, faces = mesh.verts.to(device), mesh.faces.to(device)
+    per_call = max(1, max_pixels_per_call // (resolution * resolution))
+    images = []
+    for start in range(0, len(rotation), per_call):
+        cams = Cameras(torch.tensor(rotation[start:start + per_call], dtype=torch.float32, device=device),
+                       torch.tensor(elevation[start:start + per_call], dtype=torch.float32, device=device))
+        with torch.no_grad():
+            result = renderer.render(verts, faces, cams, resolution,
+                                     fragment_fn=make_fragment_fn(mesh, cams.view(), lighting, renderer.backend))
+        alpha = result.mask.clamp(0, 1)
+        # The renderer blends colour toward the black background at edges (premultiplied);
+        # PNGs store straight alpha, so divide it back out.
+        rgb = torch.where(alpha > 0, result.color / alpha.clamp_min(1e-6), torch.zeros_like(result.color)).clamp(0, 1)
+        rgba = torch.cat([rgb, alpha], -1)
+        images.append((rgba * 255 + 0.5).to(torch.uint8).cpu().numpy())
+    return np.concatenate(images)
+
+
+def _save_atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _save_npy(path: str, values: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a bare path
+        np.save(f, values)
+
+
+def shape_is_done(out_dir: Path, category: str, shape_id: str, views: int) -> bool:
+    """Finished = both camera files with ``views`` entries and every view image present."""
+    cam_dir = out_dir / "camera" / category / shape_id
+    img_dir = out_dir / "img" / category / shape_id
+    try:
+        n = [len(np.load(cam_dir / f"{k}.npy")) for k in ("rotation", "elevation")]
+    except (OSError, ValueError):
+        return False
+    return n == [views, views] and all((img_dir / f"{v:03d}.png").is_file() for v in range(views))
+
+
+@dataclass
+class RenderSettings:
+    views: int = 24
+    resolution: int = 1024
+    scale: float = 0.9
+    seed: int = 0
+    lighting: Lighting = Lighting()
+    backend: str = "auto"
+
+
+def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, renderer: Renderer | None = None) -> None:
+    """Load, normalise, render and write one shape (camera files last)."""
+    renderer = renderer or Renderer(settings.backend)
+    device = "cuda" if renderer.backend.name == "nvdiffrast" else "cpu"
+    mesh = load_shading_mesh(source.path)
+    mesh.verts = normalize_verts(mesh.verts, settings.scale)
+    rotation, elevation = shape_cameras(settings.seed, source.category, source.shape_id, settings.views)
+    images = render_views(mesh, rotation, elevation, settings.resolution, renderer, settings.lighting, device)
+    img_dir = out_dir / "img" / source.category / source.shape_id
+    cam_dir = out_dir / "camera" / source.category / source.shape_id
+    img_dir.mkdir(parents=True, exist_ok=True)
+    cam_dir.mkdir(parents=True, exist_ok=True)
+    for v, rgba in enumerate(images):
+        _save_atomic(img_dir / f"{v:03d}.png", lambda tmp, rgba=rgba: Image.fromarray(rgba, "RGBA").save(tmp, format="PNG"))
+    for name, values in (("elevation", elevation), ("rotation", rotation)):
+        _save_atomic(cam_dir / f"{name}.npy", lambda tmp, values=values: _save_npy(tmp, values))
+
+
+# ---------------------------------------------------------------------------------- folder job
+@dataclass
+class RenderSummary:
+    rendered: int = 0
+    skipped: int = 0
+    failed: list = field(default_factory=list)  # (path, reason)
+
+    def line(self) -> str:
+        return f"rendered {self.rendered}, skipped {self.skipped} (already done), failed {len(self.failed)}"
+
+
+def _worker_init(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _render_task(source: MeshSource, out_dir: Path, settings: RenderSettings,
+                 renderer: Renderer | None = None) -> tuple[MeshSource, str | None]:
+    """Render one shape: (source, None) on success or (source, one-line reason) on failure."""
+    try:
+        render_shape(source, out_dir, settings, renderer)
+        return source, None
+    except Get3dError as err:
+        return source, str(err)
+    except Exception as err:  # noqa: BLE001 - one bad mesh must not stop the job
+        last = traceback.extract_tb(err.__traceback__)[-1]
+        return source, f"{source.path}: {type(err).__name__}: {err} (at {Path(last.filename).name}:{last.lineno})"
+
+
+def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: RenderSettings = RenderSettings(),
+                       category: str | None = None, workers: int | None = None, progress: bool = True) -> RenderSummary:
+    """Render every mesh under ``mesh_dir`` into GET3D's layout under ``out_dir`` (resumable).
+
+    workers: processes for CPU rendering (default: one per core, up to 8); 0 renders in this
+    process. On a GPU (nvdiffrast backend) rendering stays in this process.
+    """
+    from tqdm import tqdm
+
+    if settings.views < 1 or settings.resolution < 8 or not settings.scale > 0:
+        raise Get3dError("--views must be >= 1, --res >= 8 and --scale > 0")
+    out_dir = Path(out_dir)
+    sources = discover_meshes(mesh_dir, category)
+    summary = RenderSummary()
+    todo = []
+    for source in sources:
+        if shape_is_done(out_dir, source.category, source.shape_id, settings.views):
+            summary.skipped += 1
+        else:
+            todo.append(source)
+    renderer = Renderer(settings.backend)
+    if workers is None:
+        workers = 0 if renderer.backend.name == "nvdiffrast" else min(os.cpu_count() or 1, 8)
+    if renderer.backend.name == "nvdiffrast":
+        workers = 0
+    bar = tqdm(total=len(todo), desc="render-dataset", unit="shape", disable=not progress)
+
+    def record(source, reason):
+        if reason is None:
+            summary.rendered += 1
+        else:
+            summary.failed.append((str(source.path), reason))
+        bar.update(1)
+
+    if workers <= 1 or len(todo) <= 1:
+        for source in todo:
+            record(*_render_task(source, out_dir, settings, renderer))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                                 initargs=(threads,)) as pool:
+            futures = {pool.submit(_render_task, s, out_dir, settings): s for s in todo}
+            for future in as_completed(futures):
+                try:
+                    record(*future.result())
+                except BrokenProcessPool as err:
+                    record(futures[future], f"worker process died ({err})")
+    bar.close()
+    return summary
