@@ -73,7 +73,9 @@ def mesh_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("meshes")
     write_textured_box_obj(root / "props")
     verts, faces = icosphere(2, radius=0.5)
-    Mesh(verts * torch.tensor([1.0, 0.6, 0.8]), faces).save(root / "props" / "egg.glb")
+    # Lopsided in x, y and z, so a mirrored image or a wrong azimuth sign changes the silhouette.
+    lopsided = torch.where(verts > 0, verts * torch.tensor([1.8, 1.4, 1.2]), verts * torch.tensor([1.0, 0.6, 0.8]))
+    Mesh(lopsided, faces).save(root / "props" / "egg.glb")
     shapenet = root / "02958343" / "car01" / "models"
     shapenet.mkdir(parents=True)
     Mesh(verts, faces).save(shapenet / "model_normalized.obj")
