@@ -1,0 +1,153 @@
+"""Configs for the GET3D model and its training, with named presets.
+
+A config is three dataclasses (model, training, data) that round-trip through plain JSON, so a
+snapshot records exactly how it was made. Presets give GET3D's published settings per ShapeNet
+category and a ``tiny`` one that trains on a laptop CPU.
+
+GET3D's own defaults (its ``train_3d.py`` and released configs): z/w 512, 8-layer mappings with
+lr multiplier 0.01, triplanes of 3 x 32 channels at 256^2 from a StyleGAN2 backbone
+(channel_base 32768, channel_max 512), tet_res 90, deformation multiplier 1.0, 1024^2 images,
+batch 32 over 8 GPUs, Adam lr 0.002 betas (0, 0.99), lazy R1 every 16 steps, SDF regulariser
+0.01, style mixing 0.9. Per category: car gamma 40 / dmtet_scale 1.0, chair gamma 400 / 0.8,
+motorbike gamma 80 / 1.0.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from get3d.errors import Get3dError
+
+
+@dataclass
+class ModelConfig:
+    z_dim: int = 512  # each of z_geo and z_tex
+    w_dim: int = 512
+    mapping_layers: int = 8
+    mapping_lr_mult: float = 0.01
+    triplane_res: int = 256  # final triplane resolution (the backbone starts at 4)
+    triplane_channels: int = 32  # per plane, for each of the geometry and texture triplanes
+    channel_base: int = 32768  # StyleGAN2 channel schedule: min(channel_base // res, channel_max)
+    channel_max: int = 512
+    mlp_hidden: int = 32  # hidden width of the SDF/deformation and texture MLP heads (GET3D 32)
+    tet_res: int = 90
+    grid_scale: float = 1.0  # GET3D's dmtet_scale: grid vertices span [-0.5, 0.5]^3 * grid_scale
+    deformation_multiplier: float = 1.0
+    img_resolution: int = 1024  # render resolution during training
+    conv_clamp: float | None = 256.0  # StyleGAN2 activation clamp (used with mixed precision)
+
+
+@dataclass
+class TrainConfig:
+    batch: int = 32  # total over all GPUs
+    lr_g: float = 0.002
+    lr_d: float = 0.002
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = 40.0  # for the RGB discriminator
+    r1_gamma_mask: float | None = None  # for the mask discriminator; None = same as r1_gamma
+    r1_interval: int = 16  # lazy regularisation; lr and betas are rescaled accordingly
+    sdf_reg_weight: float = 0.01
+    style_mixing_prob: float = 0.9
+    ema_kimg: float = 10.0  # half-life of the generator EMA, in thousands of images
+    ema_rampup: float | None = 0.05  # EMA half-life ramp-up as a fraction of images seen
+    kimg: float = 20000.0  # training length
+    snapshot_kimg: float = 200.0  # snapshot (and image grid) interval
+    keep_snapshots: int = 3
+    log_interval_kimg: float = 4.0
+    seed: int = 0
+    mixed_precision: bool = False  # bf16/fp16 autocast on GPU where stable (measured in bench/train.py)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the networks
+    max_bad_steps: int = 10  # consecutive non-finite steps before training stops
+
+
+@dataclass
+class DataConfig:
+    resolution: int = 1024  # images are resized to this (and the generator renders at it)
+    category: str | None = None  # category folder under img/ (None = all)
+    split_file: str | None = None
+    rotation_range: tuple[float, float] = (0.0, 360.0)  # fake-camera sampling, degrees
+    elevation_range: tuple[float, float] = (0.0, 30.0)
+    workers: int = 2
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        return cls(
+            model=_build(ModelConfig, data.get("model", {}), "model"),
+            train=_build(TrainConfig, data.get("train", {}), "train"),
+            data=_build(DataConfig, data.get("data", {}), "data"),
+        )
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> "Config":
+        path = Path(text_or_path) if not str(text_or_path).lstrip().startswith("{") else None
+        try:
+            data = json.loads(path.read_text() if path is not None else str(text_or_path))
+        except FileNotFoundError:
+            raise Get3dError(f"{path}: config file not found") from None
+        except json.JSONDecodeError as err:
+            raise Get3dError(f"{path or 'config'}: not valid JSON ({err})") from None
+        return cls.from_dict(data)
+
+
+def _build(kind, values: dict[str, Any], section: str):
+    names = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise Get3dError(f"config section {section!r} has unknown key {unknown[0]!r}")
+    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return kind(**converted)
+
+
+def _shapenet(gamma: float, grid_scale: float) -> Config:
+    return Config(
+        model=ModelConfig(grid_scale=grid_scale),
+        train=TrainConfig(r1_gamma=gamma),
+        data=DataConfig(resolution=1024),
+    )
+
+
+def _tiny() -> Config:
+    """Small enough to train for a few hundred steps on two CPU cores in minutes."""
+    return Config(
+        model=ModelConfig(
+            z_dim=64, w_dim=64, mapping_layers=2, triplane_res=32, triplane_channels=8,
+            channel_base=1024, channel_max=64, mlp_hidden=16, tet_res=24, img_resolution=64,
+        ),
+        train=TrainConfig(
+            batch=4, r1_gamma=1.0, ema_kimg=0.5, ema_rampup=None, kimg=2.0, snapshot_kimg=0.5,
+            log_interval_kimg=0.1,
+        ),
+        data=DataConfig(resolution=64, workers=0),
+    )
+
+
+PRESETS = {
+    "tiny": _tiny,
+    "shapenet-car": lambda: _shapenet(gamma=40.0, grid_scale=1.0),
+    "shapenet-chair": lambda: _shapenet(gamma=400.0, grid_scale=0.8),
+    "shapenet-motorbike": lambda: _shapenet(gamma=80.0, grid_scale=1.0),
+}
+
+
+def preset(name: str) -> Config:
+    """A fresh Config for a named preset."""
+    if name not in PRESETS:
+        raise Get3dError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]()
