@@ -25,4 +25,4 @@ test-all: install
 	$(PYTHON) -m pytest -q -m "" $(PYTEST_ARGS)
 
 bench: install
-	$(PYTHON) bench/dmtet.py
+	@for b in bench/*.py; do echo "== $$b"; $(PYTHON) $$b || exit 1; done
