@@ -825,11 +825,11 @@ def generate_shape(category: str, seed: int) -> Mesh:
 
 
 def generate_shapes(category: str, num: int, seed: int = 0) -> Iterator[Tuple[str, Mesh]]:
-    """Yield ``num`` shapes ``(f"{category}_{s:05d}", generate_shape(category, s))`` for the shape
-    seeds s = seed, seed + 1, ..., seed + num - 1; an id therefore names the same shape in any call."""
+    """Iterate over ``num`` shapes ``(f"{category}_{s:05d}", generate_shape(category, s))`` for
+    the shape seeds s = seed, seed + 1, ..., seed + num - 1, so an id names the same shape in
+    any call. Arguments are checked at once (not on the first ``next``)."""
     if category not in CATEGORIES:
         raise Get3dError(f"unknown shape category {category!r}; known categories: {', '.join(category_names())}")
-    if int(num) < 0:
-        raise Get3dError(f"num must be >= 0, got {num}")
-    for i in range(int(num)):
-        yield f"{category}_{seed + i:05d}", generate_shape(category, seed + i)
+    if int(num) < 0 or int(seed) < 0:
+        raise Get3dError(f"num and seed must be >= 0, got num={num}, seed={seed}")
+    return ((f"{category}_{s:05d}", generate_shape(category, s)) for s in range(int(seed), int(seed) + int(num)))
