@@ -492,7 +492,8 @@ def chair(rng: np.random.Generator, texture_size: int = TEXTURE_SIZE) -> Mesh:
         if lift > 0.03:  # panel raised on two posts that reach into its middle
             post_top = top_y - (back_h - lift) / 2
             for sx in (-1, 1):
-                back.append(box((post_t, post_top - bottom_y, pt * 0.8), (sx * (pw / 2 - post_t), (post_top + bottom_y) / 2, back_z), BACK))
+                centre = (sx * (pw / 2 - post_t), (post_top + bottom_y) / 2, back_z)
+                back.append(box((post_t, post_top - bottom_y, pt * 0.8), centre, BACK))
             back.append(box((pw, back_h - lift, pt), (0, top_y - (back_h - lift) / 2, back_z), BACK))
         else:
             back.append(box((pw, top_y - bottom_y, pt), (0, (top_y + bottom_y) / 2, back_z), BACK))
@@ -543,7 +544,7 @@ def chair(rng: np.random.Generator, texture_size: int = TEXTURE_SIZE) -> Mesh:
 # ===================================================================================== vase
 
 
-def _circumference_dots(rng, u, v, circ, length, palette, count, size) -> np.ndarray:
+def _circumference_dots(rng, u, v, circ, length, count, size) -> np.ndarray:
     """[h,w] mask of round dots on a surface of revolution: texel (u, v) lies at arc position
     u * circ(v) around and v * length along, so spots stay round where the surface narrows.
     circ: [h] circumference of each texture row; length: total profile length of the v range."""
@@ -614,8 +615,9 @@ def vase(rng: np.random.Generator, texture_size: int = TEXTURE_SIZE) -> Mesh:
         inner_y = py[keep][::-1]
         rad = np.concatenate([[0.0], pr, inner_r, [inner_r[-1] * 0.98, 0.0]])
         hgt = np.concatenate([[0.0], py, inner_y, [floor, floor]])
-        inner_v = arc_length_v(np.concatenate([inner_r, [inner_r[-1] * 0.98, 0.0]]), np.concatenate([inner_y, [floor, floor]]), v_out - 0.03, 0.02)
-        v = np.concatenate([[0.0], outer_v, inner_v])
+        tail_r = np.concatenate([inner_r, [inner_r[-1] * 0.98, 0.0]])
+        tail_y = np.concatenate([inner_y, [floor, floor]])
+        v = np.concatenate([[0.0], outer_v, arc_length_v(tail_r, tail_y, v_out - 0.03, 0.02)])
         creases = (1, len(pr), len(pr) + 1, len(rad) - 3)
     part = revolve(rad, hgt, v, segments, creases=creases)
 
@@ -652,7 +654,8 @@ def vase(rng: np.random.Generator, texture_size: int = TEXTURE_SIZE) -> Mesh:
             line = c + amp * (tri - 0.5)
             img = mix(img, col, soft_step(rng.uniform(0.008, 0.025) - np.abs(lv[:, None] - line), px))
         elif m == 2:  # round dots
-            img = mix(img, col, _circumference_dots(rng, u, lv[:, None] * np.ones((1, s)), circ, length, pal, int(rng.integers(10, 40)), rng.uniform(0.015, 0.04)))
+            count, size = int(rng.integers(10, 40)), rng.uniform(0.015, 0.04)
+            img = mix(img, col, _circumference_dots(rng, u, lv[:, None] * np.ones((1, s)), circ, length, count, size))
         else:  # vertical fluting stripes
             k = int(rng.integers(6, 20))
             stripe = soft_step(np.sin(2 * np.pi * k * u) - rng.uniform(0.3, 0.8), 0.2)
@@ -719,10 +722,12 @@ def _mushroom_parts(rng: np.random.Generator, scale: float, segments: int):
     rad = np.concatenate([[0.0], under_r[1:], top_r])
     hgt = np.concatenate([[under_y[0]], under_y[1:], top_y])
     rim_v = 0.3
-    v = np.concatenate([arc_length_v(rad[: m], hgt[: m], 0.0, rim_v), arc_length_v(rad[m - 1 :], hgt[m - 1 :], rim_v, 1.0)[1:]])
+    v_under = arc_length_v(rad[:m], hgt[:m], 0.0, rim_v)
+    v = np.concatenate([v_under, arc_length_v(rad[m - 1 :], hgt[m - 1 :], rim_v, 1.0)[1:]])
     cap = revolve(rad, hgt, v, segments, creases=(m - 1,), tile=0)
     tilt, azimuth = rng.uniform(0.0, math.radians(12)), rng.uniform(0, 2 * np.pi)
-    rot = rotation_between([0, 1, 0], [math.sin(tilt) * math.cos(azimuth), math.cos(tilt), math.sin(tilt) * math.sin(azimuth)])
+    axis = [math.sin(tilt) * math.cos(azimuth), math.cos(tilt), math.sin(tilt) * math.sin(azimuth)]
+    rot = rotation_between([0, 1, 0], axis)
     pivot = np.array([centres[-1, 0], rim_y, centres[-1, 1]])
     cap = Part(cap.verts + [centres[-1, 0], 0.0, centres[-1, 1]], cap.faces, cap.uvs, cap.tile)
     cap = cap.transformed(rot, pivot - rot @ pivot)
@@ -774,7 +779,8 @@ def mushroom(rng: np.random.Generator, texture_size: int = TEXTURE_SIZE) -> Mesh
     if rng.random() < 0.6:  # spots (round on the surface)
         spot_col = np.array([0.95, 0.93, 0.88]) if rng.random() < 0.6 else pal[2]
         v_top = np.where(top, cv, -10.0)  # no spots on the gills
-        cap_img = mix(cap_img, spot_col, _circumference_dots(rng, cu, v_top, circ, length, pal, int(rng.integers(6, 25)), rng.uniform(0.03, 0.07) * length))
+        count, size = int(rng.integers(6, 25)), rng.uniform(0.03, 0.07) * length
+        cap_img = mix(cap_img, spot_col, _circumference_dots(rng, cu, v_top, circ, length, count, size))
     gill = hsv_to_rgb(rng.uniform(0.05, 0.15), rng.uniform(0.1, 0.4), rng.uniform(0.5, 0.9))
     gills = mix(gill, gill * 0.6, soft_step(np.sin(2 * np.pi * int(rng.integers(30, 70)) * cu), 0.5))
     cap_img = np.where(top[..., None], cap_img, gills)

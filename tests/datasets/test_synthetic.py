@@ -89,6 +89,7 @@ def test_shapes_are_valid_textured_meshes(category):
         assert float(m.texture.std()) > 0.02, "texture should carry a pattern, not one flat colour"
         lo, hi = m.verts.min(0).values, m.verts.max(0).values
         assert 0.85 <= float((hi - lo).max()) <= 0.95, seed
+        assert abs(float((hi - lo).max()) - TARGET_SIZE) < 1e-5, seed
         assert float(((hi + lo) / 2).abs().max()) < 1e-4, seed
         assert float(m.signed_volume()) > 0, seed
         areas = m.face_areas()
