@@ -127,5 +127,22 @@ def render_dataset_cmd(mesh_dir, out_dir, category, views, res, scale, seed, amb
         raise Get3dError(f"no mesh under {mesh_dir} could be rendered")
 
 
+@cli.command("synth-data")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--category", required=True, help="Procedural category: chair, vase or mushroom.")
+@click.option("--num-shapes", default=64, show_default=True, help="Number of shapes.")
+@click.option("--shape-seed", default=0, show_default=True, help="Seed of the first shape (shapes use consecutive seeds).")
+@_render_options(default_res=256)
+def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale, seed, ambient, diffuse, light_dir,
+                   unlit, workers, backend):
+    """Generate a procedural category and render it in GET3D's layout (meshes kept in OUT_DIR/mesh/)."""
+    from get3d.datasets.synthetic_dataset import make_synthetic_dataset
+
+    settings = _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit, backend)
+    summary = make_synthetic_dataset(category, num_shapes, out_dir, settings, seed=shape_seed, workers=workers)
+    _report_render(summary)
+    click.echo(f"dataset in {out_dir} (meshes in {out_dir / 'mesh' / category})")
+
+
 def main():
     cli(prog_name="get3d")

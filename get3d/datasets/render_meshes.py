@@ -84,7 +84,8 @@ class ShadingMesh:
     verts [V,3] float32, faces [F,3] int64; corner_color [F,3,3] base colour at each face
     corner (material colour, vertex or face colours); face_texture [F] int64 index into
     ``textures`` (-1 = untextured); corner_uv [F,3,2] (OBJ convention, v up); textures: list of
-    [H,W,3] float32 in [0,1], row 0 at the top.
+    [H,W,3] float32 in [0,1], row 0 at the top; corner_normal [F,3,3] shading normals (see
+    ``corner_normals``), filled in by ``load_shading_mesh``.
     """
 
     verts: torch.Tensor
@@ -93,6 +94,27 @@ class ShadingMesh:
     face_texture: torch.Tensor
     corner_uv: torch.Tensor
     textures: list = field(default_factory=list)
+    corner_normal: torch.Tensor | None = None
+
+
+def corner_normals(verts: torch.Tensor, faces: torch.Tensor, crease_deg: float = 40.0) -> torch.Tensor:
+    """Shading normals per face corner [F,3,3], smooth across seams but sharp at creases.
+
+    Vertices are welded by exact position first, so UV or material seams (which split vertices)
+    do not show in the lighting. A corner takes the area-weighted mean normal of all faces at its
+    position unless that differs from its own face's normal by more than ``crease_deg``, in which
+    case it keeps the face normal: spheres shade smoothly, box edges stay sharp, and faces wound
+    against their neighbours (common in ShapeNet) fall back to flat shading.
+    """
+    _, position_id = torch.unique(verts, dim=0, return_inverse=True)
+    corners = verts[faces]
+    area_normal = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)  # [F,3]
+    face_normal = torch.nn.functional.normalize(area_normal, dim=-1)
+    summed = torch.zeros(int(position_id.max()) + 1, 3).index_add_(
+        0, position_id[faces].reshape(-1), area_normal.repeat_interleave(3, dim=0))
+    smooth = torch.nn.functional.normalize(summed, dim=-1)[position_id[faces]]  # [F,3,3]
+    agree = (smooth * face_normal[:, None]).sum(-1, keepdim=True) > np.cos(np.radians(crease_deg))
+    return torch.where(agree, smooth, face_normal[:, None].expand_as(smooth))
 
 
 def _image_to_tensor(image) -> torch.Tensor:
@@ -152,9 +174,12 @@ def load_shading_mesh(path: str | Path) -> ShadingMesh:
     verts = np.concatenate(verts)
     if not np.isfinite(verts).all():
         raise Get3dError(f"{path}: mesh has NaN or infinite vertex coordinates")
+    verts_t = torch.from_numpy(verts.astype(np.float32))
+    faces_t = torch.from_numpy(np.concatenate(faces))
     return ShadingMesh(
-        verts=torch.from_numpy(verts.astype(np.float32)),
-        faces=torch.from_numpy(np.concatenate(faces)),
+        verts=verts_t,
+        faces=faces_t,
+        corner_normal=corner_normals(verts_t, faces_t),
         corner_color=torch.from_numpy(np.concatenate(colours).astype(np.float32)),
         face_texture=torch.from_numpy(np.concatenate(face_tex)),
         corner_uv=torch.from_numpy(np.concatenate(uvs)),
@@ -205,7 +230,10 @@ def make_fragment_fn(mesh: ShadingMesh, view: torch.Tensor, lighting: Lighting, 
                                         filter_mode="linear", boundary_mode="wrap")[0, :, 0]
             albedo[sel] = albedo[sel] * looked_up
         rot = view.to(dev)[frag.batch_index, :3, :3]  # [P,3,3]
-        normal_cam = torch.einsum("pij,pj->pi", rot, frag.normal)
+        normal = frag.normal
+        if mesh.corner_normal is not None:
+            normal = (mesh.corner_normal.to(dev)[frag.face_index] * bary).sum(1)
+        normal_cam = torch.nn.functional.normalize(torch.einsum("pij,pj->pi", rot, normal), dim=-1)
         pos_cam = torch.einsum("pij,pj->pi", rot, frag.position) + view.to(dev)[frag.batch_index, :3, 3]
         facing = (normal_cam * -pos_cam).sum(-1, keepdim=True)
         normal_cam = torch.where(facing < 0, -normal_cam, normal_cam)
