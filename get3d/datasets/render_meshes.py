@@ -101,17 +101,21 @@ def corner_normals(verts: torch.Tensor, faces: torch.Tensor, crease_deg: float =
     """Shading normals per face corner [F,3,3], smooth across seams but sharp at creases.
 
     Vertices are welded by exact position first, so UV or material seams (which split vertices)
-    do not show in the lighting. A corner takes the area-weighted mean normal of all faces at its
-    position unless that differs from its own face's normal by more than ``crease_deg``, in which
-    case it keeps the face normal: spheres shade smoothly, box edges stay sharp, and faces wound
-    against their neighbours (common in ShapeNet) fall back to flat shading.
+    do not show in the lighting. A corner takes the mean of the normals of all faces at its
+    position, each weighted by its angle there (so how a flat face happens to be triangulated
+    does not matter), unless that differs from its own face's normal by more than
+    ``crease_deg``, in which case it keeps the face normal: spheres shade smoothly, box edges
+    stay sharp, and faces wound against their neighbours (common in ShapeNet) fall back to flat.
     """
     _, position_id = torch.unique(verts, dim=0, return_inverse=True)
-    corners = verts[faces]
-    area_normal = torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1)  # [F,3]
-    face_normal = torch.nn.functional.normalize(area_normal, dim=-1)
-    summed = torch.zeros(int(position_id.max()) + 1, 3).index_add_(
-        0, position_id[faces].reshape(-1), area_normal.repeat_interleave(3, dim=0))
+    corners = verts[faces]  # [F,3,3]
+    face_normal = torch.nn.functional.normalize(
+        torch.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0], dim=-1), dim=-1)
+    to_next = torch.nn.functional.normalize(corners.roll(-1, dims=1) - corners, dim=-1)
+    to_prev = torch.nn.functional.normalize(corners.roll(1, dims=1) - corners, dim=-1)
+    angle = torch.acos((to_next * to_prev).sum(-1).clamp(-1, 1))  # [F,3] interior angle per corner
+    weighted = (angle.unsqueeze(-1) * face_normal[:, None]).reshape(-1, 3)
+    summed = torch.zeros(int(position_id.max()) + 1, 3).index_add_(0, position_id[faces].reshape(-1), weighted)
     smooth = torch.nn.functional.normalize(summed, dim=-1)[position_id[faces]]  # [F,3,3]
     agree = (smooth * face_normal[:, None]).sum(-1, keepdim=True) > np.cos(np.radians(crease_deg))
     return torch.where(agree, smooth, face_normal[:, None].expand_as(smooth))
