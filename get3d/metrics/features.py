@@ -159,7 +159,8 @@ def _dnnlib_cached_inception() -> Path | None:
 
 def find_inception(path: str | Path | None = None) -> Path:
     """Resolve the Inception TorchScript file, or raise Get3dError saying where to put it."""
-    how_to_get = f"download it from {INCEPTION_URL} (StyleGAN3's copy of the network GET3D and clean-fid use)"
+    how_to_get = (f"download it from {INCEPTION_URL} (StyleGAN3's copy of the network GET3D and clean-fid use) "
+                  f"and pass its path or set ${INCEPTION_ENV} to it")
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():
@@ -179,8 +180,7 @@ def find_inception(path: str | Path | None = None) -> Path:
         return cached
     default = inception_search_paths()[0]
     raise Get3dError(
-        f"Inception network {INCEPTION_FILENAME} not found: put it at {default} or set "
-        f"${INCEPTION_ENV} to its path; {how_to_get}"
+        f"Inception network {INCEPTION_FILENAME} not found at {default}: put it there, or {how_to_get}"
     )
 
 

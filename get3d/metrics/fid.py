@@ -41,10 +41,17 @@ def _check_gaussian(mu, sigma, which: str) -> tuple[np.ndarray, np.ndarray]:
     return mu, (sigma + sigma.T) / 2  # covariances are symmetric; remove round-off asymmetry
 
 
-def _psd_sqrt(a: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix; round-off negatives count as 0."""
+def _clip_null(w: np.ndarray, scale: float) -> np.ndarray:
+    """PSD eigenvalues with round-off ones (below D * eps * scale, numpy's rank tolerance) set to
+    0: their square roots (~1e-8 each) would otherwise add up to visible error."""
+    tol = max(scale, 0.0) * len(w) * np.finfo(np.float64).eps
+    return np.where(w > tol, w, 0.0)
+
+
+def _psd_sqrt(a: np.ndarray) -> tuple[np.ndarray, float]:
+    """Square root of a symmetric positive semi-definite matrix, and its largest eigenvalue."""
     w, v = np.linalg.eigh(a)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    return (v * np.sqrt(_clip_null(w, float(w.max())))) @ v.T, float(w.max())
 
 
 def _trace_sqrt_product_eigh(s1: np.ndarray, s2: np.ndarray) -> float:
@@ -54,10 +61,13 @@ def _trace_sqrt_product_eigh(s1: np.ndarray, s2: np.ndarray) -> float:
     agree), and A is symmetric PSD, so the trace is the sum of the square roots of A's
     eigenvalues. Rank-deficient covariances (fewer samples than dimensions) need no eps.
     """
-    r1 = _psd_sqrt(s1)
+    r1, top1 = _psd_sqrt(s1)
     a = r1 @ s2 @ r1
     eig = np.linalg.eigvalsh((a + a.T) / 2)
-    return float(np.sqrt(np.clip(eig, 0, None)).sum())
+    # Round-off in A scales with |S1| |S2|, not with A itself (which can be ~0 when the
+    # covariances live in orthogonal subspaces).
+    top2 = float(np.abs(np.linalg.eigvalsh(s2)).max()) if s2.any() else 0.0
+    return float(np.sqrt(_clip_null(eig, top1 * top2)).sum())
 
 
 def _trace_sqrt_product_sqrtm(s1: np.ndarray, s2: np.ndarray, eps: float) -> float:
