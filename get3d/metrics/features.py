@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
@@ -125,7 +126,11 @@ class TorchScriptExtractor:
         self.path = path
         self.device = torch.device(device)
         try:
-            self.model = torch.jit.load(str(path), map_location=self.device).eval()
+            with warnings.catch_warnings():
+                # torch >= 2.10 flags torch.jit as deprecated, but the published Inception
+                # network exists only as TorchScript, so loading it is the point here.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.model = torch.jit.load(str(path), map_location=self.device).eval()
         except Exception as err:  # noqa: BLE001 - any load failure means the file is not a usable TorchScript model
             raise Get3dError(f"{path}: cannot load as TorchScript ({type(err).__name__}: {err})") from None
         self.call_kwargs = dict(call_kwargs or {})
