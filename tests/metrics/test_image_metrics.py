@@ -1,4 +1,6 @@
 """FID/KID end to end: PNG folders -> tiny TorchScript extractor -> cached real statistics."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -34,7 +36,9 @@ class _TinyNet(torch.nn.Module):
 @pytest.fixture(scope="module")
 def tiny_net(tmp_path_factory):
     path = tmp_path_factory.mktemp("net") / "tiny.pt"
-    torch.jit.script(_TinyNet()).save(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated; Inception is TorchScript
+        torch.jit.script(_TinyNet()).save(str(path))
     return path
 
 
