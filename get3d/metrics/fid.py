@@ -94,8 +94,8 @@ def _trace_sqrt_product_sqrtm(s1: np.ndarray, s2: np.ndarray, eps: float) -> flo
 def frechet_distance(mu1, sigma1, mu2, sigma2, method: str = "eigh", eps: float = 1e-6) -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2): mu [D], sigma [D,D].
 
-    ``method="eigh"`` (default) is exact for singular covariances and about 10x faster than
-    ``"sqrtm"`` at D=2048; ``"sqrtm"`` reproduces the pytorch-fid/StyleGAN3 recipe (scipy sqrtm of
+    ``method="eigh"`` (default) is exact for singular covariances and faster than ``"sqrtm"``
+    (0.37 s vs 1.7 s at D=1024 on a 2-core CPU); ``"sqrtm"`` reproduces the pytorch-fid/StyleGAN3 recipe (scipy sqrtm of
     S1 S2, ``eps * I`` added to both only when the product is singular, imaginary parts dropped).
     """
     mu1, s1 = _check_gaussian(mu1, sigma1, "1")
