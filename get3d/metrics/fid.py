@@ -298,7 +298,8 @@ def image_metrics(
 
     ``fake_batches``: a tensor [N,3,R,R] or an iterable of batches [B,3,R,R], uint8 or float in
     [0, 255], R = ``resolution`` (GET3D: 50k generated images, each at the training resolution).
-    ``extractor`` defaults to the Inception network (see features.py for where it is looked for).
+    ``extractor`` defaults to the Inception network (see features.py for where it is looked for),
+    on ``device``, else on CUDA when available.
     Returns {"fid", "kid" (those asked for), "num_real", "num_fake", "resolution", "extractor"}.
     """
     metrics = tuple(metrics)
@@ -306,7 +307,7 @@ def image_metrics(
     if unknown or not metrics:
         raise Get3dError(f"metrics must be a non-empty subset of ('fid', 'kid'), got {metrics}")
     if extractor is None:
-        extractor = InceptionExtractor.from_path(device=device or "cpu")
+        extractor = InceptionExtractor.from_path(device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
     mu_r, sigma_r, feats_r = real_folder_stats(real_folder, resolution, extractor, batch_size, device, alpha,
                                                max_real, cache, cache_dir)
     mu_f, sigma_f, feats_f = compute_stats(fake_batches, extractor, batch_size, device, max_fake, resolution)
