@@ -39,3 +39,16 @@ def test_baseline_extractor_matches_ours():
     assert len(ours[1]) == len(theirs[1])
     assert torch.allclose(torch.sort(ours[0], 0).values, torch.sort(theirs[0], 0).values)
     assert Mesh(*ours).signed_volume().item() == pytest.approx(Mesh(*theirs).signed_volume().item(), rel=1e-6)
+
+
+def test_metrics_bench_quick_prints_json():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "metrics.py"), "--quick", "--devices", "cpu"],
+        capture_output=True, text=True, check=True,
+    )
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "metrics" and report["quick"] and report["threads"] >= 1
+    [row] = report["results"]
+    assert row["device"] == "cpu" and row["measured"] and row["shapes"] == 12
+    for key in ("chamfer_pairs_per_s", "cov_mmd_s", "cov_mmd_1nna_s", "metrics_only_ms"):
+        assert row[key] > 0
