@@ -10,16 +10,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _env import environment
 
 from get3d.datasets import RenderFolderDataset
 from get3d.datasets.render_meshes import RenderSettings, render_mesh_folder
@@ -95,12 +94,7 @@ def main() -> None:
             root = write_loader_set(tmp, args.loader_images)
             for workers in (int(w) for w in args.workers.split(",")):
                 rows.append(bench_loader(root, workers, args.train_res, args.batch))
-    print(json.dumps({
-        "benchmark": "data", "date": datetime.date.today().isoformat(), "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "results": rows,
-    }, indent=2))
+    print(json.dumps({**environment("data"), "results": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ and, for comparison, the same forward pass with the approach common public DMTet
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import statistics
 import time
 
 import torch
+from _env import environment
 
 from get3d.geometry import marching_tets, tet_grid
 from get3d.geometry.dmtet import _NUM_TRIS_NP, _TRI_TABLE_NP
@@ -105,15 +104,7 @@ def main() -> None:
         bench_case(device, int(res), sdf_name, args.repeats, not args.no_baseline)
         for device in devices for res in args.res.split(",") for sdf_name in ("sphere", "noisy")
     ]
-    print(json.dumps({
-        "benchmark": "dmtet",
-        "date": datetime.date.today().isoformat(),
-        "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "results": rows,
-    }, indent=2))
+    print(json.dumps({**environment("dmtet"), "repeats": args.repeats, "results": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -15,13 +15,12 @@ the measured pair rate (``"measured": false`` in the output); on a GPU they are 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import statistics
 import time
 
 import torch
+from _env import environment
 
 from get3d.metrics import coverage, mmd, one_nna, pairwise_chamfer
 
@@ -101,12 +100,7 @@ def main() -> None:
         block = 8 if args.quick else (16 if device == "cpu" else 128)
         rows.append(bench_device(device, args.points, args.shapes, block, args.repeats, args.full_cpu or args.quick))
     print(json.dumps({
-        "benchmark": "metrics",
-        "date": datetime.date.today().isoformat(),
-        "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        **environment("metrics"),
         "quick": args.quick,
         "results": rows,
     }, indent=2))

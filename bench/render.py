@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import statistics
 import sys
 import time
 
 import torch
+from _env import environment
 
 from get3d.render import Cameras, Renderer
 from get3d.render.primitives import icosphere
@@ -120,9 +120,7 @@ def main(argv=None):
     args = _parse_args(argv)
     verts, faces = icosphere(args.subdivisions, radius=0.45)
     report = {
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        **environment("render"),
         "mesh": {"kind": "icosphere", "subdivisions": args.subdivisions,
                  "vertices": int(verts.shape[0]), "faces": int(faces.shape[0])},
         "repeats": args.repeats,
