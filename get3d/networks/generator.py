@@ -83,16 +83,24 @@ def sample_triplane(planes: torch.Tensor, points: torch.Tensor, shape_min: float
     Like GET3D, positions are detached: no gradient flows into the sample positions.
     """
     batch, _, channels, res, _ = planes.shape
-    p = ((points.detach().to(planes.dtype) - shape_min) / shape_length).clamp(0, 1) * 2 - 1  # [B,P,3]
+    # Sampling runs in float32 whatever the autocast dtype: half-precision sample positions
+    # would quantise the texture lookups.
+    planes = planes.float()
+    p = ((points.detach().float() - shape_min) / shape_length).clamp(0, 1) * 2 - 1  # [B,P,3]
     coords = torch.stack([p[..., [0, 1]], p[..., [1, 2]], p[..., [0, 2]]], dim=1)  # [B,3,P,2]
-    feat = F.grid_sample(
+    with torch.autocast(planes.device.type, enabled=False):
+        feat = _grid_sample(planes, coords, batch, channels, res)
+    return feat.reshape(batch, 3, channels, -1).sum(1).transpose(1, 2)
+
+
+def _grid_sample(planes, coords, batch, channels, res):
+    return F.grid_sample(
         planes.reshape(batch * 3, channels, res, res),
         coords.reshape(batch * 3, 1, -1, 2),
         mode="bilinear",
         padding_mode="zeros",
         align_corners=False,
     )  # [B*3,C,1,P]
-    return feat.reshape(batch, 3, channels, -1).sum(1).transpose(1, 2)
 
 
 class SynthesisBlockTexGeo(torch.nn.Module):
@@ -415,7 +423,8 @@ class Generator(torch.nn.Module):
         no texture branch. Empty shapes give the template's small surface (see replace_empty_shapes)."""
         self._check_ws(ws_geo, self.num_ws_geo, "ws_geo")
         geo_planes, _ = self.triplanes(ws_geo, None)
-        return self._geometry(ws_geo, geo_planes)["meshes"]
+        with torch.autocast(ws_geo.device.type, enabled=False):
+            return self._geometry(ws_geo.float(), geo_planes.float())["meshes"]
 
     # ------------------------------------------------------------------ texture
 
@@ -455,7 +464,8 @@ class Generator(torch.nn.Module):
                                  "makes the texture triplane from both codes")
             self._check_ws(ws_geo, self.num_ws_geo, "ws_geo")
             _, tex_planes = self.triplanes(ws_geo, ws_tex)
-        return self._texture_ragged(tex_planes, ws_tex, points, batch_index.long())
+        with torch.autocast(points.device.type, enabled=False):
+            return self._texture_ragged(tex_planes.float(), ws_tex.float(), points.float(), batch_index.long())
 
     # ------------------------------------------------------------------ synthesis
 
@@ -469,16 +479,21 @@ class Generator(torch.nn.Module):
             raise Get3dError(f"ws_geo has {ws_geo.shape[0]} items but ws_tex {ws_tex.shape[0]}")
         resolution = self.img_resolution if resolution is None else resolution
         geo_planes, tex_planes = self.triplanes(ws_geo, ws_tex)
-        geo = self._geometry(ws_geo, geo_planes)
-        meshes = geo["meshes"]
+        # Under autocast only the convolutional backbone runs in reduced precision: the heads,
+        # marching tets and the rasterizer (nvdiffrast needs float32) run in float32.
+        with torch.autocast(ws_geo.device.type, enabled=False):
+            ws_geo, ws_tex = ws_geo.float(), ws_tex.float()
+            geo_planes, tex_planes = geo_planes.float(), tex_planes.float()
+            geo = self._geometry(ws_geo, geo_planes)
+            meshes = geo["meshes"]
 
-        def texture_fn(points: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
-            return self._texture_ragged(tex_planes, ws_tex, points, batch_index)
+            def texture_fn(points: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
+                return self._texture_ragged(tex_planes, ws_tex, points, batch_index)
 
-        result = Renderer(self.render_backend).render(
-            [v for v, _ in meshes], [f for _, f in meshes], cameras, resolution, texture_fn=texture_fn
-        )
-        sdf_entropy = sdf_reg_loss(geo["sdf"], geo["edges"])
+            result = Renderer(self.render_backend).render(
+                [v for v, _ in meshes], [f for _, f in meshes], cameras, resolution, texture_fn=texture_fn
+            )
+            sdf_entropy = sdf_reg_loss(geo["sdf"], geo["edges"])
         return GeneratorOutput(
             rgb=result.color.permute(0, 3, 1, 2),
             mask=result.mask.permute(0, 3, 1, 2),
