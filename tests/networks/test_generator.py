@@ -174,3 +174,18 @@ def test_input_validation(gen):
     ws_geo, ws_tex = gen.mapping(z_geo, z_tex)
     with pytest.raises(Get3dError, match="ws_tex"):
         gen.synthesis(ws_geo, ws_tex[:, :2], cams)
+
+
+def test_deepcopy_and_state_dict_round_trip(gen):
+    import copy
+
+    z_geo, z_tex, cams = _inputs(1)
+    ema = copy.deepcopy(gen)
+    fresh = Generator(_cfg(), render_backend="torch")
+    fresh.load_state_dict(gen.state_dict())
+    with torch.no_grad():
+        ref = gen(z_geo, z_tex, cams)
+        for other in (ema, fresh):
+            out = other(z_geo, z_tex, cams)
+            assert torch.equal(out.rgb, ref.rgb) and torch.equal(out.sdf, ref.sdf)
+    assert "mapping_geo.w_avg" in gen.state_dict() and "mapping_tex.w_avg" in gen.state_dict()
