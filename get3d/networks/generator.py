@@ -414,7 +414,14 @@ class Generator(torch.nn.Module):
         sdf_used, empty, empty_loss = replace_empty_shapes(sdf, grid)
         deformation = torch.where(empty[:, None, None], deformation.detach(), deformation)
         verts = grid.unsqueeze(0) + deformation
-        meshes = marching_tets_batched(verts, tets, sdf_used)
+        # A diverged network must not crash the step: extraction sees finite stand-ins (NaN =
+        # outside, NaN offsets = 0) while the returned sdf / sdf_reg keep the NaNs, so a
+        # trainer's non-finite-loss check sees them.
+        meshes = marching_tets_batched(
+            torch.where(torch.isfinite(verts), verts, grid.unsqueeze(0)),
+            tets,
+            torch.nan_to_num(sdf_used, nan=1.0, posinf=1.0, neginf=-1.0),
+        )
         return dict(sdf=sdf_used, deformation=deformation, empty=empty, empty_loss=empty_loss, edges=edges,
                     meshes=meshes)
 

@@ -189,3 +189,15 @@ def test_deepcopy_and_state_dict_round_trip(gen):
             out = other(z_geo, z_tex, cams)
             assert torch.equal(out.rgb, ref.rgb) and torch.equal(out.sdf, ref.sdf)
     assert "mapping_geo.w_avg" in gen.state_dict() and "mapping_tex.w_avg" in gen.state_dict()
+
+
+def test_non_finite_network_output_does_not_raise():
+    torch.manual_seed(3)
+    g = Generator(_cfg(), render_backend="torch")
+    with torch.no_grad():
+        g.generator.mlp_synthesis_def.layers[-1].bias[0] = float("nan")  # NaN deformation
+        g.generator.mlp_synthesis_sdf.layers[-1].weight[0, 0] = float("inf")  # non-finite SDF
+    z_geo, z_tex, cams = _inputs(2)
+    out = g(z_geo, z_tex, cams)
+    assert not torch.isfinite(out.sdf_reg).all()  # visible to a trainer's non-finite-loss check
+    assert out.rgb.shape == (2, 3, 64, 64)
