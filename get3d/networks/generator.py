@@ -339,9 +339,11 @@ class Generator(torch.nn.Module):
             mlp_latent_channel=cfg.mlp_hidden, n_implicit_layer=n_implicit_layers, channel_base=cfg.channel_base,
             channel_max=cfg.channel_max, conv_clamp=cfg.conv_clamp,
         )
-        self.to_rgb = ToRGBLayer(tex_feat_channels, 3, cfg.w_dim, conv_clamp=cfg.conv_clamp) if tex_feat_channels > 3 else None
-        if self.to_rgb is None and tex_feat_channels != 3:
+        if tex_feat_channels < 3:
             raise Get3dError(f"tex_feat_channels must be >= 3, got {tex_feat_channels}")
+        self.to_rgb = None
+        if tex_feat_channels > 3:
+            self.to_rgb = ToRGBLayer(tex_feat_channels, 3, cfg.w_dim, conv_clamp=cfg.conv_clamp)
         self.num_ws_geo = self.generator.num_ws_geo
         self.num_ws_tex = self.generator.num_ws_tex
         mapping = dict(c_dim=0, w_dim=cfg.w_dim, num_layers=cfg.mapping_layers, lr_multiplier=cfg.mapping_lr_mult,

@@ -148,7 +148,8 @@ def test_texture_colors_match_rendered_pixels(gen):
         ref = Renderer("torch").render([v for v, _ in out.meshes], [f for _, f in out.meshes], cams, 64)
         covered = ref.triangle_id >= 0  # [B,H,W]
         interior = covered.clone()
-        interior[:, 1:-1, 1:-1] &= covered[:, :-2, 1:-1] & covered[:, 2:, 1:-1] & covered[:, 1:-1, :-2] & covered[:, 1:-1, 2:]
+        neighbours = covered[:, :-2, 1:-1] & covered[:, 2:, 1:-1] & covered[:, 1:-1, :-2] & covered[:, 1:-1, 2:]
+        interior[:, 1:-1, 1:-1] &= neighbours
         interior[:, [0, -1]] = False
         interior[:, :, [0, -1]] = False
         b, y, x = interior.nonzero(as_tuple=True)
