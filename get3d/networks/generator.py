@@ -1,0 +1,527 @@
+"""GET3D's generator: two latent codes -> triplanes -> DMTet mesh + texture field -> images.
+
+Pipeline (GET3D's default "unified" generator, ``--one_3d_generator 1``; docs/model.md):
+
+1. ``z_geo``, ``z_tex`` [B, z_dim] -> two mapping networks -> ``ws_geo`` [B, num_ws_geo, w_dim],
+   ``ws_tex`` [B, num_ws_tex, w_dim].
+2. One StyleGAN2 synthesis backbone (4x4 -> ``triplane_res``, modulated by ``ws_geo``) with two
+   skip ("to-plane") outputs per block: ``togeo`` (modulated by ws_geo) and ``totex``
+   (modulated by ws_tex), accumulated with FIR upsampling. Result: a geometry and a texture
+   triplane, each [B, 3, C, R, R] (planes xy, yz, xz; C = ``triplane_channels``).
+3. Geometry: features sampled at the tet-grid vertices (sum of the three planes) -> two small
+   modulated MLPs -> SDF and deformation (``tanh(x) / (tet_res * deformation_multiplier)``)
+   -> marching tetrahedra on the deformed grid. Shapes without a surface get GET3D's template
+   SDF (``replace_empty_shapes``).
+4. Texture: features sampled from the texture triplane at the world positions of the visible
+   surface -> modulated MLP -> ``to_rgb`` -> colour in [0, 1] (sigmoid). It runs only on
+   foreground pixels, through the renderer's ``texture_fn`` hook.
+5. The meshes are rendered (antialiased mask and colour) from the given cameras.
+
+SDF sign: get3d's geometry code is NEGATIVE inside; GET3D's SDF head predicts positive inside.
+The head here keeps GET3D's weights and convention internally (``mlp_synthesis_sdf`` outputs
+GET3D's value) and the generator returns ``-that``; converted checkpoints need no sign change.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from get3d.config import ModelConfig
+from get3d.errors import Get3dError
+from get3d.geometry import edge_table, marching_tets_batched, replace_empty_shapes, sdf_reg_loss, tet_grid
+from get3d.networks.layers import (
+    ImplicitSynthesisLayer,
+    MappingNetwork,
+    SynthesisLayer,
+    ToRGBLayer,
+    setup_filter,
+    upsample2d,
+)
+from get3d.render import Cameras, Renderer
+
+__all__ = [
+    "Generator",
+    "GeneratorOutput",
+    "ImplicitSynthesisNetwork",
+    "SynthesisBlockTexGeo",
+    "SynthesisNetworkTexGeo",
+    "TriPlaneTexGeo",
+    "sample_triplane",
+]
+
+
+@dataclass
+class GeneratorOutput:
+    """What ``Generator.synthesis`` / ``forward`` return (B = batch, N = tet-grid vertices)."""
+
+    rgb: torch.Tensor  # [B,3,H,W] colour in [0,1] composited on black, antialiased
+    mask: torch.Tensor  # [B,1,H,W] antialiased silhouette in [0,1]
+    sdf: torch.Tensor  # [B,N] SDF (negative inside) used for extraction, after empty-shape replacement
+    sdf_reg: torch.Tensor  # [B] sdf_entropy + empty_loss
+    empty: torch.Tensor  # [B] bool: shapes that had no surface (their sdf is GET3D's template)
+    meshes: Optional[list] = None  # list of B (verts [V,3], faces [F,3] int64) when return_meshes
+    # Additions (optional fields):
+    sdf_entropy: Optional[torch.Tensor] = None  # [B] sdf_reg_loss alone (GET3D weights it 0.01)
+    empty_loss: Optional[torch.Tensor] = None  # [B] mean |sdf| of empty shapes, 0 otherwise (GET3D weight 1)
+    deformation: Optional[torch.Tensor] = None  # [B,N,3] vertex offsets in world units
+
+
+# ------------------------------------------------------------------------------ triplanes
+
+
+def sample_triplane(planes: torch.Tensor, points: torch.Tensor, shape_min: float, shape_length: float) -> torch.Tensor:
+    """Bilinearly sample a triplane at 3-D points and sum the three planes.
+
+    planes [B,3,C,R,R] (plane 0 indexed by (x, y), plane 1 by (y, z), plane 2 by (x, z); the first
+    coordinate runs along the width), points [B,P,3] world positions -> features [B,P,C].
+    Points are mapped from ``[shape_min, shape_min + shape_length]`` to [-1, 1] (clamped) and
+    sampled with ``grid_sample(align_corners=False, padding_mode='zeros')``, as GET3D does.
+    Like GET3D, positions are detached: no gradient flows into the sample positions.
+    """
+    batch, _, channels, res, _ = planes.shape
+    # Sampling runs in float32 whatever the autocast dtype: half-precision sample positions
+    # would quantise the texture lookups.
+    planes = planes.float()
+    p = ((points.detach().float() - shape_min) / shape_length).clamp(0, 1) * 2 - 1  # [B,P,3]
+    coords = torch.stack([p[..., [0, 1]], p[..., [1, 2]], p[..., [0, 2]]], dim=1)  # [B,3,P,2]
+    with torch.autocast(planes.device.type, enabled=False):
+        feat = _grid_sample(planes, coords, batch, channels, res)
+    return feat.reshape(batch, 3, channels, -1).sum(1).transpose(1, 2)
+
+
+def _grid_sample(planes, coords, batch, channels, res):
+    return F.grid_sample(
+        planes.reshape(batch * 3, channels, res, res),
+        coords.reshape(batch * 3, 1, -1, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )  # [B*3,C,1,P]
+
+
+class SynthesisBlockTexGeo(torch.nn.Module):
+    """One resolution of the unified triplane backbone (GET3D ``SynthesisBlockTexGeo``).
+
+    x [B,in,R/2,R/2] (None for the first block, which starts from the learned ``const``
+    [out,4,4]) -> x [B,out,R,R]; img [B, geo_channel + img_channels, R/2, R/2] (or None) is
+    upsampled and the block's ``togeo`` / ``totex`` outputs are added: img [B, geo+tex, R, R].
+    Uses ``num_conv + 1`` geometry ws (conv0, conv1, togeo) and 1 texture ws (totex).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 geo_channel: int, conv_clamp: Optional[float] = None, use_noise: bool = True,
+                 resample_filter=(1, 3, 3, 1)):
+        super().__init__()
+        self.in_channels = in_channels
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.geo_channel = geo_channel
+        self.register_buffer("resample_filter", setup_filter(resample_filter))
+        self.num_conv = 0
+        if in_channels == 0:
+            self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, use_noise=use_noise,
+                                        resample_filter=resample_filter, conv_clamp=conv_clamp)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, use_noise=use_noise,
+                                    conv_clamp=conv_clamp)
+        self.num_conv += 1
+        self.totex = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.togeo = ToRGBLayer(out_channels, geo_channel, w_dim, conv_clamp=conv_clamp)
+        self.num_torgb = 1
+        self.num_togeo = 1
+
+    def forward(self, x, img, ws_tex: Optional[torch.Tensor], ws_geo: torch.Tensor, noise_mode: str = "const",
+                fused_modconv: bool = False):
+        """ws_geo [B, num_conv + 1, w_dim], ws_tex [B, 1, w_dim] or None (geometry only: img then
+        holds only the geo_channel channels)."""
+        w_geo = iter(ws_geo.unbind(dim=1))
+        if self.in_channels == 0:
+            x = self.const.unsqueeze(0).repeat([ws_geo.shape[0], 1, 1, 1])
+        else:
+            x = self.conv0(x, next(w_geo), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        x = self.conv1(x, next(w_geo), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        y = self.togeo(x, next(w_geo), fused_modconv=fused_modconv)
+        if ws_tex is not None:
+            y = torch.cat([y, self.totex(x, ws_tex[:, 0], fused_modconv=fused_modconv)], dim=1)
+        img = img + y if img is not None else y
+        return x, img
+
+    def extra_repr(self) -> str:
+        return f"resolution={self.resolution}"
+
+
+class SynthesisNetworkTexGeo(torch.nn.Module):
+    """GET3D's unified triplane backbone: blocks ``b4 ... b{img_resolution}``.
+
+    ws_geo [B, num_ws_geo, w_dim], ws_tex [B, num_ws_tex, w_dim] -> img
+    [B, geo_channel + img_channels, R, R] (geometry channels first). Channels per resolution:
+    ``min(channel_base // res, channel_max)``. Unlike StyleGAN2, consecutive blocks do not share
+    a w: block b4 uses 2 geometry ws, every later block 3; each block 1 texture w.
+    """
+
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, geo_channel: int,
+                 channel_base: int = 32768, channel_max: int = 512, conv_clamp: Optional[float] = None,
+                 use_noise: bool = True):
+        super().__init__()
+        if img_resolution < 4 or img_resolution & (img_resolution - 1):
+            raise Get3dError(f"triplane_res must be a power of two >= 4, got {img_resolution}")
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.geo_channel = geo_channel
+        self.block_resolutions = [2 ** i for i in range(2, int(math.log2(img_resolution)) + 1)]
+        channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        self.num_ws_geo = 0
+        self.num_ws_tex = 0
+        for res in self.block_resolutions:
+            block = SynthesisBlockTexGeo(
+                channels[res // 2] if res > 4 else 0, channels[res], w_dim, res, img_channels, geo_channel,
+                conv_clamp=conv_clamp, use_noise=use_noise,
+            )
+            self.num_ws_geo += block.num_conv + block.num_togeo
+            self.num_ws_tex += block.num_torgb
+            setattr(self, f"b{res}", block)
+
+    def forward(self, ws_tex: Optional[torch.Tensor], ws_geo: torch.Tensor, noise_mode: str = "const",
+                fused_modconv: bool = False) -> torch.Tensor:
+        """ws_tex None computes only the geometry channels (extract_meshes)."""
+        x = img = None
+        i_geo = i_tex = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            n_geo = block.num_conv + block.num_togeo
+            cur_tex = ws_tex[:, i_tex: i_tex + 1] if ws_tex is not None else None
+            x, img = block(x, img, cur_tex, ws_geo[:, i_geo: i_geo + n_geo], noise_mode, fused_modconv)
+            i_geo += n_geo
+            i_tex += block.num_torgb
+        return img
+
+
+class ImplicitSynthesisNetwork(torch.nn.Module):
+    """GET3D's per-point MLP: ``n_layers`` modulated FC layers with lrelu, then a linear one.
+
+    ws [B, n_layers + 1, w_dim] (one w per layer), x [B,P,input_channel] -> [B,P,out_channels].
+    """
+
+    def __init__(self, w_dim: int, input_channel: int, out_channels: int, latent_channel: int, n_layers: int = 1):
+        super().__init__()
+        self.n_layer = n_layers
+        layers = [
+            ImplicitSynthesisLayer(input_channel if i == 0 else latent_channel, latent_channel, w_dim)
+            for i in range(n_layers)
+        ]
+        layers.append(ImplicitSynthesisLayer(latent_channel, out_channels, w_dim, activation="linear"))
+        self.layers = torch.nn.ModuleList(layers)
+        self.num_ws = n_layers + 1
+        self.out_channels = out_channels
+
+    def forward(self, ws: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(ws[:, i], x)
+        return x
+
+
+class TriPlaneTexGeo(torch.nn.Module):
+    """Triplane backbone plus the three MLP heads (GET3D ``TriPlaneTexGeo``).
+
+    ``num_ws_geo`` / ``num_ws_tex`` count the backbone's ws plus the MLP's (n_implicit_layer + 1);
+    the heads use the ws after the backbone's.
+    """
+
+    def __init__(self, w_dim: int, img_channels: int, shape_min: float, shape_length: float,
+                 tri_plane_resolution: int, feat_dim: int = 32, mlp_latent_channel: int = 32,
+                 n_implicit_layer: int = 1, channel_base: int = 32768, channel_max: int = 512,
+                 conv_clamp: Optional[float] = None, use_noise: bool = True):
+        super().__init__()
+        self.img_feat_dim = feat_dim
+        self.w_dim = w_dim
+        self.shape_min = float(shape_min)
+        self.shape_length = float(shape_length)
+        self.tri_plane_synthesis = SynthesisNetworkTexGeo(
+            w_dim, tri_plane_resolution, img_channels=feat_dim * 3, geo_channel=feat_dim * 3,
+            channel_base=channel_base, channel_max=channel_max, conv_clamp=conv_clamp, use_noise=use_noise,
+        )
+        mlp = dict(w_dim=w_dim, input_channel=feat_dim, latent_channel=mlp_latent_channel, n_layers=n_implicit_layer)
+        self.mlp_synthesis_tex = ImplicitSynthesisNetwork(out_channels=img_channels, **mlp)
+        self.mlp_synthesis_sdf = ImplicitSynthesisNetwork(out_channels=1, **mlp)
+        self.mlp_synthesis_def = ImplicitSynthesisNetwork(out_channels=3, **mlp)
+        self.num_ws_geo = self.tri_plane_synthesis.num_ws_geo + self.mlp_synthesis_sdf.num_ws
+        self.num_ws_tex = self.tri_plane_synthesis.num_ws_tex + self.mlp_synthesis_tex.num_ws
+
+    def planes(self, ws_tex: Optional[torch.Tensor], ws_geo: torch.Tensor, **kwargs):
+        """-> (geometry planes [B,3,C,R,R], texture planes [B,3,C,R,R] or None)."""
+        syn = self.tri_plane_synthesis
+        img = syn(ws_tex[:, : syn.num_ws_tex] if ws_tex is not None else None, ws_geo[:, : syn.num_ws_geo], **kwargs)
+        b, _, r, _ = img.shape
+        c = self.img_feat_dim
+        geo = img[:, : 3 * c].reshape(b, 3, c, r, r)
+        tex = img[:, 3 * c:].reshape(b, 3, c, r, r) if ws_tex is not None else None
+        return geo, tex
+
+    def sdf_def(self, geo_planes: torch.Tensor, position: torch.Tensor, ws_geo: torch.Tensor):
+        """position [B,N,3] -> (GET3D sdf [B,N,1], positive inside; raw deformation [B,N,3])."""
+        feat = sample_triplane(geo_planes, position, self.shape_min, self.shape_length)
+        ws_mlp = ws_geo[:, self.tri_plane_synthesis.num_ws_geo:]
+        return self.mlp_synthesis_sdf(ws_mlp, feat), self.mlp_synthesis_def(ws_mlp, feat)
+
+    def texture_features(self, tex_planes: torch.Tensor, position: torch.Tensor, ws_tex: torch.Tensor) -> torch.Tensor:
+        """position [B,P,3] -> texture MLP output [B,P,img_channels]."""
+        feat = sample_triplane(tex_planes, position, self.shape_min, self.shape_length)
+        return self.mlp_synthesis_tex(ws_tex[:, self.tri_plane_synthesis.num_ws_tex:], feat)
+
+
+# ------------------------------------------------------------------------------ generator
+
+
+def _ragged_to_padded(points: torch.Tensor, batch_index: torch.Tensor, batch: int):
+    """points [P,3] of items batch_index [P] -> (padded [B,Pmax,3] zero-filled, slot [P]) with
+    ``padded[batch_index, slot] == points``."""
+    count = torch.bincount(batch_index, minlength=batch)
+    p_max = max(int(count.max()), 1) if points.shape[0] else 1
+    sorted_b, order = torch.sort(batch_index, stable=True)
+    offset = torch.cumsum(count, 0) - count
+    slot = torch.empty_like(batch_index)
+    slot[order] = torch.arange(points.shape[0], device=points.device) - offset[sorted_b]
+    padded = points.new_zeros(batch, p_max, points.shape[-1])
+    padded = padded.index_put((batch_index, slot), points)
+    return padded, slot
+
+
+class Generator(torch.nn.Module):
+    """GET3D generator (see the module docstring and docs/model.md).
+
+    Args:
+        cfg: model sizes (z_dim, w_dim, mapping_layers, mapping_lr_mult, triplane_res,
+            triplane_channels, channel_base, channel_max, mlp_hidden, tet_res, grid_scale,
+            deformation_multiplier, img_resolution, conv_clamp).
+        tex_feat_channels: width of the texture MLP's output before ``to_rgb`` (GET3D
+            ``--feat_channel``, 16). With 3 or fewer there is no ``to_rgb`` layer.
+        n_implicit_layers: hidden layers of the three MLP heads (GET3D ``--n_implicit_layer``, 1).
+        noise_mode: 'const' (GET3D always uses it for the triplanes), 'random' or 'none'.
+        render_backend: rasterizer backend name ('auto', 'torch', 'nvdiffrast').
+        rgb_activation: 'sigmoid' (default) or 'get3d' (``clamp((x + 1) / 2, 0, 1)``: GET3D's
+            images live in [-1, 1]; use it with converted GET3D checkpoints).
+        w_avg_beta: decay of the tracked mean w (truncation).
+        fused_modconv: run modulated convs as grouped convolutions (same result).
+    """
+
+    def __init__(self, cfg: ModelConfig, *, tex_feat_channels: int = 16, n_implicit_layers: int = 1,
+                 noise_mode: str = "const", render_backend: str = "auto", rgb_activation: str = "sigmoid",
+                 w_avg_beta: float = 0.995, fused_modconv: bool = False):
+        super().__init__()
+        if rgb_activation not in ("sigmoid", "get3d"):
+            raise Get3dError(f"rgb_activation must be 'sigmoid' or 'get3d', got {rgb_activation!r}")
+        if noise_mode not in ("const", "random", "none"):
+            raise Get3dError(f"noise_mode must be 'const', 'random' or 'none', got {noise_mode!r}")
+        self.cfg = cfg
+        self.z_dim = cfg.z_dim
+        self.w_dim = cfg.w_dim
+        self.img_resolution = cfg.img_resolution
+        self.tet_res = cfg.tet_res
+        self.grid_scale = float(cfg.grid_scale)
+        self.deformation_multiplier = float(cfg.deformation_multiplier)
+        self.noise_mode = noise_mode
+        self.render_backend = render_backend
+        self.rgb_activation = rgb_activation
+        self.fused_modconv = fused_modconv
+        self.generator = TriPlaneTexGeo(
+            cfg.w_dim, img_channels=tex_feat_channels, shape_min=-0.5 * self.grid_scale,
+            shape_length=self.grid_scale, tri_plane_resolution=cfg.triplane_res, feat_dim=cfg.triplane_channels,
+            mlp_latent_channel=cfg.mlp_hidden, n_implicit_layer=n_implicit_layers, channel_base=cfg.channel_base,
+            channel_max=cfg.channel_max, conv_clamp=cfg.conv_clamp,
+        )
+        if tex_feat_channels < 3:
+            raise Get3dError(f"tex_feat_channels must be >= 3, got {tex_feat_channels}")
+        self.to_rgb = None
+        if tex_feat_channels > 3:
+            self.to_rgb = ToRGBLayer(tex_feat_channels, 3, cfg.w_dim, conv_clamp=cfg.conv_clamp)
+        self.num_ws_geo = self.generator.num_ws_geo
+        self.num_ws_tex = self.generator.num_ws_tex
+        mapping = dict(c_dim=0, w_dim=cfg.w_dim, num_layers=cfg.mapping_layers, lr_multiplier=cfg.mapping_lr_mult,
+                       w_avg_beta=w_avg_beta)
+        self.mapping_geo = MappingNetwork(cfg.z_dim, num_ws=self.num_ws_geo, **mapping)
+        self.mapping_tex = MappingNetwork(cfg.z_dim, num_ws=self.num_ws_tex, **mapping)
+
+    # ------------------------------------------------------------------ latents
+
+    def mapping(self, z_geo: torch.Tensor, z_tex: torch.Tensor, psi: float = 1.0,
+                truncation_cutoff: Optional[int] = None, update_w_avg: bool = False
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """z_geo, z_tex [B,z_dim] -> (ws_geo [B,num_ws_geo,w_dim], ws_tex [B,num_ws_tex,w_dim]).
+
+        ``psi`` truncates toward each mapping's tracked ``w_avg`` (the first
+        ``truncation_cutoff`` ws only, when given); ``update_w_avg`` updates the averages.
+        """
+        self._check_z(z_geo, "z_geo")
+        self._check_z(z_tex, "z_tex")
+        ws_geo = self.mapping_geo(z_geo, None, psi, truncation_cutoff, update_w_avg)
+        ws_tex = self.mapping_tex(z_tex, None, psi, truncation_cutoff, update_w_avg)
+        return ws_geo, ws_tex
+
+    def _check_z(self, z: torch.Tensor, name: str) -> None:
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.z_dim:
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise Get3dError(f"{name} must be [B, {self.z_dim}], got {shape}")
+
+    def _check_ws(self, ws: torch.Tensor, num: int, name: str) -> None:
+        if not isinstance(ws, torch.Tensor) or ws.dim() != 3 or ws.shape[1:] != (num, self.w_dim):
+            shape = tuple(ws.shape) if isinstance(ws, torch.Tensor) else type(ws).__name__
+            raise Get3dError(f"{name} must be [B, {num}, {self.w_dim}], got {shape}")
+
+    def _style_mix(self, mapping: MappingNetwork, ws: torch.Tensor, z: torch.Tensor, psi: float, prob: float,
+                   generator: Optional[torch.Generator]) -> torch.Tensor:
+        """Per sample, with probability ``prob`` replace ws[b, cutoff_b:] (cutoff_b uniform in
+        [1, num_ws)) by the ws of a fresh z (StyleGAN2 style mixing, drawn per sample)."""
+        batch, num_ws = ws.shape[:2]
+        if num_ws < 2:
+            return ws
+        dev = generator.device if generator is not None else z.device
+        z2 = torch.randn(z.shape, generator=generator, device=dev).to(device=z.device, dtype=z.dtype)
+        cutoff = torch.randint(1, num_ws, (batch,), generator=generator, device=dev)
+        use = torch.rand(batch, generator=generator, device=dev) < prob
+        cutoff = torch.where(use, cutoff, torch.full_like(cutoff, num_ws)).to(z.device)
+        ws2 = mapping(z2, None, psi)
+        mix = torch.arange(num_ws, device=z.device)[None, :] >= cutoff[:, None]  # [B,num_ws]
+        return torch.where(mix[..., None], ws2, ws)
+
+    # ------------------------------------------------------------------ geometry
+
+    def _grid(self, device):
+        """(scaled grid vertices [N,3], tets [T,4], edges [E,2]) on ``device`` (cached by get3d.geometry)."""
+        verts, tets = tet_grid(self.tet_res, device)
+        return verts * self.grid_scale, tets, edge_table(tets).edges
+
+    def triplanes(self, ws_geo: torch.Tensor, ws_tex: Optional[torch.Tensor]):
+        """-> (geometry triplane [B,3,C,R,R], texture triplane [B,3,C,R,R]; None when ws_tex is None)."""
+        return self.generator.planes(ws_tex, ws_geo, noise_mode=self.noise_mode, fused_modconv=self.fused_modconv)
+
+    def _geometry(self, ws_geo: torch.Tensor, geo_planes: torch.Tensor):
+        """-> dict with sdf [B,N] (negative inside, after replacement), deformation [B,N,3],
+        verts [B,N,3] deformed, empty [B], empty_loss [B], tets, edges, meshes list."""
+        grid, tets, edges = self._grid(ws_geo.device)
+        batch = ws_geo.shape[0]
+        position = grid.to(geo_planes.dtype).unsqueeze(0).expand(batch, -1, -1)
+        sdf_get3d, deformation = self.generator.sdf_def(geo_planes, position, ws_geo)
+        sdf = -sdf_get3d[..., 0].float()  # get3d convention: negative inside
+        deformation = torch.tanh(deformation.float()) / (self.tet_res * self.deformation_multiplier)
+        sdf_used, empty, empty_loss = replace_empty_shapes(sdf, grid)
+        deformation = torch.where(empty[:, None, None], deformation.detach(), deformation)
+        verts = grid.unsqueeze(0) + deformation
+        # A diverged network must not crash the step: extraction sees finite stand-ins (NaN =
+        # outside, NaN offsets = 0) while the returned sdf / sdf_reg keep the NaNs, so a
+        # trainer's non-finite-loss check sees them.
+        meshes = marching_tets_batched(
+            torch.where(torch.isfinite(verts), verts, grid.unsqueeze(0)),
+            tets,
+            torch.nan_to_num(sdf_used, nan=1.0, posinf=1.0, neginf=-1.0),
+        )
+        return dict(sdf=sdf_used, deformation=deformation, empty=empty, empty_loss=empty_loss, edges=edges,
+                    meshes=meshes)
+
+    def extract_meshes(self, ws_geo: torch.Tensor) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """ws_geo [B,num_ws_geo,w_dim] -> B meshes (verts [V,3], faces [F,3] int64); no rendering,
+        no texture branch. Empty shapes give the template's small surface (see replace_empty_shapes)."""
+        self._check_ws(ws_geo, self.num_ws_geo, "ws_geo")
+        geo_planes, _ = self.triplanes(ws_geo, None)
+        with torch.autocast(ws_geo.device.type, enabled=False):
+            return self._geometry(ws_geo.float(), geo_planes.float())["meshes"]
+
+    # ------------------------------------------------------------------ texture
+
+    def _texture_padded(self, tex_planes: torch.Tensor, ws_tex: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """points [B,P,3] -> rgb [B,P,3] in [0,1]."""
+        feat = self.generator.texture_features(tex_planes, points, ws_tex)
+        if self.to_rgb is not None:
+            feat = self.to_rgb.forward_points(feat, ws_tex[:, -1])
+        feat = feat.float()
+        if self.rgb_activation == "sigmoid":
+            return torch.sigmoid(feat)
+        return ((feat + 1) / 2).clamp(0, 1)
+
+    def _texture_ragged(self, tex_planes, ws_tex, points: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
+        if points.shape[0] == 0:
+            return points.new_zeros(0, 3) + 0 * tex_planes.sum()
+        padded, slot = _ragged_to_padded(points, batch_index, ws_tex.shape[0])
+        return self._texture_padded(tex_planes, ws_tex, padded)[batch_index, slot]
+
+    def texture_colors(self, ws_tex: torch.Tensor, points: torch.Tensor, batch_index: torch.Tensor, *,
+                       ws_geo: Optional[torch.Tensor] = None, tex_planes: Optional[torch.Tensor] = None
+                       ) -> torch.Tensor:
+        """Query the texture field: points [P,3] world positions of items batch_index [P] ->
+        rgb [P,3] in [0,1] (what the renderer shows there, before antialiasing).
+
+        In GET3D's unified generator the texture triplane comes out of the same backbone as the
+        geometry, so it depends on ws_geo too: pass ``ws_geo`` (the texture triplane is then
+        computed here) or a precomputed ``tex_planes`` [B,3,C,R,R] from :meth:`triplanes`.
+        """
+        self._check_ws(ws_tex, self.num_ws_tex, "ws_tex")
+        if points.dim() != 2 or points.shape[-1] != 3 or batch_index.shape != points.shape[:1]:
+            raise Get3dError(f"points must be [P,3] and batch_index [P]; got {tuple(points.shape)}, "
+                             f"{tuple(batch_index.shape)}")
+        if tex_planes is None:
+            if ws_geo is None:
+                raise Get3dError("texture_colors needs ws_geo (or tex_planes): the unified GET3D backbone "
+                                 "makes the texture triplane from both codes")
+            self._check_ws(ws_geo, self.num_ws_geo, "ws_geo")
+            _, tex_planes = self.triplanes(ws_geo, ws_tex)
+        with torch.autocast(points.device.type, enabled=False):
+            return self._texture_ragged(tex_planes.float(), ws_tex.float(), points.float(), batch_index.long())
+
+    # ------------------------------------------------------------------ synthesis
+
+    def synthesis(self, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras: Cameras,
+                  resolution: Optional[int] = None, return_meshes: bool = False) -> GeneratorOutput:
+        """ws -> meshes -> images seen from ``cameras`` (B entries, or 1 shared) at ``resolution``
+        (default cfg.img_resolution). See GeneratorOutput."""
+        self._check_ws(ws_geo, self.num_ws_geo, "ws_geo")
+        self._check_ws(ws_tex, self.num_ws_tex, "ws_tex")
+        if ws_geo.shape[0] != ws_tex.shape[0]:
+            raise Get3dError(f"ws_geo has {ws_geo.shape[0]} items but ws_tex {ws_tex.shape[0]}")
+        resolution = self.img_resolution if resolution is None else resolution
+        geo_planes, tex_planes = self.triplanes(ws_geo, ws_tex)
+        # Under autocast only the convolutional backbone runs in reduced precision: the heads,
+        # marching tets and the rasterizer (nvdiffrast needs float32) run in float32.
+        with torch.autocast(ws_geo.device.type, enabled=False):
+            ws_geo, ws_tex = ws_geo.float(), ws_tex.float()
+            geo_planes, tex_planes = geo_planes.float(), tex_planes.float()
+            geo = self._geometry(ws_geo, geo_planes)
+            meshes = geo["meshes"]
+
+            def texture_fn(points: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
+                return self._texture_ragged(tex_planes, ws_tex, points, batch_index)
+
+            result = Renderer(self.render_backend).render(
+                [v for v, _ in meshes], [f for _, f in meshes], cameras, resolution, texture_fn=texture_fn
+            )
+            sdf_entropy = sdf_reg_loss(geo["sdf"], geo["edges"])
+        return GeneratorOutput(
+            rgb=result.color.permute(0, 3, 1, 2),
+            mask=result.mask.permute(0, 3, 1, 2),
+            sdf=geo["sdf"],
+            sdf_reg=sdf_entropy + geo["empty_loss"],
+            empty=geo["empty"],
+            meshes=meshes if return_meshes else None,
+            sdf_entropy=sdf_entropy,
+            empty_loss=geo["empty_loss"],
+            deformation=geo["deformation"],
+        )
+
+    def forward(self, z_geo: torch.Tensor, z_tex: torch.Tensor, cameras: Cameras, psi: float = 1.0,
+                style_mixing_prob: float = 0.0, update_w_avg: bool = False, resolution: Optional[int] = None,
+                return_meshes: bool = False, generator: Optional[torch.Generator] = None) -> GeneratorOutput:
+        """mapping (+ style mixing with probability ``style_mixing_prob`` per sample, using the
+        ``generator`` RNG for the extra z, the cutoffs and the coin flips) -> synthesis."""
+        ws_geo, ws_tex = self.mapping(z_geo, z_tex, psi=psi, update_w_avg=update_w_avg)
+        if style_mixing_prob > 0:
+            ws_geo = self._style_mix(self.mapping_geo, ws_geo, z_geo, psi, style_mixing_prob, generator)
+            ws_tex = self._style_mix(self.mapping_tex, ws_tex, z_tex, psi, style_mixing_prob, generator)
+        return self.synthesis(ws_geo, ws_tex, cameras, resolution=resolution, return_meshes=return_meshes)

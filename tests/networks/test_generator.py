@@ -1,0 +1,204 @@
+"""GET3D generator at the tiny preset (CPU, torch rasterizer)."""
+import dataclasses
+
+import pytest
+import torch
+
+from get3d.config import preset
+from get3d.errors import Get3dError
+from get3d.networks import Generator, GeneratorOutput
+from get3d.render import Cameras, Renderer
+
+
+def _cfg(**overrides):
+    return dataclasses.replace(preset("tiny").model, **overrides)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.manual_seed(0)
+    return Generator(_cfg(), render_backend="torch")
+
+
+def _inputs(batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z_geo = torch.randn(batch, 64, generator=g)
+    z_tex = torch.randn(batch, 64, generator=g)
+    cams = Cameras(torch.tensor([30.0, 200.0, 100.0, 300.0])[:batch], torch.tensor([20.0, 10.0, 5.0, 25.0])[:batch])
+    return z_geo, z_tex, cams
+
+
+def test_ws_counts_follow_get3d(gen):
+    # Backbone 4..32: b4 uses conv1+togeo, later blocks conv0+conv1+togeo; one totex each;
+    # the MLP heads (1 hidden layer) add 2 ws to each.
+    assert gen.num_ws_geo == 2 + 3 * 3 + 2
+    assert gen.num_ws_tex == 4 + 2
+    assert gen.z_dim == 64 and gen.w_dim == 64
+
+
+def test_forward_shapes_ranges_background_and_gradients(gen):
+    gen.zero_grad(set_to_none=True)
+    z_geo, z_tex, cams = _inputs(2)
+    out = gen(z_geo, z_tex, cams)
+    assert isinstance(out, GeneratorOutput)
+    assert out.rgb.shape == (2, 3, 64, 64) and out.mask.shape == (2, 1, 64, 64)
+    n = gen._grid(torch.device("cpu"))[0].shape[0]
+    assert out.sdf.shape == (2, n) and out.sdf_reg.shape == (2,) and out.empty.shape == (2,)
+    assert out.empty.dtype == torch.bool and not out.empty.any()
+    assert out.meshes is None
+    assert 0 <= out.rgb.min() and out.rgb.max() <= 1 and 0 <= out.mask.min() and out.mask.max() <= 1
+    assert out.mask.max() == 1 and out.mask.min() == 0  # something is drawn, not everything
+    background = (out.mask == 0).expand_as(out.rgb)
+    assert background.any() and torch.equal(out.rgb[background], torch.zeros_like(out.rgb[background]))
+    assert torch.isfinite(out.sdf_reg).all() and (out.sdf_reg > 0).all()
+
+    (out.rgb.sum() + out.mask.sum()).backward()
+    for name, p in gen.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+    # The silhouette reaches the SDF and deformation heads, the colour the texture branch.
+    for name in ("generator.mlp_synthesis_sdf.layers.1.weight", "generator.mlp_synthesis_def.layers.1.weight",
+                 "generator.mlp_synthesis_tex.layers.1.weight", "to_rgb.weight", "mapping_geo.fc0.weight",
+                 "mapping_tex.fc0.weight", "generator.tri_plane_synthesis.b32.totex.weight",
+                 "generator.tri_plane_synthesis.b4.const"):
+        assert dict(gen.named_parameters())[name].grad.abs().sum() > 0, name
+    gen.zero_grad(set_to_none=True)
+
+
+def test_meshes_determinism_and_extract_meshes(gen):
+    z_geo, z_tex, cams = _inputs(2)
+    with torch.no_grad():
+        a = gen(z_geo, z_tex, cams, return_meshes=True)
+        b = gen(z_geo, z_tex, cams, return_meshes=True)
+        ws_geo, _ = gen.mapping(z_geo, z_tex)
+        extracted = gen.extract_meshes(ws_geo)
+    assert torch.equal(a.rgb, b.rgb) and torch.equal(a.mask, b.mask)
+    assert len(a.meshes) == 2
+    for (v, f), (v2, f2) in zip(a.meshes, extracted):
+        assert v.shape[1] == 3 and f.shape[1] == 3 and f.dtype == torch.int64
+        assert f.shape[0] > 0 and int(f.max()) < v.shape[0]
+        torch.testing.assert_close(v, v2)
+        assert torch.equal(f, f2)
+        # Deformed grid: vertices stay within the grid plus the maximal offset 1 / tet_res.
+        assert v.abs().max() <= 0.5 + 1 / 24 + 1e-6
+
+
+def test_style_mixing_only_with_probability_and_seeded(gen):
+    z_geo, z_tex, cams = _inputs(2)
+    with torch.no_grad():
+        plain = gen(z_geo, z_tex, cams)
+        no_mix = gen(z_geo, z_tex, cams, style_mixing_prob=0.0, generator=torch.Generator().manual_seed(5))
+        mix1 = gen(z_geo, z_tex, cams, style_mixing_prob=1.0, generator=torch.Generator().manual_seed(5))
+        mix2 = gen(z_geo, z_tex, cams, style_mixing_prob=1.0, generator=torch.Generator().manual_seed(5))
+        mix3 = gen(z_geo, z_tex, cams, style_mixing_prob=1.0, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(plain.rgb, no_mix.rgb) and torch.equal(plain.sdf, no_mix.sdf)
+    assert not torch.equal(plain.sdf, mix1.sdf) and not torch.equal(plain.rgb, mix1.rgb)
+    assert torch.equal(mix1.rgb, mix2.rgb) and torch.equal(mix1.sdf, mix2.sdf)
+    assert not torch.equal(mix1.sdf, mix3.sdf)
+
+
+def test_truncation_psi_zero_gives_one_shape(gen):
+    z_geo, z_tex, cams = _inputs(2)
+    with torch.no_grad():
+        gen.mapping(torch.randn(64, 64), torch.randn(64, 64), update_w_avg=True)  # a non-trivial w_avg
+        out = gen(z_geo, z_tex, Cameras([0.0, 0.0], [20.0, 20.0]), psi=0.0)
+        free = gen(z_geo, z_tex, Cameras([0.0, 0.0], [20.0, 20.0]), psi=1.0)
+    assert torch.equal(out.sdf[0], out.sdf[1])
+    torch.testing.assert_close(out.rgb[0], out.rgb[1])
+    assert not torch.equal(free.sdf[0], free.sdf[1])
+
+
+def test_update_w_avg_moves_both_averages():
+    torch.manual_seed(1)
+    g = Generator(_cfg(mapping_layers=1, triplane_res=8, tet_res=8, img_resolution=16), render_backend="torch")
+    z = torch.randn(8, 64)
+    geo0, tex0 = g.mapping_geo.w_avg.clone(), g.mapping_tex.w_avg.clone()
+    ws_geo, ws_tex = g.mapping(z, z * 2 + 1, update_w_avg=True)
+    torch.testing.assert_close(g.mapping_geo.w_avg, ws_geo[:, 0].mean(0).lerp(geo0, 0.995))
+    torch.testing.assert_close(g.mapping_tex.w_avg, ws_tex[:, 0].mean(0).lerp(tex0, 0.995))
+
+
+def test_empty_shapes_use_template_without_nan():
+    torch.manual_seed(2)
+    g = Generator(_cfg(), render_backend="torch")
+    with torch.no_grad():  # GET3D's SDF head is positive inside: a large negative bias = all outside
+        g.generator.mlp_synthesis_sdf.layers[-1].bias.fill_(-100.0)
+    z_geo, z_tex, cams = _inputs(2)
+    out = g(z_geo, z_tex, cams, return_meshes=True)
+    assert out.empty.all()
+    for t in (out.rgb, out.mask, out.sdf, out.sdf_reg):
+        assert torch.isfinite(t).all()
+    assert out.mask.sum() > 0  # the template surface is still rendered
+    assert all(f.shape[0] > 0 for _, f in out.meshes)
+    assert (out.empty_loss > 50).all()  # mean |sdf| of the real prediction
+    (out.rgb.mean() + out.mask.mean() + out.sdf_reg.sum()).backward()
+    for name, p in g.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), name
+    # The empty-shape loss pulls the SDF toward zero through the head's bias.
+    assert g.generator.mlp_synthesis_sdf.layers[-1].bias.grad.abs().sum() > 0
+
+
+def test_texture_colors_match_rendered_pixels(gen):
+    z_geo, z_tex, cams = _inputs(2, seed=3)
+    with torch.no_grad():
+        ws_geo, ws_tex = gen.mapping(z_geo, z_tex)
+        out = gen.synthesis(ws_geo, ws_tex, cams, return_meshes=True)
+        # Re-render the same meshes to get each pixel's world position.
+        ref = Renderer("torch").render([v for v, _ in out.meshes], [f for _, f in out.meshes], cams, 64)
+        covered = ref.triangle_id >= 0  # [B,H,W]
+        interior = covered.clone()
+        neighbours = covered[:, :-2, 1:-1] & covered[:, 2:, 1:-1] & covered[:, 1:-1, :-2] & covered[:, 1:-1, 2:]
+        interior[:, 1:-1, 1:-1] &= neighbours
+        interior[:, [0, -1]] = False
+        interior[:, :, [0, -1]] = False
+        b, y, x = interior.nonzero(as_tuple=True)
+        assert b.numel() > 50 and set(b.tolist()) == {0, 1}
+        points = ref.position[b, y, x]
+        queried = gen.texture_colors(ws_tex, points, b, ws_geo=ws_geo)
+        _, tex_planes = gen.triplanes(ws_geo, ws_tex)
+        queried2 = gen.texture_colors(ws_tex, points.flip(0), b.flip(0), tex_planes=tex_planes).flip(0)
+    rendered = out.rgb.permute(0, 2, 3, 1)[b, y, x]
+    assert queried.shape == (b.numel(), 3) and 0 <= queried.min() and queried.max() <= 1
+    torch.testing.assert_close(queried2, queried, rtol=1e-5, atol=1e-6)
+    # Away from silhouettes (where antialiasing blends colours) the image shows the field's colour.
+    close = (rendered - queried).abs().amax(-1) < 1e-4
+    assert close.float().mean() > 0.9
+    with pytest.raises(Get3dError, match="ws_geo"):
+        gen.texture_colors(ws_tex, points, b)
+
+
+def test_input_validation(gen):
+    z_geo, z_tex, cams = _inputs(2)
+    with pytest.raises(Get3dError, match="z_geo"):
+        gen(z_geo[:, :10], z_tex, cams)
+    ws_geo, ws_tex = gen.mapping(z_geo, z_tex)
+    with pytest.raises(Get3dError, match="ws_tex"):
+        gen.synthesis(ws_geo, ws_tex[:, :2], cams)
+
+
+def test_deepcopy_and_state_dict_round_trip(gen):
+    import copy
+
+    z_geo, z_tex, cams = _inputs(1)
+    ema = copy.deepcopy(gen)
+    fresh = Generator(_cfg(), render_backend="torch")
+    fresh.load_state_dict(gen.state_dict())
+    with torch.no_grad():
+        ref = gen(z_geo, z_tex, cams)
+        for other in (ema, fresh):
+            out = other(z_geo, z_tex, cams)
+            assert torch.equal(out.rgb, ref.rgb) and torch.equal(out.sdf, ref.sdf)
+    assert "mapping_geo.w_avg" in gen.state_dict() and "mapping_tex.w_avg" in gen.state_dict()
+
+
+def test_non_finite_network_output_does_not_raise():
+    torch.manual_seed(3)
+    g = Generator(_cfg(), render_backend="torch")
+    with torch.no_grad():
+        g.generator.mlp_synthesis_def.layers[-1].bias[0] = float("nan")  # NaN deformation
+        g.generator.mlp_synthesis_sdf.layers[-1].weight[0, 0] = float("inf")  # non-finite SDF
+    z_geo, z_tex, cams = _inputs(2)
+    out = g(z_geo, z_tex, cams)
+    assert not torch.isfinite(out.sdf_reg).all()  # visible to a trainer's non-finite-loss check
+    assert out.rgb.shape == (2, 3, 64, 64)
