@@ -427,13 +427,17 @@ class Generator(torch.nn.Module):
         return dict(sdf=sdf_used, deformation=deformation, empty=empty, empty_loss=empty_loss, edges=edges,
                     meshes=meshes)
 
-    def extract_meshes(self, ws_geo: torch.Tensor) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    def extract_meshes(self, ws_geo: torch.Tensor, empty_as_none: bool = False) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """ws_geo [B,num_ws_geo,w_dim] -> B meshes (verts [V,3], faces [F,3] int64); no rendering,
-        no texture branch. Empty shapes give the template's small surface (see replace_empty_shapes)."""
+        no texture branch. Empty shapes give the template's small surface (see replace_empty_shapes),
+        or (verts, None) with ``empty_as_none`` (what exporters want: nothing to write)."""
         self._check_ws(ws_geo, self.num_ws_geo, "ws_geo")
         geo_planes, _ = self.triplanes(ws_geo, None)
         with torch.autocast(ws_geo.device.type, enabled=False):
-            return self._geometry(ws_geo.float(), geo_planes.float())["meshes"]
+            geometry = self._geometry(ws_geo.float(), geo_planes.float())
+        if not empty_as_none:
+            return geometry["meshes"]
+        return [(v, None if bool(empty) else f) for (v, f), empty in zip(geometry["meshes"], geometry["empty"])]
 
     # ------------------------------------------------------------------ texture
 

@@ -202,3 +202,21 @@ def test_non_finite_network_output_does_not_raise():
     out = g(z_geo, z_tex, cams)
     assert not torch.isfinite(out.sdf_reg).all()  # visible to a trainer's non-finite-loss check
     assert out.rgb.shape == (2, 3, 64, 64)
+
+
+def test_extract_meshes_can_report_empty_shapes_as_none():
+    from get3d.config import preset
+
+    torch.manual_seed(0)
+    G = Generator(preset("tiny").model)
+    with torch.no_grad():
+        for p in G.parameters():
+            p.zero_()
+    z = torch.randn(2, G.z_dim)
+    ws_geo, _ = G.mapping(z, z)
+    with torch.no_grad():
+        template = G.extract_meshes(ws_geo)
+        reported = G.extract_meshes(ws_geo, empty_as_none=True)
+    # All-zero weights give a constant SDF: no surface, so the template stands in unless asked.
+    assert all(len(f) > 0 for _, f in template)
+    assert all(f is None for _, f in reported)
