@@ -1,0 +1,297 @@
+"""Snapshots that cannot run code and cannot be half-written.
+
+A snapshot is two files in the run folder, named by the number of real images the
+discriminators have seen (so names sort in training order):
+
+    snapshot-000004000.safetensors   every tensor: module weights and buffers ("G.", "G_ema.",
+                                     "D_rgb.", ...), optimizer state ("optim.<name>.<i>.<key>"),
+                                     torch RNG states ("rng.<name>")
+    snapshot-000004000.json          config, step, images seen, optimizer hyper-parameters,
+                                     Python/NumPy RNG states, metrics, the weights' size and sha256
+
+The weights are written first and the JSON last, each to a temporary file renamed into place,
+so a snapshot whose JSON exists is complete: a run killed mid-write leaves at most a stray
+temporary file, never a snapshot that `--resume auto` would pick up half-written. Nothing is
+unpickled on load (safetensors + JSON only), so a downloaded snapshot cannot execute code.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from get3d.errors import Get3dError
+
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^snapshot-(\d{9})$")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One complete snapshot on disk."""
+
+    json_path: Path
+    weights_path: Path
+    images_seen: int
+
+    @property
+    def kimg(self) -> float:
+        return self.images_seen / 1000.0
+
+
+def snapshot_stem(images_seen: int) -> str:
+    return f"snapshot-{int(images_seen):09d}"
+
+
+# ------------------------------------------------------------------------------------ writing
+def _atomic_write(path: Path, write) -> None:
+    """Call write(file_object) on a temp file beside `path`, fsync, then rename onto `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _module_tensors(name: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {f"{name}.{key}": value.detach() for key, value in module.state_dict().items()}
+
+
+def _optimizer_payload(name: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer's state_dict into tensors and a JSON-able rest."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, per_param in state["state"].items():
+        for key, value in per_param.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{name}.{index}.{key}"] = value.detach()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _rng_payload() -> tuple[dict[str, torch.Tensor], dict]:
+    tensors = {"rng.torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for index, value in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda{index}"] = value
+    np_state = np.random.get_state()
+    meta = {
+        "python": _jsonable(random.getstate()),
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+    }
+    return tensors, meta
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, torch.nn.Module], *,
+                   config=None, step: int = 0, optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+                   save_rng: bool = True, extra: dict | None = None) -> Snapshot:
+    """Write modules (and optimizers, RNG states) as one snapshot; returns it once complete.
+
+    `config` is a get3d Config (or a plain dict); `extra` is merged into the JSON (e.g. metrics).
+    """
+    outdir = Path(outdir)
+    stem = snapshot_stem(images_seen)
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        tensors.update(_module_tensors(name, module))
+    optim_meta = {}
+    for name, optimizer in (optimizers or {}).items():
+        more, optim_meta[name] = _optimizer_payload(name, optimizer)
+        tensors.update(more)
+    rng_meta = None
+    if save_rng:
+        more, rng_meta = _rng_payload()
+        tensors.update(more)
+    # safetensors wants contiguous CPU tensors that share no memory.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    for key, value in tensors.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise Get3dError(f"refusing to write snapshot {stem}: tensor {key} holds NaN or Inf")
+
+    from safetensors.torch import save
+
+    weights_path = outdir / f"{stem}.safetensors"
+    blob = save(tensors, metadata={"format": "get3d", "version": str(FORMAT_VERSION)})
+    _atomic_write(weights_path, lambda handle: handle.write(blob))
+    meta = {
+        "format": "get3d-snapshot",
+        "version": FORMAT_VERSION,
+        "images_seen": int(images_seen),
+        "kimg": images_seen / 1000.0,
+        "step": int(step),
+        "modules": sorted(modules),
+        "config": config.to_dict() if hasattr(config, "to_dict") else config,
+        "optimizers": optim_meta,
+        "rng": rng_meta,
+        "weights": {"file": weights_path.name, "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
+    }
+    meta.update(extra or {})
+    json_path = outdir / f"{stem}.json"
+    text = json.dumps(meta, indent=1).encode()
+    _atomic_write(json_path, lambda handle: handle.write(text))
+    return Snapshot(json_path, weights_path, int(images_seen))
+
+
+# ------------------------------------------------------------------------------------ finding
+def list_snapshots(folder: str | Path) -> list[Snapshot]:
+    """Complete snapshots in a run folder (JSON and weights present), oldest first."""
+    folder = Path(folder)
+    found = []
+    for json_path in folder.glob("snapshot-*.json"):
+        match = _NAME.match(json_path.stem)
+        weights = json_path.with_suffix(".safetensors")
+        if match and weights.exists():
+            found.append(Snapshot(json_path, weights, int(match.group(1))))
+    return sorted(found, key=lambda s: s.images_seen)
+
+
+def latest_snapshot(folder: str | Path) -> Snapshot | None:
+    snapshots = list_snapshots(folder)
+    return snapshots[-1] if snapshots else None
+
+
+def resolve_snapshot_path(path: str | Path) -> Path:
+    """The JSON file of a snapshot given its .json, its .safetensors or its stem."""
+    path = Path(path)
+    if path.suffix == ".safetensors" or (path.suffix != ".json" and not path.exists()):
+        path = path.with_suffix(".json") if path.suffix == ".safetensors" else Path(f"{path}.json")
+    if not path.exists():
+        raise Get3dError(f"{path}: snapshot not found")
+    return path
+
+
+def prune_snapshots(folder: str | Path, keep: int, protect: tuple[Path, ...] = ()) -> list[Path]:
+    """Delete all but the newest `keep` snapshots (keep <= 0 keeps all); returns deleted files."""
+    if keep <= 0:
+        return []
+    deleted = []
+    protected = {Path(p).resolve() for p in protect}
+    for snap in list_snapshots(folder)[:-keep]:
+        if snap.json_path.resolve() in protected:
+            continue
+        # JSON first: a snapshot without its JSON is already invisible to list_snapshots.
+        for path in (snap.json_path, snap.weights_path):
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
+
+
+# ------------------------------------------------------------------------------------ reading
+def read_snapshot(path: str | Path, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (tensors on CPU, metadata). Raises Get3dError naming the file for anything wrong."""
+    json_path = resolve_snapshot_path(path)
+    try:
+        meta = json.loads(json_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise Get3dError(f"{json_path}: not a readable snapshot JSON ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != "get3d-snapshot":
+        raise Get3dError(f"{json_path}: not a get3d snapshot (no 'format': 'get3d-snapshot')")
+    if meta.get("version", 0) > FORMAT_VERSION:
+        raise Get3dError(f"{json_path}: snapshot format {meta['version']} is newer than this get3d "
+                         f"({FORMAT_VERSION}); upgrade get3d")
+    weights_path = json_path.with_name(meta.get("weights", {}).get("file", json_path.stem + ".safetensors"))
+    if not weights_path.exists():
+        raise Get3dError(f"{weights_path}: weights file of snapshot {json_path.name} is missing")
+    expected = meta.get("weights", {})
+    if verify and expected.get("bytes") is not None and weights_path.stat().st_size != expected["bytes"]:
+        raise Get3dError(f"{weights_path}: truncated or altered ({weights_path.stat().st_size} bytes, "
+                         f"snapshot says {expected['bytes']})")
+    if verify and expected.get("sha256") and _sha256(weights_path) != expected["sha256"]:
+        raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON (corrupt file)")
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except Exception as err:  # safetensors raises its own error types for bad headers
+        raise Get3dError(f"{weights_path}: cannot read weights ({err})") from None
+    return tensors, meta
+
+
+def restore_modules(tensors: Mapping[str, torch.Tensor], modules: Mapping[str, torch.nn.Module],
+                    source: str = "snapshot") -> None:
+    """Load `<name>.`-prefixed tensors into each module; any missing or unexpected key, or a shape
+    mismatch, is an error naming the first culprit (a config that does not match the weights)."""
+    for name, module in modules.items():
+        prefix = f"{name}."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if not state:
+            raise Get3dError(f"{source}: holds no weights for {name!r}")
+        own = module.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            what = f"missing {name}.{missing[0]}" if missing else f"unexpected {name}.{unexpected[0]}"
+            raise Get3dError(f"{source}: weights do not match the model ({what}; "
+                             f"{len(missing)} missing, {len(unexpected)} unexpected)")
+        for key, value in state.items():
+            if own[key].shape != value.shape:
+                raise Get3dError(f"{source}: {name}.{key} has shape {tuple(value.shape)}, "
+                                 f"the model expects {tuple(own[key].shape)}")
+        module.load_state_dict(state)
+
+
+def restore_optimizers(tensors: Mapping[str, torch.Tensor], meta: dict,
+                       optimizers: Mapping[str, torch.optim.Optimizer], source: str = "snapshot") -> None:
+    saved = meta.get("optimizers") or {}
+    for name, optimizer in optimizers.items():
+        if name not in saved:
+            raise Get3dError(f"{source}: holds no state for optimizer {name!r}")
+        state: dict[int, dict[str, Any]] = {}
+        prefix = f"optim.{name}."
+        for key, value in tensors.items():
+            if key.startswith(prefix):
+                index, field_name = key[len(prefix):].split(".", 1)
+                state.setdefault(int(index), {})[field_name] = value
+        for index, values in saved[name].get("scalars", {}).items():
+            state.setdefault(int(index), {}).update(values)
+        try:
+            optimizer.load_state_dict({"state": state, "param_groups": saved[name]["param_groups"]})
+        except (ValueError, KeyError) as err:
+            raise Get3dError(f"{source}: optimizer {name!r} does not match the model ({err})") from None
+
+
+def restore_rng(tensors: Mapping[str, torch.Tensor], meta: dict) -> None:
+    """Put back the torch (CPU and, where the device count matches, CUDA), NumPy and Python RNGs."""
+    if "rng.torch_cpu" in tensors:
+        torch.set_rng_state(tensors["rng.torch_cpu"])
+    cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda"))]
+    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_states)
+    rng = meta.get("rng") or {}
+    if rng.get("python") is not None:
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if rng.get("numpy") is not None:
+        kind, keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
