@@ -35,7 +35,7 @@ setup(
     ],
     extras_require={
         "text": ["transformers>=4.40", "diffusers>=0.27"],
-        "test": ["pytest>=7.4", "scipy>=1.10"],
+        "test": ["pytest>=7.4", "scipy>=1.10", "pygltflib>=1.16"],
     },
     entry_points={"console_scripts": ["get3d=get3d.cli:main"]},
     classifiers=[

@@ -144,5 +144,100 @@ def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale,
     click.echo(f"dataset in {out_dir} (meshes in {out_dir / 'mesh' / category})")
 
 
+_BACKENDS = click.Choice(["auto", "torch", "nvdiffrast"])
+
+
+@cli.command("generate")
+@click.option("--ckpt", required=True, help="Snapshot (.json/.safetensors), a run folder (its newest snapshot) "
+              "or a bundled model's name.")
+@click.option("--seeds", default="0-15", show_default=True, help="Seeds, e.g. 0-15 or 1,4,9.")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--truncation", default=0.7, show_default=True, help="Truncation psi (1 = none).")
+@click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
+@click.option("--texture-res", default=1024, show_default=True, help="Baked texture size (square).")
+@click.option("--geometry-only", is_flag=True, help="Meshes only: no UV atlas, no texture.")
+@click.option("--preview-views", default=4, show_default=True, help="Views per seed in preview.png (0: none).")
+@click.option("--turntable", "turntable_frames", default=0, show_default=True,
+              help="Frames of a turntable GIF per seed (0: none).")
+@click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def generate_cmd(ckpt, seeds, outdir, truncation, formats, texture_res, geometry_only, preview_views,
+                 turntable_frames, backend, device, quiet):
+    """Sample textured meshes (GLB, OBJ+MTL+PNG, PLY), one per seed, and a preview grid."""
+    from get3d.generate import generate_assets, parse_seeds
+
+    assets = generate_assets(ckpt, parse_seeds(seeds), outdir, truncation=truncation, formats=formats,
+                             texture_res=texture_res, geometry_only=geometry_only, backend=backend, device=device,
+                             preview_views=preview_views, turntable_frames=turntable_frames, progress=not quiet,
+                             log=lambda line: click.echo(line, err=True))
+    written = sum(1 for a in assets if a.mesh is not None)
+    click.echo(f"{written} meshes written to {outdir}/ ({len(assets) - written} empty seeds skipped)")
+
+
+@cli.command("interpolate")
+@click.option("--ckpt", required=True, help="Snapshot, run folder or bundled model name.")
+@click.option("--seeds", required=True, help="Two or more seeds, e.g. 0,5,9 (walks go between consecutive ones).")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--steps", default=8, show_default=True, help="Frames per walk, endpoints included.")
+@click.option("--mode", default="both", show_default=True, type=click.Choice(["geometry", "texture", "both", "grid"]))
+@click.option("--truncation", default=0.7, show_default=True, help="Truncation psi.")
+@click.option("--res", "resolution", default=256, show_default=True, help="Image resolution.")
+@click.option("--meshes", "write_meshes", is_flag=True, help="Also write every step as a textured GLB.")
+@click.option("--texture-res", default=512, show_default=True, help="Texture size of --meshes.")
+@click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+def interpolate_cmd(ckpt, seeds, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, backend,
+                    device):
+    """Walk in W space between seeds: an image strip and a GIF (or GET3D's geometry x texture grid)."""
+    from get3d.generate import interpolate, parse_seeds
+
+    written = interpolate(ckpt, parse_seeds(seeds), outdir, steps=steps, mode=mode, truncation=truncation,
+                          resolution=resolution, write_meshes=write_meshes, texture_res=texture_res,
+                          backend=backend, device=device, log=lambda line: click.echo(line, err=True))
+    for kind, path in written.items():
+        click.echo(f"{kind}: {path}")
+
+
+@cli.command("metrics")
+@click.option("--ckpt", required=True, help="Snapshot, run folder or bundled model name.")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset in GET3D's layout (real images; its mesh/ folder is the default geometry reference).")
+@click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True, help="Comma-separated.")
+@click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
+@click.option("--num-shapes", default=1000, show_default=True, help="Generated shapes for COV/MMD/1-NNA.")
+@click.option("--truncation", default=1.0, show_default=True, help="Truncation psi (GET3D evaluates with 1).")
+@click.option("--ref-meshes", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Reference mesh folder for geometry metrics (default: DATA/mesh).")
+@click.option("--num-points", default=2048, show_default=True, help="Surface points per shape.")
+@click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Inception TorchScript file (default: $GET3D_INCEPTION or the torch hub cache).")
+@click.option("--extractor", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Another TorchScript feature network (images uint8 [B,3,H,W] -> [B,D]) instead of Inception.")
+@click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the result JSON here.")
+@click.option("--batch", default=8, show_default=True, help="Generation batch size.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+def metrics_cmd(ckpt, data_dir, metrics, num_images, num_shapes, truncation, ref_meshes, num_points, inception,
+                extractor, out_json, batch, seed, device):
+    """FID/KID on renders and COV/MMD/1-NNA (Chamfer) on shapes of a checkpoint; prints JSON."""
+    from get3d.metrics.evaluate import evaluate
+
+    feature_net = None
+    if extractor is not None:
+        from get3d.metrics.features import TorchScriptExtractor
+
+        feature_net = TorchScriptExtractor(extractor, device=device or "cpu", input_dtype="uint8")
+    result = evaluate(ckpt, data_dir, metrics, num_images=num_images, num_shapes=num_shapes, truncation=truncation,
+                      ref_meshes=ref_meshes, num_points=num_points, inception=inception, extractor=feature_net,
+                      device=device, seed=seed, batch=batch)
+    text = json.dumps(result, indent=2)
+    if out_json is not None:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(text + "\n")
+    click.echo(text)
+
+
 def main():
     cli(prog_name="get3d")

@@ -152,6 +152,9 @@ class Mesh:
         mesh = self.to_trimesh(material_name=path.stem)
         if path.suffix.lower() == ".obj":
             mesh.export(path, mtl_name=f"{path.stem}.mtl")
+        elif path.suffix.lower() in (".glb", ".gltf"):
+            # Vertex normals, so viewers shade the surface smoothly instead of facet by facet.
+            mesh.export(path, include_normals=True)
         else:
             mesh.export(path)
         return path

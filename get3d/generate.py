@@ -1,0 +1,269 @@
+"""From a trained generator to files users open anywhere: textured meshes, previews, interpolations.
+
+Per seed: z_geo and z_tex drawn from that seed -> mapping with truncation psi -> DMTet mesh ->
+UV atlas (xatlas) -> texture field baked into a texture image -> GLB (texture embedded) and
+OBJ + MTL + PNG (and PLY, geometry only), named ``seed0042.*`` so many seeds share a folder.
+
+Units and orientation: meshes are in the generator's own units (the tet grid spans
+[-0.5, 0.5]^3 times the config's grid_scale, so a shape is about 1 unit across), Y up, faces
+counter-clockwise seen from outside; at camera rotation 0 the camera looks along +Z.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from get3d.config import Config
+from get3d.errors import Get3dError
+from get3d.export.previews import image_grid, render_previews, save_gif, save_image
+from get3d.export.uv_bake import bake_texture, uv_unwrap
+from get3d.geometry.mesh import Mesh
+from get3d.render.camera import Cameras
+
+BUNDLED_DIR = Path(__file__).parent / "pretrained"
+FORMATS = ("glb", "obj", "ply")
+
+
+# ---------------------------------------------------------------------------------- loading
+def resolve_checkpoint(ckpt: str | Path) -> Path:
+    """A snapshot path, an output folder (its newest complete snapshot), or a bundled model's name."""
+    from get3d.training.checkpoint import latest_snapshot, resolve_snapshot_path
+
+    path = Path(ckpt)
+    if path.is_dir():
+        snap = latest_snapshot(path)
+        if snap is None:
+            raise Get3dError(f"{path}: no complete snapshot in this folder")
+        return Path(snap.json_path)
+    if path.exists() or path.with_suffix(".json").exists():
+        return resolve_snapshot_path(path)
+    bundled = BUNDLED_DIR / f"{ckpt}.json"
+    if bundled.exists():
+        return bundled
+    names = sorted(p.stem for p in BUNDLED_DIR.glob("*.json")) if BUNDLED_DIR.is_dir() else []
+    raise Get3dError(f"--ckpt: {ckpt!r} is neither a snapshot file or folder nor a bundled model "
+                     f"(bundled: {', '.join(names) or 'none'})")
+
+
+def load_generator(ckpt: str | Path, device: str | torch.device | None = None):
+    """Load the EMA generator of a snapshot: -> (G in eval mode, Config)."""
+    from get3d.networks.generator import Generator
+    from get3d.training.checkpoint import read_snapshot, restore_modules
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    path = resolve_checkpoint(ckpt)
+    tensors, meta = read_snapshot(path)
+    config = Config.from_dict(meta["config"])
+    generator = Generator(config.model)
+    restore_modules(tensors, {"G_ema": generator}, source=str(path))
+    return generator.to(device).eval().requires_grad_(False), config
+
+
+def seed_latents(generator, seeds: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """z_geo, z_tex [len(seeds), z_dim]: each seed alone decides its two codes (CPU RNG, so
+    the same seed gives the same codes on any device)."""
+    z = torch.stack([torch.randn(2, generator.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+    return z[:, 0].to(device), z[:, 1].to(device)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if match is None:
+            raise Get3dError(f"--seeds: cannot read {text!r}; use e.g. 0-15 or 1,4,9")
+        lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
+        if hi < lo:
+            raise Get3dError(f"--seeds: range {part.strip()!r} runs backwards")
+        seeds.extend(range(lo, hi + 1))
+    return seeds
+
+
+def parse_formats(text: str | list[str]) -> list[str]:
+    items = [t.strip().lower().lstrip(".") for t in (text.split(",") if isinstance(text, str) else text)]
+    bad = [t for t in items if t not in FORMATS]
+    if bad or not items:
+        raise Get3dError(f"--format: unknown format {bad[0] if bad else text!r}; choose from {', '.join(FORMATS)}")
+    return items
+
+
+# ---------------------------------------------------------------------------------- one asset
+@dataclass
+class Asset:
+    seed: int
+    mesh: Mesh | None  # None when the shape came out empty
+    files: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage
+
+
+def textured_mesh(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, texture_res: int,
+                  geometry_only: bool = False, backend="auto", timings: dict | None = None) -> Mesh | None:
+    """One asset from its codes (ws_* [1,n,w]): mesh, UV atlas, baked texture. None if empty."""
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+    with torch.no_grad():
+        (verts, faces), = generator.extract_meshes(ws_geo, empty_as_none=True)
+    timings["mesh"] = time.perf_counter() - clock
+    if faces is None or faces.shape[0] == 0:
+        return None
+    if geometry_only:
+        return Mesh(verts.float().cpu(), faces.cpu())
+    clock = time.perf_counter()
+    verts, faces, uvs = uv_unwrap(verts, faces)
+    timings["uv"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    with torch.no_grad():
+        _, tex_planes = generator.triplanes(ws_geo, ws_tex)
+
+        def field(points):
+            index = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+            return generator.texture_colors(ws_tex, points.to(ws_tex.device), index, tex_planes=tex_planes)
+
+        texture = bake_texture(verts, faces, uvs, field, texture_res, backend=backend)
+    timings["bake"] = time.perf_counter() - clock
+    return Mesh(verts.float().cpu(), faces.cpu(), uvs.cpu(), texture.cpu())
+
+
+def save_asset(mesh: Mesh, outdir: Path, stem: str, formats: list[str]) -> list[str]:
+    files = []
+    for fmt in formats:
+        files.append(str(mesh.save(outdir / f"{stem}.{fmt}")))
+    return files
+
+
+# ---------------------------------------------------------------------------------- commands
+def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: float = 0.7,
+                    formats: str | list[str] = "glb,obj", texture_res: int = 1024, geometry_only: bool = False,
+                    backend: str = "auto", device=None, preview_views: int = 4, turntable_frames: int = 0,
+                    preview_res: int = 256, progress: bool = True, log=print) -> list[Asset]:
+    """``get3d generate``: one textured mesh per seed, a preview grid, optional turntables."""
+    from tqdm import tqdm
+
+    formats = parse_formats(formats)
+    if texture_res < 8:
+        raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
+    generator, _ = load_generator(ckpt, device)
+    dev = next(generator.parameters()).device
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    z_geo, z_tex = seed_latents(generator, seeds, dev)
+    assets = []
+    for i, seed in enumerate(tqdm(seeds, desc="generate", unit="seed", disable=not progress)):
+        with torch.no_grad():
+            ws_geo, ws_tex = generator.mapping(z_geo[i:i + 1], z_tex[i:i + 1], psi=truncation)
+        asset = Asset(seed, None)
+        asset.mesh = textured_mesh(generator, ws_geo, ws_tex, texture_res, geometry_only, backend, asset.seconds)
+        if asset.mesh is None:
+            log(f"seed {seed}: the generated shape is empty (no surface); skipped")
+        else:
+            clock = time.perf_counter()
+            asset.files = save_asset(asset.mesh, outdir, f"seed{seed:04d}", formats)
+            asset.seconds["export"] = time.perf_counter() - clock
+        assets.append(asset)
+    meshes = [a.mesh for a in assets if a.mesh is not None]
+    if not meshes:
+        raise Get3dError(f"all {len(seeds)} seeds gave empty shapes (no surface); is {ckpt} trained?")
+    if preview_views > 0:
+        views = render_previews(meshes, Cameras.orbit(preview_views, 20.0, start=30.0), preview_res, backend)
+        save_image(outdir / "preview.png", image_grid(views.reshape(-1, *views.shape[2:]), preview_views))
+    if turntable_frames > 0:
+        for asset in assets:
+            if asset.mesh is not None:
+                frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
+                save_gif(outdir / f"seed{asset.seed:04d}_turntable.gif", frames)
+    return assets
+
+
+def interpolate_codes(ws_a: torch.Tensor, ws_b: torch.Tensor, steps: int) -> torch.Tensor:
+    """Linear interpolation in W: [1,n,w] x 2 -> [steps,n,w], endpoints exactly ws_a and ws_b."""
+    t = torch.linspace(0, 1, steps, device=ws_a.device).view(-1, 1, 1)
+    return ws_a * (1 - t) + ws_b * t
+
+
+MODES = ("geometry", "texture", "both", "grid")
+
+
+def interpolation_walks(ws_geo: torch.Tensor, ws_tex: torch.Tensor, steps: int, mode: str):
+    """Walks between consecutive codes: ws_* [S,n,w] -> list of S-1 (geo [steps,n,w], tex [steps,n,w]).
+
+    "geometry" keeps the texture codes at the first seed's, "texture" keeps the geometry codes at
+    the first seed's, "both" walks both; step 0 of walk a is seed a's codes, the last step seed a+1's.
+    """
+    walks = []
+    for a in range(ws_geo.shape[0] - 1):
+        geo = interpolate_codes(ws_geo[a:a + 1], ws_geo[a + 1:a + 2], steps)
+        tex = interpolate_codes(ws_tex[a:a + 1], ws_tex[a + 1:a + 2], steps)
+        if mode == "geometry":
+            tex = ws_tex[:1].expand(steps, -1, -1)
+        elif mode == "texture":
+            geo = ws_geo[:1].expand(steps, -1, -1)
+        walks.append((geo, tex))
+    return walks
+
+
+def render_codes(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras: Cameras,
+                 resolution: int) -> torch.Tensor:
+    """Codes [K,n,w] -> images [K,H,W,3] on white, one item at a time (bounded memory)."""
+    frames = []
+    with torch.no_grad():
+        for k in range(ws_geo.shape[0]):
+            out = generator.synthesis(ws_geo[k:k + 1], ws_tex[k:k + 1], cameras, resolution=resolution)
+            rgb, mask = out.rgb[0].permute(1, 2, 0), out.mask[0].permute(1, 2, 0)
+            frames.append(rgb + (1 - mask))  # rgb is on black: adding (1 - mask) puts it on white
+    return torch.stack(frames).cpu()
+
+
+def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode: str = "both",
+                truncation: float = 0.7, resolution: int = 256, write_meshes: bool = False, texture_res: int = 512,
+                rotation: float = 30.0, elevation: float = 20.0, backend: str = "auto", device=None,
+                log=print) -> dict:
+    """``get3d interpolate``: W-space walks between consecutive seeds, as image strips and GIFs.
+
+    mode: "geometry" (texture codes fixed to the first seed's), "texture" (geometry fixed),
+    "both", or "grid" (GET3D's figure: rows vary geometry, columns texture, over the seeds).
+    Returns {kind: path} of what was written.
+    """
+    if mode not in MODES:
+        raise Get3dError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if len(seeds) < 2:
+        raise Get3dError("--seeds: interpolation needs at least two seeds")
+    if steps < 2:
+        raise Get3dError(f"--steps must be >= 2, got {steps}")
+    generator, _ = load_generator(ckpt, device)
+    dev = next(generator.parameters()).device
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    z_geo, z_tex = seed_latents(generator, seeds, dev)
+    with torch.no_grad():
+        ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)
+    camera = Cameras(torch.tensor([float(rotation)]), torch.tensor([float(elevation)])).to(dev)
+    written: dict[str, str] = {}
+    if mode == "grid":
+        rows = [render_codes(generator, ws_geo[r:r + 1].expand(len(seeds), -1, -1), ws_tex, camera, resolution)
+                for r in range(len(seeds))]
+        written["grid"] = str(save_image(outdir / "interp_grid.png", image_grid(torch.cat(rows), len(seeds))))
+        return written
+    walks = interpolation_walks(ws_geo, ws_tex, steps, mode)
+    strips = [render_codes(generator, geo, tex, camera, resolution) for geo, tex in walks]
+    written["strip"] = str(save_image(outdir / f"interp_{mode}.png", image_grid(torch.cat(strips), steps)))
+    # The animation runs through the seeds once: each walk after the first starts where the
+    # previous one ended, so its first frame would repeat.
+    frames = torch.cat([strips[0]] + [strip[1:] for strip in strips[1:]])
+    written["animation"] = str(save_gif(outdir / f"interp_{mode}.gif", frames, fps=8))
+    if write_meshes:
+        mesh_dir = outdir / f"interp_{mode}_meshes"
+        mesh_dir.mkdir(parents=True, exist_ok=True)
+        for w, (geo, tex) in enumerate(walks):
+            for k in range(steps):
+                mesh = textured_mesh(generator, geo[k:k + 1], tex[k:k + 1], texture_res, backend=backend)
+                if mesh is None:
+                    log(f"walk {w} step {k}: empty shape; skipped")
+                    continue
+                save_asset(mesh, mesh_dir, f"walk{w}_step{k:02d}", ["glb"])
+        written["meshes"] = str(mesh_dir)
+    return written

@@ -1,0 +1,120 @@
+"""Metrics of a trained generator against a dataset: the library behind ``get3d metrics``.
+
+Images (FID, KID), GET3D's protocol: generate with truncation psi = 1 (configurable), from the
+dataset's own camera distribution (each fake image takes the angles of a random real view), at
+the dataset's resolution, composited on black like the real renders; real statistics are cached
+per dataset, resolution and extractor.
+
+Geometry (COV, MMD, 1-NNA with Chamfer distance): generated meshes (seeds 0..N-1, empty shapes
+left out and counted) against reference meshes: a mesh folder, or by default the meshes that
+``synth-data`` keeps in DATA/mesh.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from get3d.errors import Get3dError
+from get3d.render.camera import Cameras
+
+IMAGE_METRICS = ("fid", "kid")
+GEOMETRY_METRICS = ("cov", "mmd", "1nna")
+
+
+def parse_metrics(text: str | list[str]) -> list[str]:
+    names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
+    bad = [m for m in names if m not in IMAGE_METRICS + GEOMETRY_METRICS]
+    if bad or not names:
+        raise Get3dError(f"--metrics: unknown metric {bad[0] if bad else text!r}; "
+                         f"choose from {', '.join(IMAGE_METRICS + GEOMETRY_METRICS)}")
+    return names
+
+
+def dataset_cameras(data_dir: str | Path, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All (rotation, elevation) pairs of a dataset's views, in degrees: the fake-camera pool."""
+    from get3d.datasets import RenderFolderDataset
+
+    dataset = RenderFolderDataset(data_dir, category=category, verify="none")
+    rotation = np.concatenate([s.rotation for s in dataset.shapes])
+    elevation = np.concatenate([s.elevation for s in dataset.shapes])
+    return rotation, elevation
+
+
+def generated_images(generator, cameras: tuple[np.ndarray, np.ndarray], num: int, resolution: int,
+                     truncation: float = 1.0, batch: int = 8, seed: int = 0):
+    """Yield uint8 batches [B,3,R,R] of generated images, each from a random dataset camera."""
+    device = next(generator.parameters()).device
+    rng = torch.Generator().manual_seed(seed)
+    rotation, elevation = (torch.as_tensor(a, dtype=torch.float32) for a in cameras)
+    for start in range(0, num, batch):
+        n = min(batch, num - start)
+        z = torch.randn(n, 2, generator.z_dim, generator=rng).to(device)
+        pick = torch.randint(len(rotation), (n,), generator=rng)
+        cams = Cameras(rotation[pick], elevation[pick]).to(device)
+        with torch.no_grad():
+            out = generator(z[:, 0], z[:, 1], cams, psi=truncation, resolution=resolution)
+        yield (out.rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu()
+
+
+def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0) -> tuple[list, int]:
+    """(meshes as Mesh, number of empty shapes left out) for ``num`` random latents."""
+    from get3d.geometry import Mesh
+
+    device = next(generator.parameters()).device
+    rng = torch.Generator().manual_seed(seed + 1)  # independent of the image stream
+    meshes, empty = [], 0
+    for _ in range(num):
+        z = torch.randn(1, 2, generator.z_dim, generator=rng).to(device)
+        with torch.no_grad():
+            ws_geo, _ = generator.mapping(z[:, 0], z[:, 1], psi=truncation)
+            (verts, faces), = generator.extract_meshes(ws_geo, empty_as_none=True)
+        if faces is None or faces.shape[0] == 0:
+            empty += 1
+        else:
+            meshes.append(Mesh(verts.float().cpu(), faces.cpu()))
+    return meshes, empty
+
+
+def evaluate(ckpt, data_dir: str | Path, metrics="fid,kid,cov,mmd,1nna", num_images: int = 50_000,
+             num_shapes: int = 1000, truncation: float = 1.0, ref_meshes: str | Path | None = None,
+             num_points: int = 2048, inception: str | Path | None = None, extractor=None,
+             device=None, seed: int = 0, batch: int = 8) -> dict:
+    """Compute the asked metrics for a checkpoint; returns a JSON-ready dict."""
+    from get3d.generate import load_generator
+    from get3d.metrics.fid import image_metrics
+    from get3d.metrics.geometry import geometry_metrics
+
+    names = parse_metrics(metrics)
+    data_dir = Path(data_dir)
+    generator, config = load_generator(ckpt, device)
+    result: dict = {"checkpoint": str(ckpt), "data": str(data_dir), "truncation": truncation}
+    image_names = [m for m in names if m in IMAGE_METRICS]
+    if image_names:
+        if extractor is None:
+            from get3d.metrics.features import InceptionExtractor
+
+            extractor = InceptionExtractor.from_path(inception, device=next(generator.parameters()).device)
+        resolution = config.data.resolution
+        cams = dataset_cameras(data_dir, config.data.category)
+        fakes = generated_images(generator, cams, num_images, resolution, truncation, batch, seed)
+        real_folder = data_dir / "img" / config.data.category if config.data.category else data_dir / "img"
+        result.update(image_metrics(real_folder, fakes, resolution, extractor=extractor, metrics=image_names,
+                                    device=device, seed=seed,
+                                    kid_subset_size=min(1000, num_images)))
+    geometry_names = [m for m in names if m in GEOMETRY_METRICS]
+    if geometry_names:
+        reference = Path(ref_meshes) if ref_meshes is not None else data_dir / "mesh"
+        if not reference.is_dir():
+            raise Get3dError(f"{reference}: no reference meshes; pass --ref-meshes (a mesh folder) for "
+                             "cov/mmd/1nna (synth-data keeps its meshes in DATA/mesh)")
+        meshes, empty = generated_meshes(generator, num_shapes, truncation, seed)
+        if not meshes:
+            raise Get3dError(f"all {num_shapes} generated shapes are empty; cannot compute {', '.join(geometry_names)}")
+        geo = geometry_metrics(meshes, reference, num_points=num_points, seed=seed,
+                               with_1nna="1nna" in geometry_names, device=device)
+        result.update({k: v for k, v in geo.items() if k in geometry_names or k.startswith("num_")})
+        result["empty_generated"] = empty
+        result["cd_x1000"] = {k: 1000 * geo[k] for k in ("mmd",) if k in geo}
+    return result
