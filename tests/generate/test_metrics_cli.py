@@ -1,0 +1,82 @@
+"""get3d metrics end to end: a checkpoint against a procedural dataset, tiny TorchScript features."""
+import json
+import math
+import warnings
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from get3d.cli import cli
+from get3d.datasets.render_meshes import RenderSettings
+from get3d.datasets.synthetic_dataset import make_synthetic_dataset
+
+
+class _PooledColours(torch.nn.Module):
+    """Stands in for Inception (same call convention): pooled colours projected to 6 dims."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.proj = torch.nn.Linear(3 * 4 * 4, 6)
+
+    def forward(self, x, return_features: bool = False):
+        f = self.proj(torch.nn.functional.adaptive_avg_pool2d(x.float() / 255.0, 4).flatten(1))
+        return f if return_features else f.sum(1, keepdim=True)
+
+
+class _PlainFeatures(torch.nn.Module):
+    """Any other network: images in, features out, no keyword arguments."""
+
+    def forward(self, x):
+        return torch.nn.functional.adaptive_avg_pool2d(x.float() / 255.0, 2).flatten(1)
+
+
+def _script(module, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(module).save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vases")
+    make_synthetic_dataset("vase", 3, root, RenderSettings(views=2, resolution=32, backend="torch"), workers=0,
+                           progress=False)
+    return root
+
+
+def test_metrics_command_writes_every_metric(tiny_ckpt, dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("GET3D_CACHE_DIR", str(tmp_path / "cache"))
+    net = _script(_PooledColours(), tmp_path / "tiny_inception.pt")
+    out = tmp_path / "metrics.json"
+    result = CliRunner().invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset),
+                                      "--metrics", "fid,kid,cov,mmd,1nna", "--num-images", "8", "--num-shapes", "4",
+                                      "--num-points", "256", "--inception", str(net), "--out", str(out),
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report == json.loads(result.output)
+    assert report["num_fake"] == 8 and report["num_real"] == 6  # 3 shapes x 2 views
+    assert report["num_ref"] == 3 and report["num_gen"] + report["empty_generated"] == 4
+    for key in ("fid", "kid", "mmd"):
+        assert math.isfinite(report[key]) and report[key] >= -1e-6, key
+    assert report["fid"] > 0  # random weights do not look like vases
+    assert 0 <= report["cov"] <= 1 and 0 <= report["1nna"] <= 1
+    assert report["cd_x1000"]["mmd"] == pytest.approx(1000 * report["mmd"])
+
+
+def test_other_torchscript_extractor_and_geometry_errors(tiny_ckpt, dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("GET3D_CACHE_DIR", str(tmp_path / "cache"))
+    net = _script(_PlainFeatures(), tmp_path / "plain.pt")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset), "--metrics", "fid",
+                                 "--num-images", "6", "--extractor", str(net)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["extractor"].startswith("torchscript:plain")
+    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset), "--metrics", "cov",
+                                 "--ref-meshes", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "no reference meshes" in result.output
+    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset), "--metrics", "fid,is"])
+    assert result.exit_code == 1 and "unknown metric 'is'" in result.output
