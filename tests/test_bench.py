@@ -52,3 +52,17 @@ def test_metrics_bench_quick_prints_json():
     assert row["device"] == "cpu" and row["measured"] and row["shapes"] == 12
     for key in ("chamfer_pairs_per_s", "cov_mmd_s", "cov_mmd_1nna_s", "metrics_only_ms"):
         assert row[key] > 0
+
+
+def test_generate_bench_quick_prints_json():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "generate.py"), "--quick", "--devices", "cpu", "--backend", "torch"],
+        capture_output=True, text=True, check=True,
+    )
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "generate" and report["quick"]
+    [row] = report["results"]
+    assert row["device"] == "cpu" and row["texture_res"] == 64 and row["mesh_faces"] > 0
+    for key in ("mesh_s", "uv_s", "bake_s", "glb_s"):
+        assert row[key] > 0
+    assert row["total_s"] == pytest.approx(sum(row[k] for k in ("mesh_s", "uv_s", "bake_s", "glb_s")))
