@@ -239,5 +239,27 @@ def metrics_cmd(ckpt, data_dir, metrics, num_images, num_shapes, truncation, ref
     click.echo(text)
 
 
+@cli.command("demo")
+@click.option("--outdir", default="out/demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
+@click.option("--kimg", default=None, type=float, help="Training length in thousands of images "
+              "(default: 0.4 on CPU, 20 on a GPU).")
+@click.option("--quick", is_flag=True, help="Seconds instead of minutes: every stage, no real training.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo_cmd(outdir, device, backend, kimg, quick, quiet):
+    """End to end: procedural data -> train `tiny` briefly -> textured meshes -> interpolation."""
+    import torch
+
+    from get3d.demo import DemoSchedule, run_demo
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    schedule = DemoSchedule.quick() if quick else DemoSchedule.for_device(device)
+    if kimg is not None:
+        schedule.kimg = kimg
+        schedule.snapshot_kimg = min(schedule.snapshot_kimg, kimg)
+    run_demo(outdir, schedule, device=device, backend=backend, progress=not quiet, log=click.echo)
+
+
 def main():
     cli(prog_name="get3d")
