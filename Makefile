@@ -16,7 +16,7 @@ install:
 	$(PYTHON) -m pip install -q -e ".[test]"
 
 demo: install
-	$(PYTHON) -m get3d geometry-demo --outdir $(OUTDIR)
+	$(PYTHON) -m get3d demo --outdir $(OUTDIR)
 
 test: install
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)

@@ -32,6 +32,8 @@ import torch
 from get3d.errors import Get3dError
 
 FORMAT_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _NAME = re.compile(r"^snapshot-(\d{9})$")
 
 
@@ -62,6 +64,7 @@ def _atomic_write(path: Path, write) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; snapshots get ordinary file permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -115,13 +118,15 @@ def _jsonable(value):
 
 def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, torch.nn.Module], *,
                    config=None, step: int = 0, optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
-                   save_rng: bool = True, extra: dict | None = None) -> Snapshot:
+                   save_rng: bool = True, extra: dict | None = None, stem: str | None = None) -> Snapshot:
     """Write modules (and optimizers, RNG states) as one snapshot; returns it once complete.
 
     `config` is a get3d Config (or a plain dict); `extra` is merged into the JSON (e.g. metrics).
+    `stem` names the files instead of ``snapshot-<images seen>`` (e.g. a bundled model's name;
+    such files are not listed by ``list_snapshots``).
     """
     outdir = Path(outdir)
-    stem = snapshot_stem(images_seen)
+    stem = stem or snapshot_stem(images_seen)
     tensors: dict[str, torch.Tensor] = {}
     for name, module in modules.items():
         tensors.update(_module_tensors(name, module))

@@ -100,3 +100,17 @@ def test_refuses_to_write_non_finite_weights(tmp_path):
     with pytest.raises(Get3dError, match="NaN"):
         write_snapshot(tmp_path, 10, {"G": model})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_named_snapshot_and_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    snap = write_snapshot(tmp_path, 5, {"G_ema": _model()}, save_rng=False, stem="tiny-thing")
+    assert snap.json_path.name == "tiny-thing.json" and snap.weights_path.name == "tiny-thing.safetensors"
+    tensors, meta = read_snapshot(tmp_path / "tiny-thing")
+    assert meta["weights"]["file"] == "tiny-thing.safetensors" and "G_ema.0.weight" in tensors
+    assert list_snapshots(tmp_path) == []  # only snapshot-<images> files are training snapshots
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(snap.weights_path).st_mode) == 0o666 & ~umask
