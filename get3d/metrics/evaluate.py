@@ -11,6 +11,7 @@ left out and counted) against reference meshes: a mesh folder, or by default the
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -83,32 +84,53 @@ def evaluate(ckpt, data_dir: str | Path, metrics="fid,kid,cov,mmd,1nna", num_ima
              device=None, seed: int = 0, batch: int = 8) -> dict:
     """Compute the asked metrics for a checkpoint; returns a JSON-ready dict."""
     from get3d.generate import load_generator
+
+    names = parse_metrics(metrics)  # before loading anything: a typo fails fast
+    generator, config = load_generator(ckpt, device)
+    result = {"checkpoint": str(ckpt)}
+    result.update(evaluate_generator(generator, config, data_dir, names, num_images=num_images,
+                                     num_shapes=num_shapes, truncation=truncation, ref_meshes=ref_meshes,
+                                     num_points=num_points, inception=inception, extractor=extractor,
+                                     device=device, seed=seed, batch=batch))
+    return result
+
+
+def _reference_folder(data_dir: Path, ref_meshes, names: list[str]) -> Path:
+    reference = Path(ref_meshes) if ref_meshes is not None else data_dir / "mesh"
+    if not reference.is_dir():
+        raise Get3dError(f"{reference}: no reference meshes; pass --ref-meshes (a mesh folder) for "
+                         f"{', '.join(names)} (synth-data keeps its meshes in DATA/mesh)")
+    return reference
+
+
+def evaluate_generator(generator, config, data_dir: str | Path, metrics="fid,kid,cov,mmd,1nna",
+                       num_images: int = 50_000, num_shapes: int = 1000, truncation: float = 1.0,
+                       ref_meshes: str | Path | None = None, num_points: int = 2048,
+                       inception: str | Path | None = None, extractor=None, device=None, seed: int = 0,
+                       batch: int = 8) -> dict:
+    """The metrics of an in-memory generator (what ``evaluate`` and training snapshots use)."""
     from get3d.metrics.fid import image_metrics
     from get3d.metrics.geometry import geometry_metrics
 
     names = parse_metrics(metrics)
     data_dir = Path(data_dir)
-    generator, config = load_generator(ckpt, device)
-    result: dict = {"checkpoint": str(ckpt), "data": str(data_dir), "truncation": truncation}
+    gen_device = next(generator.parameters()).device
+    result: dict = {"data": str(data_dir), "truncation": truncation}
     image_names = [m for m in names if m in IMAGE_METRICS]
+    geometry_names = [m for m in names if m in GEOMETRY_METRICS]
+    reference = _reference_folder(data_dir, ref_meshes, geometry_names) if geometry_names else None
     if image_names:
         if extractor is None:
             from get3d.metrics.features import InceptionExtractor
 
-            extractor = InceptionExtractor.from_path(inception, device=next(generator.parameters()).device)
+            extractor = InceptionExtractor.from_path(inception, device=gen_device)
         resolution = config.data.resolution
         cams = dataset_cameras(data_dir, config.data.category)
         fakes = generated_images(generator, cams, num_images, resolution, truncation, batch, seed)
         real_folder = data_dir / "img" / config.data.category if config.data.category else data_dir / "img"
         result.update(image_metrics(real_folder, fakes, resolution, extractor=extractor, metrics=image_names,
-                                    device=device, seed=seed,
-                                    kid_subset_size=min(1000, num_images)))
-    geometry_names = [m for m in names if m in GEOMETRY_METRICS]
+                                    device=device, seed=seed, kid_subset_size=min(1000, num_images)))
     if geometry_names:
-        reference = Path(ref_meshes) if ref_meshes is not None else data_dir / "mesh"
-        if not reference.is_dir():
-            raise Get3dError(f"{reference}: no reference meshes; pass --ref-meshes (a mesh folder) for "
-                             "cov/mmd/1nna (synth-data keeps its meshes in DATA/mesh)")
         meshes, empty = generated_meshes(generator, num_shapes, truncation, seed)
         if not meshes:
             raise Get3dError(f"all {num_shapes} generated shapes are empty; cannot compute {', '.join(geometry_names)}")
@@ -118,3 +140,40 @@ def evaluate(ckpt, data_dir: str | Path, metrics="fid,kid,cov,mmd,1nna", num_ima
         result["empty_generated"] = empty
         result["cd_x1000"] = {k: 1000 * geo[k] for k in ("mmd",) if k in geo}
     return result
+
+
+def snapshot_metrics_hook(data_dir: str | Path, metrics: str | list[str], num_images: int = 5000,
+                          num_shapes: int = 200, log=None, **kwargs):
+    """A ``train(on_snapshot=...)`` hook computing ``metrics`` for the EMA generator at each snapshot.
+
+    Returns ``hook(snapshot, G_ema, images_seen) -> {name: value}`` (scalars only, for TensorBoard
+    and metrics.jsonl). Empty shapes early in training are normal: if every generated shape is
+    empty the geometry metrics of that snapshot are left out (and said so via ``log``) instead of
+    stopping the run. Counts default lower than ``get3d metrics``: they run during training.
+    """
+    names = parse_metrics(metrics)  # validate before a long run starts
+    data_dir = Path(data_dir)
+    if any(m in GEOMETRY_METRICS for m in names):
+        _reference_folder(data_dir, kwargs.get("ref_meshes"), [m for m in names if m in GEOMETRY_METRICS])
+
+    def hook(snapshot, generator, images_seen: int) -> dict:
+        from get3d.config import Config
+
+        config = Config.from_dict(json.loads(Path(snapshot.json_path).read_text())["config"])
+        was_training = generator.training
+        generator.eval()
+        try:
+            result = evaluate_generator(generator, config, data_dir, names, num_images=num_images,
+                                        num_shapes=num_shapes, **kwargs)
+        except Get3dError as err:
+            if "generated shapes are empty" not in str(err):
+                raise
+            if log is not None:
+                log(f"metrics at {images_seen / 1000:.1f} kimg: {err}")
+            result = evaluate_generator(generator, config, data_dir, [m for m in names if m in IMAGE_METRICS],
+                                        num_images=num_images, **kwargs) if any(m in IMAGE_METRICS for m in names) else {}
+        finally:
+            generator.train(was_training)
+        return {k: float(v) for k, v in result.items() if k in names}
+
+    return hook

@@ -80,3 +80,35 @@ def test_other_torchscript_extractor_and_geometry_errors(tiny_ckpt, dataset, tmp
     assert result.exit_code == 1 and "no reference meshes" in result.output
     result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset), "--metrics", "fid,is"])
     assert result.exit_code == 1 and "unknown metric 'is'" in result.output
+
+
+def test_snapshot_hook_for_training(dataset, tmp_path, monkeypatch):
+    """What `get3d train --metrics` calls at each snapshot: scalars for the EMA generator."""
+    from get3d.errors import Get3dError
+    from get3d.metrics.evaluate import snapshot_metrics_hook
+    from get3d.training.checkpoint import write_snapshot
+    from tests.generate.conftest import tiny_generator
+
+    monkeypatch.setenv("GET3D_CACHE_DIR", str(tmp_path / "cache"))
+    generator, cfg = tiny_generator()
+    snap = write_snapshot(tmp_path, 400, {"G_ema": generator}, config=cfg, save_rng=False)
+    lines = []
+    hook = snapshot_metrics_hook(dataset, "cov,mmd,fid", num_images=4, num_shapes=3, num_points=128, log=lines.append,
+                                 extractor=_script_extractor(tmp_path))
+    generator.train()
+    values = hook(snap, generator, 400)
+    assert set(values) == {"cov", "mmd", "fid"} and all(isinstance(v, float) for v in values.values())
+    assert generator.training  # the hook puts the network back the way it found it
+    # An all-empty generator early in training: geometry metrics are left out, the run goes on.
+    with torch.no_grad():
+        generator.generator.mlp_synthesis_sdf.layers[-1].bias.fill_(-1000.0)
+    values = hook(snap, generator, 800)
+    assert set(values) == {"fid"} and "generated shapes are empty" in lines[0]
+    with pytest.raises(Get3dError, match="no reference meshes"):
+        snapshot_metrics_hook(tmp_path, "cov")
+
+
+def _script_extractor(folder):
+    from get3d.metrics.features import TorchScriptExtractor
+
+    return TorchScriptExtractor(_script(_PlainFeatures(), folder / "plain_hook.pt"))
