@@ -137,6 +137,15 @@ def save_asset(mesh: Mesh, outdir: Path, stem: str, formats: list[str]) -> list[
 
 
 # ---------------------------------------------------------------------------------- commands
+def _load_for_seeds(ckpt, device, outdir, seeds: list[int]):
+    """-> (generator, output folder (created), z_geo, z_tex [len(seeds), z_dim] on its device)."""
+    generator, _ = load_generator(ckpt, device)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    z_geo, z_tex = seed_latents(generator, seeds, next(generator.parameters()).device)
+    return generator, outdir, z_geo, z_tex
+
+
 def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: float = 0.7,
                     formats: str | list[str] = "glb,obj", texture_res: int = 1024, geometry_only: bool = False,
                     backend: str = "auto", device=None, preview_views: int = 4, turntable_frames: int = 0,
@@ -147,11 +156,7 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
     formats = parse_formats(formats)
     if texture_res < 8:
         raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
-    generator, _ = load_generator(ckpt, device)
-    dev = next(generator.parameters()).device
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    z_geo, z_tex = seed_latents(generator, seeds, dev)
+    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds)
     assets = []
     for i, seed in enumerate(tqdm(seeds, desc="generate", unit="seed", disable=not progress)):
         with torch.no_grad():
@@ -234,11 +239,8 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
         raise Get3dError("--seeds: interpolation needs at least two seeds")
     if steps < 2:
         raise Get3dError(f"--steps must be >= 2, got {steps}")
-    generator, _ = load_generator(ckpt, device)
-    dev = next(generator.parameters()).device
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    z_geo, z_tex = seed_latents(generator, seeds, dev)
+    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds)
+    dev = z_geo.device
     with torch.no_grad():
         ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)
     camera = Cameras(torch.tensor([float(rotation)]), torch.tensor([float(elevation)])).to(dev)

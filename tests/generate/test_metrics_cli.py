@@ -10,19 +10,7 @@ from click.testing import CliRunner
 from get3d.cli import cli
 from get3d.datasets.render_meshes import RenderSettings
 from get3d.datasets.synthetic_dataset import make_synthetic_dataset
-
-
-class _PooledColours(torch.nn.Module):
-    """Stands in for Inception (same call convention): pooled colours projected to 6 dims."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.proj = torch.nn.Linear(3 * 4 * 4, 6)
-
-    def forward(self, x, return_features: bool = False):
-        f = self.proj(torch.nn.functional.adaptive_avg_pool2d(x.float() / 255.0, 4).flatten(1))
-        return f if return_features else f.sum(1, keepdim=True)
+from tests.metrics.test_image_metrics import _TinyNet as _PooledColours  # Inception's call convention
 
 
 class _PlainFeatures(torch.nn.Module):
