@@ -1,7 +1,6 @@
 """get3d generate: files that load elsewhere, with UVs and textures, deterministic per seed."""
 import hashlib
 
-import numpy as np
 import pytest
 import torch
 import trimesh
