@@ -146,3 +146,95 @@ def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale,
 
 def main():
     cli(prog_name="get3d")
+
+
+# ------------------------------------------------------------------------------------ train
+# Options re-passed verbatim when `--gpus N` relaunches the command under torchrun.
+_TRAIN_FLAGS = ("data", "outdir", "preset", "config_file", "kimg", "batch", "resume", "seed", "resolution",
+                "gamma", "snapshot_kimg", "device", "max_steps")
+
+
+def _train_argv(params: dict) -> list[str]:
+    """The `train` arguments of this invocation, minus --gpus (for the torchrun workers)."""
+    argv = ["train"]
+    for name in _TRAIN_FLAGS:
+        if params.get(name) is not None:
+            flag = "--config" if name == "config_file" else "--" + name.replace("_", "-")
+            argv += [flag, str(params[name])]
+    for name in ("skip_bad", "quiet"):
+        if params.get(name):
+            argv.append("--" + name.replace("_", "-"))
+    return argv
+
+
+def _train_config(preset_name, config_file, resume, outdir, overrides):
+    """Config from --preset / --config, else from the run being resumed (its snapshot or config.json)."""
+    from get3d.training.checkpoint import read_snapshot
+    from get3d.training.options import build_config
+
+    base = None
+    if preset_name is None and config_file is None and resume is not None:
+        saved = Path(outdir) / "config.json"
+        if resume != "auto":
+            base = read_snapshot(resume, verify=False)[1].get("config")
+        elif saved.is_file():
+            try:
+                base = json.loads(saved.read_text())
+            except json.JSONDecodeError as err:
+                raise Get3dError(f"{saved}: not valid JSON ({err})") from None
+    return build_config(preset_name, config_file, base=base, **overrides)
+
+
+@cli.command("train")
+@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset in GET3D's render layout (img/, camera/).")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: snapshots, TensorBoard logs, image grids, config.json.")
+@click.option("--preset", "preset_name", default=None, help="Config preset: tiny, shapenet-car, shapenet-chair, "
+              "shapenet-motorbike (default when resuming: the run's own config).")
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON config (full or partial, merged over the preset).")
+@click.option("--kimg", type=float, default=None, help="Training length in thousands of real images.")
+@click.option("--batch", type=int, default=None, help="Total batch size over all GPUs.")
+@click.option("--gpus", type=int, default=1, show_default=True,
+              help="Processes on this machine; N > 1 relaunches through torchrun.")
+@click.option("--resume", default=None, help="'auto' (newest snapshot in --outdir, else a fresh run) or a snapshot path.")
+@click.option("--seed", type=int, default=None, help="Random seed (networks, latents, data order).")
+@click.option("--resolution", type=int, default=None, help="Training image resolution (data and renders).")
+@click.option("--gamma", type=float, default=None, help="R1 weight of the RGB discriminator.")
+@click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable dataset files instead of stopping.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, resume, seed, resolution, gamma,
+              snapshot_kimg, device, max_steps, skip_bad, quiet):
+    """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
+    import os
+    import subprocess
+    import time
+
+    from get3d.training.distributed import in_torchrun, torchrun_command
+
+    if gpus < 1:
+        raise Get3dError(f"--gpus must be >= 1, got {gpus}")
+    if gpus > 1 and not in_torchrun():
+        command = torchrun_command(gpus, _train_argv(ctx.params))
+        click.echo("launching: " + " ".join(command), err=True)
+        sys.exit(subprocess.run(command).returncode)
+
+    from get3d.training.loop import train
+
+    overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
+                     resolution=resolution)
+    cfg = _train_config(preset_name, config_file, resume, outdir, overrides)
+    start = time.perf_counter()
+    result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,
+                   skip_bad=skip_bad)
+    if int(os.environ.get("RANK", "0")) == 0:
+        minutes = (time.perf_counter() - start) / 60
+        click.echo(f"trained to step {result.steps} ({result.images_seen / 1000:.3f} kimg, "
+                   f"{result.skipped_steps} steps skipped) in {minutes:.1f} min; "
+                   f"last snapshot: {result.snapshot or 'none'}")
+        click.echo(f"TensorBoard logs and image grids in {outdir} (tensorboard --logdir {outdir})")

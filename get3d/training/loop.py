@@ -55,6 +55,7 @@ class TrainResult:
     skipped_steps: int = 0  # steps whose update was skipped for non-finite values, this call
     resumed_from: Optional[Path] = None
     outdir: Optional[Path] = None
+    state: Optional["TrainState"] = field(default=None, repr=False)  # the networks, ready to use
 
 
 @dataclass
@@ -295,7 +296,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     D_params = list(state.D_rgb.parameters()) + list(state.D_mask.parameters())
     w_avg_buffers = [b for name, b in state.G.named_buffers() if name.endswith("w_avg")]
     stats, last_stats = StatsAccumulator(), {}
-    skipped, bad_streak = 0, 0
+    skipped, bad_streak, snapshot_due = 0, 0, False
 
     def snapshot() -> Snapshot:
         nonlocal last_snapshot
@@ -374,10 +375,14 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
                 means["Progress/skipped_steps"] = skipped
                 last_stats = monitor.log_scalars(means, images_seen, env.device) or means
                 stats.reset()
-            if images_seen // snapshot_nimg > images_before // snapshot_nimg or images_seen == final_images:
+            # While steps are being skipped the weights are those of the last good step: a periodic
+            # snapshot waits for the next good step so it cannot prune good snapshots for copies.
+            snapshot_due |= images_seen // snapshot_nimg > images_before // snapshot_nimg
+            if (snapshot_due and bad_streak == 0) or images_seen == final_images:
                 snapshot()
+                snapshot_due = False
     finally:
         monitor.close()
 
     return TrainResult(steps=step, images_seen=images_seen, snapshot=last_snapshot, losses=last_stats,
-                       skipped_steps=skipped, resumed_from=resume_path, outdir=outdir)
+                       skipped_steps=skipped, resumed_from=resume_path, outdir=outdir, state=state)
