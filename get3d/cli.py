@@ -150,16 +150,17 @@ def main():
 
 # ------------------------------------------------------------------------------------ train
 # Options re-passed verbatim when `--gpus N` relaunches the command under torchrun.
-_TRAIN_FLAGS = ("data", "outdir", "preset", "config_file", "kimg", "batch", "resume", "seed", "resolution",
-                "gamma", "snapshot_kimg", "device", "max_steps")
+_TRAIN_FLAGS = {"data": "--data", "outdir": "--outdir", "preset_name": "--preset", "config_file": "--config",
+                "kimg": "--kimg", "batch": "--batch", "resume": "--resume", "seed": "--seed",
+                "resolution": "--resolution", "gamma": "--gamma", "snapshot_kimg": "--snapshot-kimg",
+                "device": "--device", "max_steps": "--max-steps"}
 
 
 def _train_argv(params: dict) -> list[str]:
     """The `train` arguments of this invocation, minus --gpus (for the torchrun workers)."""
     argv = ["train"]
-    for name in _TRAIN_FLAGS:
+    for name, flag in _TRAIN_FLAGS.items():
         if params.get(name) is not None:
-            flag = "--config" if name == "config_file" else "--" + name.replace("_", "-")
             argv += [flag, str(params[name])]
     for name in ("skip_bad", "quiet"):
         if params.get(name):
