@@ -18,7 +18,6 @@ update; ``max_bad_steps`` in a row stop the run with the last good snapshot unto
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +33,11 @@ from get3d.training import distributed as du
 from get3d.training.checkpoint import (Snapshot, latest_snapshot, list_snapshots, prune_snapshots, read_snapshot,
                                        resolve_snapshot_path, restore_modules, restore_optimizers, restore_rng,
                                        write_snapshot)
-from get3d.training.loss import Get3dLoss, lazy_adam_params
 from get3d.training.monitor import Monitor, StatsAccumulator
 from get3d.training.options import validate_config
+from get3d.training.step import StepRunner, TrainState, build_state, ema_beta
 
-__all__ = ["TrainResult", "TrainState", "build_state", "ema_beta", "train"]
+__all__ = ["TrainResult", "TrainState", "build_state", "ema_beta", "train"]  # the last three from .step
 
 SnapshotHook = Callable[[Snapshot, torch.nn.Module, int], Optional[dict]]
 GRID_SIZE = 8  # fixed latents shown in the image grids (2 rows of 4)
@@ -56,65 +55,6 @@ class TrainResult:
     resumed_from: Optional[Path] = None
     outdir: Optional[Path] = None
     state: Optional["TrainState"] = field(default=None, repr=False)  # the networks, ready to use
-
-
-@dataclass
-class TrainState:
-    """Networks and optimizers of a run (G_ema is never optimised)."""
-
-    G: torch.nn.Module
-    G_ema: torch.nn.Module
-    D_rgb: torch.nn.Module
-    D_mask: torch.nn.Module
-    opt: dict  # "G", "D_rgb", "D_mask" -> torch.optim.Adam
-
-    def modules(self) -> dict:
-        return {"G": self.G, "G_ema": self.G_ema, "D_rgb": self.D_rgb, "D_mask": self.D_mask}
-
-
-def build_state(cfg: Config, device: torch.device) -> TrainState:
-    """Fresh networks (seeded by cfg.train.seed, identical on every rank) and their Adams.
-
-    The discriminators' lr and betas are rescaled for lazy R1 (see loss.lazy_adam_params).
-    """
-    from get3d.networks import Generator, build_discriminators
-
-    torch.manual_seed(cfg.train.seed)
-    G = Generator(cfg.model).to(device).train()
-    D_rgb, D_mask = (d.to(device).train() for d in build_discriminators(cfg.model))
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    t = cfg.train
-    d_lr, d_betas = lazy_adam_params(t.lr_d, tuple(t.betas), t.r1_interval)
-    opt = {
-        "G": torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=tuple(t.betas), eps=1e-8),
-        "D_rgb": torch.optim.Adam(D_rgb.parameters(), lr=d_lr, betas=d_betas, eps=1e-8),
-        "D_mask": torch.optim.Adam(D_mask.parameters(), lr=d_lr, betas=d_betas, eps=1e-8),
-    }
-    return TrainState(G, G_ema, D_rgb, D_mask, opt)
-
-
-def ema_beta(images_seen: int, batch: int, ema_kimg: float, ema_rampup: Optional[float]) -> float:
-    """StyleGAN2's EMA decay per step: half-life ``ema_kimg`` thousand images, shortened to
-    ``images_seen * ema_rampup`` early in training so G_ema does not lag the random init."""
-    ema_nimg = ema_kimg * 1000
-    if ema_rampup is not None:
-        ema_nimg = min(ema_nimg, images_seen * ema_rampup)
-    return 0.5 ** (batch / max(ema_nimg, 1e-8))
-
-
-@torch.no_grad()
-def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
-    """Parameters: ``ema = p + beta * (ema - p)``; buffers (w_avg, noise) are copied."""
-    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-        p_ema.copy_(p.detach().lerp(p_ema, beta))
-    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-        b_ema.copy_(b)
-
-
-def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
-    """The CPU RNG for one rank's step: independent of everything before it (exact resume)."""
-    state = np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
 
 
 # ------------------------------------------------------------------------------ set-up helpers
@@ -139,35 +79,6 @@ def _find_resume(resume, outdir: Path) -> Optional[Path]:
         snap = latest_snapshot(outdir)
         return snap.json_path if snap is not None else None
     return resolve_snapshot_path(resume)
-
-
-def _set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-def _apply_speed_options(state: TrainState, cfg: Config, device: torch.device) -> dict:
-    """channels_last / torch.compile on the conv-heavy parts. Returns the Get3dLoss kwargs.
-
-    ``Module.compile()`` compiles in place, so state_dict keys (and snapshots) are unchanged;
-    R1 calls the modules' plain ``forward`` because compiled graphs do not support the double
-    backward R1 needs.
-    """
-    t = cfg.train
-    kwargs = {"channels_last": t.channels_last}
-    if t.mixed_precision and device.type == "cuda":
-        # bf16 needs no loss scaling; the MLP heads, marching tets and rasterization stay float32.
-        kwargs["autocast"] = torch.bfloat16
-    if t.channels_last:
-        for d in (state.D_rgb, state.D_mask):
-            d.to(memory_format=torch.channels_last)
-    if t.compile:
-        for d in (state.D_rgb, state.D_mask):
-            d.compile()
-        state.G.generator.tri_plane_synthesis.compile()
-        kwargs["D_rgb_reg"] = state.D_rgb.forward
-        kwargs["D_mask_reg"] = state.D_mask.forward
-    return kwargs
 
 
 def _make_loader(cfg: Config, data_dir, env: du.DistEnv, start: int, skip_bad: bool):
@@ -203,33 +114,6 @@ def _render_grid(G_ema, grid, chunk: int):
         rgb.append(out.rgb)
         mask.append(out.mask)
     return torch.cat(rgb), torch.cat(mask)
-
-
-# ------------------------------------------------------------------------------ one phase
-def _finite_grads(params) -> bool:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return True
-    return bool(torch.isfinite(torch.stack([g.float().sum() for g in grads])).all())
-
-
-def _run_phase(loss: torch.Tensor, params: list, optimizers: list, env: du.DistEnv) -> bool:
-    """Backward, average gradients over ranks, step the optimizers; False (no update, grads
-    zeroed) when the loss or any gradient is non-finite on any rank."""
-    for opt in optimizers:
-        opt.zero_grad(set_to_none=True)
-    local_bad = not bool(torch.isfinite(loss.detach()))
-    if not local_bad:
-        loss.backward()
-    du.average_gradients(params, env)
-    bad = du.all_reduce_flag(local_bad or not _finite_grads(params), env)
-    if bad:
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-        return False
-    for opt in optimizers:
-        opt.step()
-    return True
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -287,14 +171,10 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     snapshot_nimg = max(int(round(t.snapshot_kimg * 1000)), 1)
     log_nimg = max(int(round(t.log_interval_kimg * 1000)), 1)
 
-    loss_fn = Get3dLoss(state.G, state.D_rgb, state.D_mask, t, cfg.data, env.device,
-                        **_apply_speed_options(state, cfg, env.device))
+    run_step = StepRunner(state, cfg, env, per_rank)
     _, loader = _make_loader(cfg, data_dir, env, start=step * per_rank, skip_bad=skip_bad)
     grid = _grid_inputs(cfg, env.device)
     monitor = Monitor(outdir, env.is_main, final_images / 1000, images_seen / 1000, progress)
-    G_params = list(state.G.parameters())
-    D_params = list(state.D_rgb.parameters()) + list(state.D_mask.parameters())
-    w_avg_buffers = [b for name, b in state.G.named_buffers() if name.endswith("w_avg")]
     stats, last_stats = StatsAccumulator(), {}
     skipped, bad_streak, snapshot_due = 0, 0, False
 
@@ -324,45 +204,18 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
             real_rgb = real["image"].to(env.device, non_blocking=True)
             real_mask = real["mask"].to(env.device, non_blocking=True)
             real_labels = torch.stack([real["rotation"], real["elevation"]], dim=1).to(env.device)
-            rng = step_generator(t.seed, env.rank, step)
-            saved_w_avg = [b.clone() for b in w_avg_buffers]
-
-            # Gmain: the discriminators are frozen so no time is spent on their weight gradients.
-            _set_requires_grad(state.D_rgb, False)
-            _set_requires_grad(state.D_mask, False)
-            loss, phase_stats = loss_fn.generator_loss(loss_fn.sample_fake(per_rank, cfg.model.z_dim, rng))
-            ok = _run_phase(loss, G_params, [state.opt["G"]], env)
-            du.average_buffers(w_avg_buffers, env)
-            _set_requires_grad(state.D_rgb, True)
-            _set_requires_grad(state.D_mask, True)
-            bad_phase = None if ok else "G"
-            if ok:
-                fake = loss_fn.sample_fake(per_rank, cfg.model.z_dim, rng)
-                loss, more = loss_fn.discriminator_loss(fake, real_rgb, real_mask, real_labels)
-                phase_stats.update(more)
-                ok = _run_phase(loss, D_params, [state.opt["D_rgb"], state.opt["D_mask"]], env)
-                bad_phase = None if ok else "D"
-            if ok and step % t.r1_interval == 0:
-                loss, more = loss_fn.r1_loss(real_rgb, real_mask, real_labels, t.r1_interval)
-                phase_stats.update(more)
-                ok = _run_phase(loss, D_params, [state.opt["D_rgb"], state.opt["D_mask"]], env)
-                bad_phase = None if ok else "R1"
+            outcome = run_step(real_rgb, real_mask, real_labels, step, images_seen + batch)
 
             images_before = images_seen
             step += 1
             images_seen += batch
-            if ok:
-                beta = ema_beta(images_seen, batch, t.ema_kimg, t.ema_rampup)
-                update_ema(state.G_ema, state.G, beta)
+            if outcome.ok:
                 bad_streak = 0
-                stats.add({k: v for k, v in phase_stats.items() if torch.isfinite(torch.as_tensor(v))})
+                stats.add(outcome.stats)
             else:
-                # A diverging mapping must not leave NaN in the tracked mean w either.
-                for buf, old in zip(w_avg_buffers, saved_w_avg):
-                    buf.copy_(old)
                 skipped += 1
                 bad_streak += 1
-                monitor.message(f"step {step - 1}: non-finite loss or gradient in the {bad_phase} phase; "
+                monitor.message(f"step {step - 1}: non-finite loss or gradient in the {outcome.bad_phase} phase; "
                                 f"update skipped ({bad_streak} in a row)")
                 if bad_streak >= t.max_bad_steps:
                     raise Get3dError(f"training diverged: {bad_streak} consecutive non-finite steps "
