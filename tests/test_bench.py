@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,4 +52,20 @@ def test_metrics_bench_quick_prints_json():
     [row] = report["results"]
     assert row["device"] == "cpu" and row["measured"] and row["shapes"] == 12
     for key in ("chamfer_pairs_per_s", "cov_mmd_s", "cov_mmd_1nna_s", "metrics_only_ms"):
+        assert row[key] > 0
+
+
+def test_train_bench_quick_prints_json():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "train.py"), "--quick", "--devices", "cpu"],
+        capture_output=True, text=True, check=True,
+        # the checkout's get3d, not another installed copy (the script's folder is bench/)
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH.parent),
+                                                                        os.environ.get("PYTHONPATH")]))},
+    )
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "train" and report["quick"]
+    [row] = report["results"]
+    assert row["device"] == "cpu" and row["res"] == 32 and row["batch"] == 2 and row["all_steps_finite"]
+    for key in ("images_per_s", "s_per_kimg", "peak_memory_gb"):
         assert row[key] > 0
