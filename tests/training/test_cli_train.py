@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from get3d.cli import cli
@@ -43,6 +44,14 @@ def test_bad_options_give_one_line_errors(tiny_data, tmp_path, extra, message):
     result = _train("--data", str(tiny_data), "--outdir", str(tmp_path), "--preset", "tiny", *extra)
     assert result.exit_code == 1
     assert result.output.strip() == message
+
+
+def test_missing_snapshot_and_unavailable_device_are_named(tiny_data, tmp_path):
+    result = _train("--data", str(tiny_data), "--outdir", str(tmp_path), *TINY, "--resume", str(tmp_path / "s.json"))
+    assert result.exit_code == 1 and result.output.strip() == f"get3d: error: {tmp_path / 's.json'}: snapshot not found"
+    if not torch.cuda.is_available():
+        result = _train("--data", str(tiny_data), "--outdir", str(tmp_path), *TINY[:-2], "--device", "cuda")
+        assert result.output.strip() == "get3d: error: --device cuda: CUDA is not available on this machine"
 
 
 def test_missing_dataset_and_missing_preset_are_named(tmp_path):
