@@ -73,7 +73,10 @@ class Monitor:
             return
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(self.outdir))
+        # On resume, events a crashed run logged after the snapshot are dropped (purge_step), so
+        # the curves do not fold back on themselves.
+        start_images = int(round(start_kimg * 1000))
+        self.writer = SummaryWriter(log_dir=str(self.outdir), purge_step=start_images or None)
         if progress:
             from tqdm import tqdm
 
