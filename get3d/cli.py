@@ -263,3 +263,110 @@ def demo_cmd(outdir, device, backend, kimg, quick, quiet):
 
 def main():
     cli(prog_name="get3d")
+
+
+# ------------------------------------------------------------------------------------ train
+# Options re-passed verbatim when `--gpus N` relaunches the command under torchrun.
+_TRAIN_FLAGS = {"data": "--data", "outdir": "--outdir", "preset_name": "--preset", "config_file": "--config",
+                "kimg": "--kimg", "batch": "--batch", "resume": "--resume", "seed": "--seed",
+                "resolution": "--resolution", "gamma": "--gamma", "snapshot_kimg": "--snapshot-kimg",
+                "device": "--device", "max_steps": "--max-steps", "metrics": "--metrics",
+                "metrics_images": "--metrics-images", "metrics_shapes": "--metrics-shapes",
+                "inception": "--inception"}
+
+
+def _train_argv(params: dict) -> list[str]:
+    """The `train` arguments of this invocation, minus --gpus (for the torchrun workers)."""
+    argv = ["train"]
+    for name, flag in _TRAIN_FLAGS.items():
+        if params.get(name) is not None:
+            argv += [flag, str(params[name])]
+    for name in ("skip_bad", "quiet"):
+        if params.get(name):
+            argv.append("--" + name.replace("_", "-"))
+    return argv
+
+
+def _train_config(preset_name, config_file, resume, outdir, overrides):
+    """Config from --preset / --config, else from the run being resumed (its snapshot or config.json)."""
+    from get3d.training.checkpoint import read_snapshot
+    from get3d.training.options import build_config
+
+    base = None
+    if preset_name is None and config_file is None and resume is not None:
+        saved = Path(outdir) / "config.json"
+        if resume != "auto":
+            base = read_snapshot(resume, verify=False)[1].get("config")
+        elif saved.is_file():
+            try:
+                base = json.loads(saved.read_text())
+            except json.JSONDecodeError as err:
+                raise Get3dError(f"{saved}: not valid JSON ({err})") from None
+    return build_config(preset_name, config_file, base=base, **overrides)
+
+
+@cli.command("train")
+@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset in GET3D's render layout (img/, camera/).")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: snapshots, TensorBoard logs, image grids, config.json.")
+@click.option("--preset", "preset_name", default=None, help="Config preset: tiny, shapenet-car, shapenet-chair, "
+              "shapenet-motorbike (default when resuming: the run's own config).")
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON config (full or partial, merged over the preset).")
+@click.option("--kimg", type=float, default=None, help="Training length in thousands of real images.")
+@click.option("--batch", type=int, default=None, help="Total batch size over all GPUs.")
+@click.option("--gpus", type=int, default=1, show_default=True,
+              help="Processes on this machine; N > 1 relaunches through torchrun.")
+@click.option("--resume", default=None, help="'auto' (newest snapshot in --outdir, else a fresh run) or a snapshot path.")
+@click.option("--seed", type=int, default=None, help="Random seed (networks, latents, data order).")
+@click.option("--resolution", type=int, default=None, help="Training image resolution (data and renders).")
+@click.option("--gamma", type=float, default=None, help="R1 weight of the RGB discriminator.")
+@click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable dataset files instead of stopping.")
+@click.option("--metrics", default=None, help="Metrics to compute at each snapshot, e.g. fid or cov,mmd "
+              "(logged to TensorBoard metrics/ and metrics.jsonl).")
+@click.option("--metrics-images", type=int, default=5000, show_default=True, help="Generated images for fid/kid.")
+@click.option("--metrics-shapes", type=int, default=200, show_default=True, help="Generated shapes for cov/mmd/1nna.")
+@click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, resume, seed, resolution, gamma,
+              snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad, quiet):
+    """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
+    import os
+    import subprocess
+    import time
+
+    from get3d.training.distributed import in_torchrun, torchrun_command
+
+    if gpus < 1:
+        raise Get3dError(f"--gpus must be >= 1, got {gpus}")
+    if gpus > 1 and not in_torchrun():
+        command = torchrun_command(gpus, _train_argv(ctx.params))
+        click.echo("launching: " + " ".join(command), err=True)
+        sys.exit(subprocess.run(command).returncode)
+
+    from get3d.training.loop import train
+
+    overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
+                     resolution=resolution)
+    cfg = _train_config(preset_name, config_file, resume, outdir, overrides)
+    hook = None
+    if metrics:
+        from get3d.metrics.evaluate import snapshot_metrics_hook
+
+        hook = snapshot_metrics_hook(data, metrics, num_images=metrics_images, num_shapes=metrics_shapes,
+                                     inception=inception, log=lambda line: click.echo(line, err=True))
+    start = time.perf_counter()
+    result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,
+                   skip_bad=skip_bad, on_snapshot=hook)
+    if int(os.environ.get("RANK", "0")) == 0:
+        minutes = (time.perf_counter() - start) / 60
+        click.echo(f"trained to step {result.steps} ({result.images_seen / 1000:.3f} kimg, "
+                   f"{result.skipped_steps} steps skipped) in {minutes:.1f} min; "
+                   f"last snapshot: {result.snapshot or 'none'}")
+        click.echo(f"TensorBoard logs and image grids in {outdir} (tensorboard --logdir {outdir})")

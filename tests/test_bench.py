@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,19 @@ def test_generate_bench_quick_prints_json():
     for key in ("mesh_s", "uv_s", "bake_s", "glb_s"):
         assert row[key] > 0
     assert row["total_s"] == pytest.approx(sum(row[k] for k in ("mesh_s", "uv_s", "bake_s", "glb_s")))
+
+
+def test_train_bench_quick_prints_json():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "train.py"), "--quick", "--devices", "cpu"],
+        capture_output=True, text=True, check=True,
+        # the checkout's get3d, not another installed copy (the script's folder is bench/)
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH.parent),
+                                                                        os.environ.get("PYTHONPATH")]))},
+    )
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "train" and report["quick"]
+    [row] = report["results"]
+    assert row["device"] == "cpu" and row["res"] == 32 and row["batch"] == 2 and row["all_steps_finite"]
+    for key in ("images_per_s", "s_per_kimg", "peak_memory_gb"):
+        assert row[key] > 0

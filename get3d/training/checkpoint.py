@@ -284,6 +284,10 @@ def restore_optimizers(tensors: Mapping[str, torch.Tensor], meta: dict,
             optimizer.load_state_dict({"state": state, "param_groups": saved[name]["param_groups"]})
         except (ValueError, KeyError) as err:
             raise Get3dError(f"{source}: optimizer {name!r} does not match the model ({err})") from None
+        for group in optimizer.param_groups:  # JSON turned tuples (Adam's betas) into lists
+            for key, value in group.items():
+                if isinstance(value, list) and key != "params":
+                    group[key] = tuple(value)
 
 
 def restore_rng(tensors: Mapping[str, torch.Tensor], meta: dict) -> None:

@@ -1,0 +1,241 @@
+"""The GET3D training loop: alternating G / D / lazy-R1 phases, EMA, snapshots, resume.
+
+``train(config, data_dir, outdir)`` runs in one process or in each process of a torchrun job
+(:mod:`get3d.training.distributed`). One step consumes ``config.train.batch`` real images over
+all ranks and runs, in StyleGAN2's order:
+
+1. Gmain (G's Adam): adversarial loss against both discriminators + SDF regulariser, with style
+   mixing and ``update_w_avg``;
+2. Dmain (both D Adams): logistic loss on fresh fakes and the real batch;
+3. Dreg every ``r1_interval`` steps: lazy R1 on the reals;
+4. the EMA generator ``G_ema`` follows G with StyleGAN2's half-life ``ema_kimg`` (ramped up over
+   the first images when ``ema_rampup`` is set).
+
+Randomness that shapes an update (latents, cameras, style mixing) is drawn from a generator seeded
+by (seed, rank, step), and the data order by (seed, epoch), so a resumed run repeats exactly
+what an uninterrupted one would have done. Non-finite losses or gradients skip the step's
+update; ``max_bad_steps`` in a row stop the run with the last good snapshot untouched.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import numpy as np
+import torch
+
+from get3d.config import Config
+from get3d.errors import Get3dError
+from get3d.render import Cameras
+from get3d.training import distributed as du
+from get3d.training.checkpoint import (Snapshot, latest_snapshot, list_snapshots, prune_snapshots, read_snapshot,
+                                       resolve_snapshot_path, restore_modules, restore_optimizers, restore_rng,
+                                       write_snapshot)
+from get3d.training.monitor import Monitor, StatsAccumulator
+from get3d.training.options import validate_config
+from get3d.training.step import StepRunner, TrainState, build_state, ema_beta
+
+__all__ = ["TrainResult", "TrainState", "build_state", "ema_beta", "train"]  # the last three from .step
+
+SnapshotHook = Callable[[Snapshot, torch.nn.Module, int], Optional[dict]]
+GRID_SIZE = 8  # fixed latents shown in the image grids (2 rows of 4)
+
+
+@dataclass
+class TrainResult:
+    """What a finished ``train`` call did."""
+
+    steps: int  # total optimisation steps, including those before a resume
+    images_seen: int  # real images shown to the discriminators, all ranks together
+    snapshot: Optional[Path]  # JSON path of the last snapshot written (or resumed from)
+    losses: dict = field(default_factory=dict)  # mean statistics over the last log interval
+    skipped_steps: int = 0  # steps whose update was skipped for non-finite values, this call
+    resumed_from: Optional[Path] = None
+    outdir: Optional[Path] = None
+    state: Optional["TrainState"] = field(default=None, repr=False)  # the networks, ready to use
+
+
+# ------------------------------------------------------------------------------ set-up helpers
+def _check_model_matches(cfg: Config, meta: dict, source: Path) -> None:
+    saved = (meta.get("config") or {}).get("model")
+    if saved is None:
+        return
+    mine = cfg.to_dict()["model"]
+    for key in sorted(set(mine) | set(saved)):
+        if mine.get(key) != saved.get(key):
+            raise Get3dError(f"{source}: snapshot was trained with model.{key}={saved.get(key)!r} but the config "
+                             f"says {mine.get(key)!r}; resume with the run's own config (or --resolution)")
+
+
+def _find_resume(resume, outdir: Path) -> Optional[Path]:
+    if resume is None:
+        if list_snapshots(outdir):
+            raise Get3dError(f"{outdir}: already holds snapshots; pass --resume auto to continue that run "
+                             "or choose another --outdir")
+        return None
+    if resume == "auto":
+        snap = latest_snapshot(outdir)
+        return snap.json_path if snap is not None else None
+    return resolve_snapshot_path(resume)
+
+
+def _make_loader(cfg: Config, data_dir, env: du.DistEnv, start: int, skip_bad: bool):
+    from get3d.datasets import RenderFolderDataset
+
+    dataset = RenderFolderDataset(data_dir, resolution=cfg.data.resolution, category=cfg.data.category,
+                                  split_file=cfg.data.split_file, skip_bad=skip_bad)
+    sampler = du.ShardedInfiniteSampler(len(dataset), env.rank, env.world_size, seed=cfg.train.seed, start=start)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.train.batch // env.world_size, sampler=sampler, num_workers=cfg.data.workers,
+        pin_memory=env.device.type == "cuda", persistent_workers=cfg.data.workers > 0,
+        # A private generator: creating the loader's iterator must not consume the global RNG.
+        generator=torch.Generator().manual_seed(cfg.train.seed),
+    )
+    return dataset, loader
+
+
+def _grid_inputs(cfg: Config, device: torch.device):
+    """Fixed latents and cameras for the image grids (the same in every run with this seed)."""
+    gen = torch.Generator().manual_seed(cfg.train.seed + 7919)
+    z = torch.randn(2, GRID_SIZE, cfg.model.z_dim, generator=gen).to(device)
+    rot = torch.arange(GRID_SIZE, dtype=torch.float32) * (360.0 / GRID_SIZE) + 30.0
+    elev = torch.full((GRID_SIZE,), float(np.mean(cfg.data.elevation_range)))
+    return z[0], z[1], Cameras(rot.to(device), elev.to(device))
+
+
+@torch.no_grad()
+def _render_grid(G_ema, grid, chunk: int):
+    z_geo, z_tex, cams = grid
+    rgb, mask = [], []
+    for i in range(0, z_geo.shape[0], chunk):
+        out = G_ema(z_geo[i: i + chunk], z_tex[i: i + chunk], cams[i: i + chunk])
+        rgb.append(out.rgb)
+        mask.append(out.mask)
+    return torch.cat(rgb), torch.cat(mask)
+
+
+# ------------------------------------------------------------------------------ the loop
+def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], *,
+          resume: Union[None, str, Path] = None, device: Optional[str] = None, max_steps: Optional[int] = None,
+          progress: bool = True, on_snapshot: Optional[SnapshotHook] = None, skip_bad: bool = False) -> TrainResult:
+    """Train GET3D on a render folder until ``config.train.kimg`` (or ``max_steps`` total steps).
+
+    Args:
+        config: full Config (see get3d.training.options.build_config).
+        data_dir: GET3D render layout (img/, camera/).
+        outdir: run folder: config.json, snapshots, TensorBoard events, fakes_*.png, metrics.jsonl.
+        resume: None (fresh; refuses a folder that already has snapshots), "auto" (the newest
+            complete snapshot in outdir, or fresh when there is none) or a snapshot path.
+        device: 'cpu' / 'cuda' / 'cuda:N' (default CUDA when available; under torchrun each
+            CUDA rank takes cuda:LOCAL_RANK).
+        max_steps: stop once this many steps exist in total (counting those before a resume).
+        progress: show a tqdm bar (rank 0).
+        on_snapshot: ``hook(snapshot, G_ema, images_seen) -> dict | None`` called on rank 0 after
+            each snapshot; returned scalars go to TensorBoard ``metrics/`` and metrics.jsonl.
+        skip_bad: skip unreadable dataset files instead of stopping (see RenderFolderDataset).
+    """
+    env = du.setup(device)
+    try:
+        return _train(config, Path(data_dir), Path(outdir), env, resume, max_steps, progress, on_snapshot, skip_bad)
+    finally:
+        du.shutdown(env)
+
+
+def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot, skip_bad) -> TrainResult:
+    validate_config(cfg, env.world_size)
+    if max_steps is not None and max_steps < 0:
+        raise Get3dError(f"--max-steps must be >= 0, got {max_steps}")
+    t = cfg.train
+    outdir.mkdir(parents=True, exist_ok=True)
+    resume_path = _find_resume(resume, outdir)
+    state = build_state(cfg, env.device)
+    step, images_seen, last_snapshot = 0, 0, None
+    if resume_path is not None:
+        tensors, meta = read_snapshot(resume_path)
+        _check_model_matches(cfg, meta, resume_path)
+        restore_modules(tensors, state.modules(), source=str(resume_path))
+        restore_optimizers(tensors, meta, state.opt, source=str(resume_path))
+        restore_rng(tensors, meta)
+        step, images_seen, last_snapshot = int(meta["step"]), int(meta["images_seen"]), resume_path
+    du.broadcast_modules(state.modules().values(), env)
+    if env.is_main:
+        (outdir / "config.json").write_text(cfg.to_json() + "\n")
+
+    batch, per_rank = t.batch, t.batch // env.world_size
+    total_images = int(math.ceil(t.kimg * 1000))
+    stop_step = max_steps if max_steps is not None else math.inf
+    steps_left = max(0, min(math.ceil((total_images - images_seen) / batch), stop_step - step))
+    final_images = images_seen + steps_left * batch
+    snapshot_nimg = max(int(round(t.snapshot_kimg * 1000)), 1)
+    log_nimg = max(int(round(t.log_interval_kimg * 1000)), 1)
+
+    run_step = StepRunner(state, cfg, env, per_rank)
+    _, loader = _make_loader(cfg, data_dir, env, start=step * per_rank, skip_bad=skip_bad)
+    grid = _grid_inputs(cfg, env.device)
+    monitor = Monitor(outdir, env.is_main, final_images / 1000, images_seen / 1000, progress)
+    stats, last_stats = StatsAccumulator(), {}
+    skipped, bad_streak, snapshot_due = 0, 0, False
+
+    def snapshot() -> Snapshot:
+        nonlocal last_snapshot
+        snap = None
+        if env.is_main:
+            snap = write_snapshot(outdir, images_seen, state.modules(), config=cfg, step=step,
+                                  optimizers=state.opt, extra={"world_size": env.world_size})
+            last_snapshot = snap.json_path
+            prune_snapshots(outdir, t.keep_snapshots, protect=(snap.json_path,))
+            rgb, mask = _render_grid(state.G_ema, grid, per_rank)
+            monitor.log_fakes(rgb, mask, images_seen, cols=4)
+            if on_snapshot is not None:
+                monitor.log_metrics(on_snapshot(snap, state.G_ema, images_seen) or {}, images_seen,
+                                    snap.json_path.stem)
+        monitor.start_ticks(images_seen)
+        return snap
+
+    try:
+        data = iter(loader)
+        monitor.start_ticks(images_seen)
+        if resume_path is not None:
+            monitor.message(f"resumed from {resume_path} at step {step}, {images_seen / 1000:.3f} kimg")
+        for _ in range(steps_left):
+            real = next(data)
+            real_rgb = real["image"].to(env.device, non_blocking=True)
+            real_mask = real["mask"].to(env.device, non_blocking=True)
+            real_labels = torch.stack([real["rotation"], real["elevation"]], dim=1).to(env.device)
+            outcome = run_step(real_rgb, real_mask, real_labels, step, images_seen + batch)
+
+            images_before = images_seen
+            step += 1
+            images_seen += batch
+            if outcome.ok:
+                bad_streak = 0
+                stats.add(outcome.stats)
+            else:
+                skipped += 1
+                bad_streak += 1
+                monitor.message(f"step {step - 1}: non-finite loss or gradient in the {outcome.bad_phase} phase; "
+                                f"update skipped ({bad_streak} in a row)")
+                if bad_streak >= t.max_bad_steps:
+                    raise Get3dError(f"training diverged: {bad_streak} consecutive non-finite steps "
+                                     f"(last good snapshot: {last_snapshot or 'none'})")
+            monitor.advance(batch)
+
+            if images_seen // log_nimg > images_before // log_nimg or images_seen == final_images:
+                means = stats.means()
+                means["Progress/kimg"] = images_seen / 1000
+                means["Progress/skipped_steps"] = skipped
+                last_stats = monitor.log_scalars(means, images_seen, env.device) or means
+                stats.reset()
+            # While steps are being skipped the weights are those of the last good step: a periodic
+            # snapshot waits for the next good step so it cannot prune good snapshots for copies.
+            snapshot_due |= images_seen // snapshot_nimg > images_before // snapshot_nimg
+            if (snapshot_due and bad_streak == 0) or images_seen == final_images:
+                snapshot()
+                snapshot_due = False
+    finally:
+        monitor.close()
+
+    return TrainResult(steps=step, images_seen=images_seen, snapshot=last_snapshot, losses=last_stats,
+                       skipped_steps=skipped, resumed_from=resume_path, outdir=outdir, state=state)

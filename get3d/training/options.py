@@ -1,0 +1,116 @@
+"""Training configs from the command line: a preset or JSON file, then single-option overrides.
+
+Order of precedence (later wins): ``--preset NAME`` (or the config saved in a run being resumed),
+``--config FILE`` (a full or partial Config JSON, merged section by section), then the single
+options ``--kimg --batch --resolution --seed --gamma --snapshot-kimg``. ``--resolution`` sets both
+the training image size (``data.resolution``) and the generator's render size
+(``model.img_resolution``), which must agree.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from get3d.config import Config, preset
+from get3d.errors import Get3dError
+
+__all__ = ["build_config", "validate_config"]
+
+# CLI option -> (config section, field)
+_OVERRIDES = {
+    "kimg": ("train", "kimg"),
+    "batch": ("train", "batch"),
+    "seed": ("train", "seed"),
+    "gamma": ("train", "r1_gamma"),
+    "snapshot_kimg": ("train", "snapshot_kimg"),
+}
+
+
+def _read_json(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise Get3dError(f"--config {path}: file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise Get3dError(f"--config {path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise Get3dError(f"--config {path}: expected a JSON object with model/train/data sections")
+    unknown = sorted(set(data) - {"model", "train", "data"})
+    if unknown:
+        raise Get3dError(f"--config {path}: unknown section {unknown[0]!r} (expected model, train, data)")
+    return data
+
+
+def build_config(preset_name: Optional[str] = None, config_file: Optional[str | Path] = None,
+                 base: Optional[dict] = None, *, resolution: Optional[int] = None, **overrides: Any) -> Config:
+    """A Config from a preset name (or ``base``, a Config dict such as a snapshot's), a JSON file
+    merged over it, and the non-None ``overrides`` (kimg, batch, seed, gamma, snapshot_kimg).
+
+    Raises Get3dError when nothing names a starting point or a value is invalid for its option.
+    """
+    if preset_name is not None:
+        merged = preset(preset_name).to_dict()
+    elif base is not None:
+        merged = Config.from_dict(base).to_dict()
+    elif config_file is not None:
+        merged = Config().to_dict()
+    else:
+        raise Get3dError("give --preset NAME or --config FILE (or resume a run that has a config.json)")
+    if config_file is not None:
+        for section, values in _read_json(config_file).items():
+            if not isinstance(values, dict):
+                raise Get3dError(f"--config {config_file}: section {section!r} must be an object")
+            merged[section].update(values)
+    for name, value in overrides.items():
+        if name not in _OVERRIDES:
+            raise Get3dError(f"unknown training option {name!r}")
+        if value is not None:
+            section, key = _OVERRIDES[name]
+            merged[section][key] = value
+    if resolution is not None:
+        merged["data"]["resolution"] = resolution
+        merged["model"]["img_resolution"] = resolution
+    return Config.from_dict(merged)
+
+
+def _is_pow2(value) -> bool:
+    return isinstance(value, int) and value > 0 and value & (value - 1) == 0
+
+
+def validate_config(cfg: Config, world_size: int = 1) -> Config:
+    """Check what the trainer relies on; each failure names the option to change."""
+    t, d, m = cfg.train, cfg.data, cfg.model
+    if not isinstance(t.batch, int) or t.batch < 1:
+        raise Get3dError(f"--batch must be a positive integer, got {t.batch!r}")
+    if t.batch % world_size:
+        raise Get3dError(f"--batch {t.batch} is not divisible by the {world_size} processes (GPUs)")
+    if not _is_pow2(d.resolution) or d.resolution < 16:
+        raise Get3dError(f"--resolution must be a power of two >= 16, got {d.resolution!r}")
+    if d.resolution != m.img_resolution:
+        raise Get3dError(f"data.resolution {d.resolution} != model.img_resolution {m.img_resolution}; "
+                         "set both with --resolution")
+    positive = {"--kimg": t.kimg, "--snapshot-kimg": t.snapshot_kimg, "train.ema_kimg": t.ema_kimg,
+                "train.lr_g": t.lr_g, "train.lr_d": t.lr_d, "train.log_interval_kimg": t.log_interval_kimg}
+    for name, value in positive.items():
+        if not isinstance(value, (int, float)) or not value > 0:
+            raise Get3dError(f"{name} must be > 0, got {value!r}")
+    if t.r1_gamma < 0 or (t.r1_gamma_mask is not None and t.r1_gamma_mask < 0):
+        raise Get3dError(f"--gamma must be >= 0, got {t.r1_gamma!r}")
+    if not isinstance(t.r1_interval, int) or t.r1_interval < 1:
+        raise Get3dError(f"train.r1_interval must be an integer >= 1, got {t.r1_interval!r}")
+    if not isinstance(t.max_bad_steps, int) or t.max_bad_steps < 1:
+        raise Get3dError(f"train.max_bad_steps must be an integer >= 1, got {t.max_bad_steps!r}")
+    if not 0 <= t.style_mixing_prob <= 1:
+        raise Get3dError(f"train.style_mixing_prob must be in [0, 1], got {t.style_mixing_prob!r}")
+    if len(t.betas) != 2 or not all(0 <= b < 1 for b in t.betas):
+        raise Get3dError(f"train.betas must be two numbers in [0, 1), got {t.betas!r}")
+    if t.ema_rampup is not None and not t.ema_rampup > 0:
+        raise Get3dError(f"train.ema_rampup must be > 0 or null, got {t.ema_rampup!r}")
+    if not isinstance(d.workers, int) or d.workers < 0:
+        raise Get3dError(f"data.workers must be an integer >= 0, got {d.workers!r}")
+    for name, rng in (("data.rotation_range", d.rotation_range), ("data.elevation_range", d.elevation_range)):
+        if len(rng) != 2 or not rng[0] <= rng[1]:
+            raise Get3dError(f"{name} must be [low, high] with low <= high, got {list(rng)!r}")
+    return cfg
