@@ -244,7 +244,7 @@ def metrics_cmd(ckpt, data_dir, metrics, num_images, num_shapes, truncation, ref
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--kimg", default=None, type=float, help="Training length in thousands of images "
-              "(default: 0.4 on CPU, 20 on a GPU).")
+              "(default: 2 on CPU, 20 on a GPU).")
 @click.option("--quick", is_flag=True, help="Seconds instead of minutes: every stage, no real training.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def demo_cmd(outdir, device, backend, kimg, quick, quiet):

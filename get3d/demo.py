@@ -29,8 +29,8 @@ class DemoSchedule:
     views: int = 8
     data_res: int = 64
     train_res: int = 64
-    kimg: float = 0.4  # 100 steps of batch 4
-    snapshot_kimg: float = 0.2
+    kimg: float = 2.0  # 500 steps of batch 4: about 3 minutes on 2 CPU cores
+    snapshot_kimg: float = 0.5
     seeds: list[int] = field(default_factory=lambda: list(range(8)))
     texture_res: int = 512
     interp_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])

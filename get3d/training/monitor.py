@@ -88,7 +88,8 @@ class Monitor:
     # ------------------------------------------------------------------ per step
     def advance(self, images: int) -> None:
         if self.bar is not None:
-            self.bar.update(images / 1000.0)
+            # Summing 0.004s drifts past the total in floating point; tqdm warns when n > total.
+            self.bar.update(max(0.0, min(images / 1000.0, self.bar.total - self.bar.n)))
 
     def message(self, text: str) -> None:
         """A line for the user (printed above the bar)."""
