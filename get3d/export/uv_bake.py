@@ -127,21 +127,28 @@ def _scan_uv_layout(verts: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor,
     return points, covered.view(res, res).flip(0)
 
 
+def _box3(x: torch.Tensor) -> torch.Tensor:
+    """Sum over each 3x3 neighbourhood (zero outside) of x [..., H, W]: six shifted adds, several
+    times faster on a CPU than a 3x3 convolution with a ones kernel."""
+    padded = F.pad(x, (1, 1, 1, 1))
+    rows = padded[..., :, :-2] + padded[..., :, 1:-1] + padded[..., :, 2:]
+    return rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
+
+
 def dilate(texture: torch.Tensor, filled: torch.Tensor, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Grow filled regions outward: each pass gives empty texels the mean of their filled 8-neighbours.
 
     texture [R,R,C], filled [R,R] bool -> (texture, filled) after ``iterations`` passes.
     """
-    kernel = torch.ones(1, 1, 3, 3, device=texture.device, dtype=texture.dtype)
-    colour = (texture * filled[..., None]).permute(2, 0, 1)[:, None]  # [C,1,R,R]
-    weight = filled.to(texture.dtype)[None, None]  # [1,1,R,R]
+    weight = filled.to(texture.dtype)  # [R,R]
+    colour = (texture * weight[..., None]).permute(2, 0, 1)  # [C,R,R]
     for _ in range(iterations):
-        colour_sum = F.conv2d(colour, kernel, padding=1)
-        weight_sum = F.conv2d(weight, kernel, padding=1)
+        sums = _box3(torch.cat([colour, weight[None]]))  # colour sums and filled-neighbour counts together
+        colour_sum, weight_sum = sums[:-1], sums[-1]
         grow = (weight == 0) & (weight_sum > 0)
         colour = torch.where(grow, colour_sum / weight_sum.clamp_min(1e-8), colour)
         weight = torch.where(grow, torch.ones_like(weight), weight)
-    return colour[:, 0].permute(1, 2, 0), weight[0, 0] > 0
+    return colour.permute(1, 2, 0), weight > 0
 
 
 def bake_texture(verts: torch.Tensor, faces: torch.Tensor, uvs: torch.Tensor, field: FieldFn,
