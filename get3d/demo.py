@@ -100,4 +100,6 @@ def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: s
     log(f"  snapshots, logs    {paths['run']}  (tensorboard --logdir {paths['run']})")
     log(f"  {written} meshes        {paths['samples']}/seed*.glb|obj, preview {paths['samples'] / 'preview.png'}")
     log(f"  interpolation      {paths['interpolation'] / 'interp_both.gif'}")
+    log("A short run gives rough shapes; for a longer-trained model try:  "
+        "get3d generate --ckpt tiny-chair --seeds 0-7 --outdir out/tiny-chair")
     return paths
