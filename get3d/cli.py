@@ -328,8 +328,8 @@ def _train_config(preset_name, config_file, resume, outdir, overrides):
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable dataset files instead of stopping.")
 @click.option("--metrics", default=None, help="Metrics to compute at each snapshot, e.g. fid or cov,mmd "
               "(logged to TensorBoard metrics/ and metrics.jsonl).")
-@click.option("--metrics-images", type=int, default=5000, show_default=True, help="Generated images for fid/kid.")
-@click.option("--metrics-shapes", type=int, default=200, show_default=True, help="Generated shapes for cov/mmd/1nna.")
+@click.option("--metrics-images", type=int, default=None, help="Generated images for fid/kid (default 5000).")
+@click.option("--metrics-shapes", type=int, default=None, help="Generated shapes for cov/mmd/1nna (default 200).")
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -359,7 +359,8 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, re
     if metrics:
         from get3d.metrics.evaluate import snapshot_metrics_hook
 
-        hook = snapshot_metrics_hook(data, metrics, num_images=metrics_images, num_shapes=metrics_shapes,
+        hook = snapshot_metrics_hook(data, metrics, num_images=metrics_images or 5000,
+                                     num_shapes=metrics_shapes or 200,
                                      inception=inception, log=lambda line: click.echo(line, err=True))
     start = time.perf_counter()
     result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,

@@ -171,7 +171,7 @@ def test_bundled_model_generates_after_install(tmp_path):
     path = resolve_checkpoint("tiny-chair")
     assert path.parent.name == "pretrained" and path.with_suffix(".safetensors").is_file()
     generator, config = load_generator("tiny-chair", "cpu")
-    assert config.data.category == "chair"
+    assert config.data.resolution == 64 and not generator.training
     assets = generate_assets("tiny-chair", [0, 1], tmp_path, formats="glb", texture_res=32, preview_views=0,
                              progress=False, backend="torch", device="cpu")
     for asset in assets:
