@@ -16,3 +16,15 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Tests write tet-grid caches to a per-session temp dir, never to the user's ~/.cache."""
     cache = tmp_path_factory.getbasetemp() / "get3d-cache"
     monkeypatch.setenv("GET3D_CACHE_DIR", str(cache))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """3 procedural vases x 4 views at 32^2 in GET3D's layout (12 images, meshes in mesh/vase)."""
+    from get3d.datasets.render_meshes import RenderSettings
+    from get3d.datasets.synthetic_dataset import make_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("tiny-data")
+    make_synthetic_dataset("vase", 3, root, RenderSettings(views=4, resolution=32, backend="torch"), workers=0,
+                           progress=False)
+    return root

@@ -8,8 +8,6 @@ import torch
 from click.testing import CliRunner
 
 from get3d.cli import cli
-from get3d.datasets.render_meshes import RenderSettings
-from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 from tests.metrics.test_image_metrics import _TinyNet as _PooledColours  # Inception's call convention
 
 
@@ -27,26 +25,18 @@ def _script(module, path):
     return path
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("vases")
-    make_synthetic_dataset("vase", 3, root, RenderSettings(views=2, resolution=32, backend="torch"), workers=0,
-                           progress=False)
-    return root
-
-
-def test_metrics_command_writes_every_metric(tiny_ckpt, dataset, tmp_path, monkeypatch):
+def test_metrics_command_writes_every_metric(tiny_ckpt, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("GET3D_CACHE_DIR", str(tmp_path / "cache"))
     net = _script(_PooledColours(), tmp_path / "tiny_inception.pt")
     out = tmp_path / "metrics.json"
-    result = CliRunner().invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset),
+    result = CliRunner().invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tiny_data),
                                       "--metrics", "fid,kid,cov,mmd,1nna", "--num-images", "8", "--num-shapes", "4",
                                       "--num-points", "256", "--inception", str(net), "--out", str(out),
                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report == json.loads(result.output)
-    assert report["num_fake"] == 8 and report["num_real"] == 6  # 3 shapes x 2 views
+    assert report["num_fake"] == 8 and report["num_real"] == 12  # 3 shapes x 4 views
     assert report["num_ref"] == 3 and report["num_gen"] + report["empty_generated"] == 4
     for key in ("fid", "kid", "mmd"):
         assert math.isfinite(report[key]) and report[key] >= -1e-6, key
@@ -55,22 +45,22 @@ def test_metrics_command_writes_every_metric(tiny_ckpt, dataset, tmp_path, monke
     assert report["cd_x1000"]["mmd"] == pytest.approx(1000 * report["mmd"])
 
 
-def test_other_torchscript_extractor_and_geometry_errors(tiny_ckpt, dataset, tmp_path, monkeypatch):
+def test_other_torchscript_extractor_and_geometry_errors(tiny_ckpt, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("GET3D_CACHE_DIR", str(tmp_path / "cache"))
     net = _script(_PlainFeatures(), tmp_path / "plain.pt")
     runner = CliRunner()
-    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset), "--metrics", "fid",
+    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tiny_data), "--metrics", "fid",
                                  "--num-images", "6", "--extractor", str(net)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["extractor"].startswith("torchscript:plain")
-    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset), "--metrics", "cov",
+    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tiny_data), "--metrics", "cov",
                                  "--ref-meshes", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no reference meshes" in result.output
-    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(dataset), "--metrics", "fid,is"])
+    result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tiny_data), "--metrics", "fid,is"])
     assert result.exit_code == 1 and "unknown metric 'is'" in result.output
 
 
-def test_snapshot_hook_for_training(dataset, tmp_path, monkeypatch):
+def test_snapshot_hook_for_training(tiny_data, tmp_path, monkeypatch):
     """What `get3d train --metrics` calls at each snapshot: scalars for the EMA generator."""
     from get3d.errors import Get3dError
     from get3d.metrics.evaluate import snapshot_metrics_hook
@@ -81,7 +71,7 @@ def test_snapshot_hook_for_training(dataset, tmp_path, monkeypatch):
     generator, cfg = tiny_generator()
     snap = write_snapshot(tmp_path, 400, {"G_ema": generator}, config=cfg, save_rng=False)
     lines = []
-    hook = snapshot_metrics_hook(dataset, "cov,mmd,fid", num_images=4, num_shapes=3, num_points=128, log=lines.append,
+    hook = snapshot_metrics_hook(tiny_data, "cov,mmd,fid", num_images=4, num_shapes=3, num_points=128, log=lines.append,
                                  extractor=_script_extractor(tmp_path))
     generator.train()
     values = hook(snap, generator, 400)

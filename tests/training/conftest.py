@@ -1,8 +1,6 @@
 import pytest
 import torch
 
-from get3d.datasets.render_meshes import RenderSettings
-from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 from get3d.training.options import build_config
 
 
@@ -14,15 +12,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    """3 procedural vases x 4 views at 32^2 in GET3D's layout (12 images)."""
-    root = tmp_path_factory.mktemp("train-data")
-    make_synthetic_dataset("vase", 3, root, RenderSettings(views=4, resolution=32, backend="torch"), workers=0,
-                           progress=False)
-    return root
 
 
 def tiny_config(**overrides):
