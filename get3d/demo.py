@@ -59,7 +59,7 @@ def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: s
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
     from get3d.generate import generate_assets, interpolate
     from get3d.training.loop import train
-    from get3d.training.options import build_config
+    from get3d.training.options import build_config, validate_config
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     schedule = schedule or DemoSchedule.for_device(device)
@@ -67,6 +67,11 @@ def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: s
     paths = {"data": outdir / "data", "run": outdir / "run", "samples": outdir / "samples",
              "interpolation": outdir / "interpolation"}
     clock = time.perf_counter()
+    # Built (and validated) before any work, so a bad --kimg fails before the data is rendered.
+    config = build_config("tiny", resolution=schedule.train_res, kimg=schedule.kimg,
+                          snapshot_kimg=schedule.snapshot_kimg)
+    validate_config(config)
+    config.data.category = schedule.category
 
     log(f"[1/4] rendering {schedule.num_shapes} procedural {schedule.category}s x {schedule.views} views "
         f"at {schedule.data_res}^2 -> {paths['data']}")
@@ -78,9 +83,6 @@ def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: s
 
     log(f"[2/4] training the tiny preset for {schedule.kimg} kimg at {schedule.train_res}^2 on {device} "
         f"-> {paths['run']}")
-    config = build_config("tiny", resolution=schedule.train_res, kimg=schedule.kimg,
-                          snapshot_kimg=schedule.snapshot_kimg)
-    config.data.category = schedule.category
     result = train(config, paths["data"], paths["run"], resume="auto", device=device, progress=progress)
     log(f"      {result.steps} steps, {result.images_seen} images seen; snapshot {result.snapshot}")
 

@@ -114,6 +114,8 @@ def evaluate_generator(generator, config, data_dir: str | Path, metrics="fid,kid
 
     names = parse_metrics(metrics)
     data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise Get3dError(f"{data_dir}: no such dataset folder (--data)")
     gen_device = next(generator.parameters()).device
     result: dict = {"data": str(data_dir), "truncation": truncation}
     image_names = [m for m in names if m in IMAGE_METRICS]
