@@ -35,7 +35,9 @@ setup(
     ],
     extras_require={
         "text": ["transformers>=4.40", "diffusers>=0.27"],
-        "test": ["pytest>=7.4", "scipy>=1.10", "pygltflib>=1.16"],
+        # The text stages' tests build tiny CLIP and Stable Diffusion models from configs, so the
+        # test extra carries the text extra's libraries too.
+        "test": ["pytest>=7.4", "scipy>=1.10", "pygltflib>=1.16", "transformers>=4.40", "diffusers>=0.27"],
     },
     entry_points={"console_scripts": ["get3d=get3d.cli:main"]},
     classifiers=[
