@@ -261,6 +261,42 @@ def demo_cmd(outdir, device, backend, kimg, quick, quiet):
     run_demo(outdir, schedule, device=device, backend=backend, progress=not quiet, log=click.echo)
 
 
+# ------------------------------------------------------------------------------- distill-2d
+def _rule_options(guidance: float | None, names: list[str]) -> dict:
+    return {name: ({"guidance_scale": guidance} if guidance is not None else {}) for name in names}
+
+
+@cli.command("distill-2d")
+@click.option("--prompt", required=True, help="Text the image should match.")
+@click.option("--negative-prompt", default="", help="Unconditional / negative prompt (default: empty).")
+@click.option("--rule", "rules", default="sds", show_default=True, help="sds, ism, sdi, or several: sds,ism,sdi.")
+@click.option("--model", required=True, help="Stable Diffusion folder (diffusers layout) or hub id.")
+@click.option("--steps", default=200, show_default=True, type=int, help="Optimisation steps per rule.")
+@click.option("--lr", default=0.05, show_default=True, type=float, help="Adam learning rate on the latents.")
+@click.option("--every", default=50, show_default=True, type=int, help="Write an image every K steps.")
+@click.option("--guidance", default=None, type=float, help="Guidance scale for every rule (default: each rule's).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--outdir", default="out/distill-2d", show_default=True)
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
+def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guidance, seed, outdir, device, offline):
+    """Optimise one image with SDS / ISM / SDI from a grey start and compare the rules."""
+    from get3d.distill import load_diffusion
+    from get3d.distill.playground import distill_2d, parse_rules
+
+    names = parse_rules(rules)
+    if not prompt.strip():
+        raise Get3dError("--prompt is empty: give the text the image should match")
+    prior = load_diffusion(model, device=device, local_files_only=True if offline else None)
+    result = distill_2d(prior, prompt, names, steps, outdir, negative_prompt=negative_prompt, lr=lr, every=every,
+                        seed=seed, rule_options=_rule_options(guidance, names), progress=True,
+                        settings={"model": model})
+    for name in names:
+        click.echo(f"{name}: final loss {result.losses[name][-1] if result.losses[name] else 'n/a'}, "
+                   f"{result.skipped[name]} non-finite steps skipped")
+    click.echo(f"wrote {outdir}/grid.png and {len(result.files)} files")
+
+
 def main():
     cli(prog_name="get3d")
 

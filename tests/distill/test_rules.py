@@ -104,7 +104,7 @@ def test_ddim_inversion_of_the_point_mass_matches_the_closed_form():
     from the point mass's exact eps."""
     x0, _ = _images()
     prior = AnalyticPrior(x0.double(), alphas_cumprod=scaled_linear_alphas_cumprod().double())
-    x = torch.rand(1, 3, H, H, dtype=torch.float64)
+    x = torch.rand(1, 3, H, H, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     emb = prior.embed_text([""])
     steps = [torch.tensor([v]) for v in (-1, 100, 300, 500)]
     x_s, eps_last = invert(x, steps, lambda z, t: prior.predict_noise(z, t, emb), prior.alphas_cumprod)
@@ -119,8 +119,10 @@ def test_ddim_inversion_of_the_point_mass_matches_the_closed_form():
     x_300 = math.sqrt(a3) * x0_hat_2 + math.sqrt(1 - a3) * eps_100
     eps_300 = (x_300 - math.sqrt(a3) * x0) / math.sqrt(1 - a3)
     x_500 = math.sqrt(abar_s) * x0 + math.sqrt(1 - abar_s) * eps_300
-    assert torch.allclose(x_s, x_500, atol=1e-9)
-    assert torch.allclose(eps_last, eps_300, atol=1e-9)
+    # The schedule is float32 (the protocol's dtype), so agreement is to float32 round-off on
+    # values of size ~30.
+    assert torch.allclose(x_s, x_500, rtol=1e-5, atol=1e-4)
+    assert torch.allclose(eps_last, eps_300, rtol=1e-5, atol=1e-4)
 
 
 def test_ddim_denoising_step_matches_diffusers():

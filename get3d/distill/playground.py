@@ -1,0 +1,119 @@
+"""``get3d distill-2d``: what each rule does to one image, in a minute.
+
+Each rule optimises one latent image (initialised by encoding a uniform grey image) with Adam,
+starting from the same point and the same random stream, so rules are compared on equal terms.
+Written to ``outdir``: ``<rule>/final.png``, ``<rule>/step_NNNNN.png`` every ``every`` steps, and
+``grid.png`` with one row per rule and one column per snapshot (the last column is the final
+image), plus ``settings.json``. A step whose loss or gradient is not finite is skipped and
+counted; ``max_bad_steps`` of them in a row stop that rule with an error.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from get3d.distill.prior import check_prior
+from get3d.distill.rules import RULES, make_rule
+from get3d.errors import Get3dError
+from get3d.export.previews import image_grid, save_image
+
+__all__ = ["Playground2dResult", "distill_2d", "parse_rules"]
+
+
+@dataclass
+class Playground2dResult:
+    images: dict  # rule -> final image [H,W,3] in [0,1]
+    losses: dict  # rule -> list of per-step losses
+    skipped: dict = field(default_factory=dict)  # rule -> non-finite steps skipped
+    files: list = field(default_factory=list)
+
+
+def parse_rules(text) -> list[str]:
+    items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if not items:
+        raise Get3dError("--rule: give at least one of sds, ism, sdi")
+    for item in items:
+        if item not in RULES:
+            raise Get3dError(f"--rule: unknown rule {item!r}; choose from {', '.join(RULES)}")
+    return list(dict.fromkeys(items))
+
+
+def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, negative_prompt: str = "",
+               lr: float = 0.05, every: int = 50, seed: int = 0, rule_options: Optional[dict] = None,
+               max_bad_steps: int = 10, progress: bool = False, settings: Optional[dict] = None) -> Playground2dResult:
+    """Run the playground (see the module docstring); ``rule_options`` maps rule name -> options."""
+    from tqdm import tqdm
+
+    check_prior(prior)
+    if not str(prompt).strip():
+        raise Get3dError("--prompt is empty: give the text the image should match")
+    if steps < 0:
+        raise Get3dError(f"--steps must be >= 0, got {steps}")
+    if every < 1:
+        raise Get3dError(f"--every must be >= 1, got {every}")
+    names = parse_rules(rules)
+    rule_options = rule_options or {}
+    rule_objects = {name: make_rule(name, **rule_options.get(name, {})) for name in names}
+    device = prior.alphas_cumprod.device
+    cond, uncond = prior.embed_text([prompt]), prior.embed_text([negative_prompt])
+    grey = torch.full((1, 3, prior.image_size, prior.image_size), 0.5, device=device)
+    with torch.no_grad():
+        start = prior.encode(grey).float()
+    outdir = Path(outdir) if outdir is not None else None
+    result = Playground2dResult({}, {})
+    rows = []
+    for name, rule in rule_objects.items():
+        latents = start.clone().requires_grad_(True)
+        opt = torch.optim.Adam([latents], lr=lr)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        snapshots, losses, bad, streak = [], [], 0, 0
+        for step in tqdm(range(steps + 1), desc=f"distill-2d {name}", disable=not progress):
+            if step % every == 0 or step == steps:
+                with torch.no_grad():
+                    image = prior.decode(latents.detach())[0].float().cpu().permute(1, 2, 0)
+                snapshots.append(image)
+                if outdir is not None:
+                    result.files.append(str(save_image(outdir / name / f"step_{step:05d}.png", image)))
+            if step == steps:
+                break
+            opt.zero_grad(set_to_none=True)
+            try:
+                loss = rule.loss(latents, prior, cond, uncond, step, steps, generator=gen)
+                loss.backward()
+                finite = math.isfinite(float(loss.detach())) and bool(torch.isfinite(latents.grad).all())
+            except Get3dError as err:
+                if "not finite" not in str(err):
+                    raise
+                finite = False
+            if not finite:
+                bad, streak = bad + 1, streak + 1
+                if streak >= max_bad_steps:
+                    raise Get3dError(f"distill-2d {name}: {streak} non-finite steps in a row at step {step}; stopped")
+                continue
+            streak = 0
+            losses.append(float(loss.detach()))
+            opt.step()
+        result.images[name] = snapshots[-1]
+        result.losses[name] = losses
+        result.skipped[name] = bad
+        rows.append(snapshots)
+        if outdir is not None:
+            result.files.append(str(save_image(outdir / name / "final.png", snapshots[-1])))
+    if outdir is not None:
+        cols = max(len(r) for r in rows)
+        tiles = [img for r in rows for img in (r + [r[-1]] * (cols - len(r)))]
+        result.files.append(str(save_image(outdir / "grid.png", image_grid(tiles, cols))))
+        record = dict(settings or {}, prompt=prompt, negative_prompt=negative_prompt, rules=names, steps=steps,
+                      lr=lr, every=every, seed=seed, image_size=prior.image_size,
+                      rule_options={n: r.options() for n, r in rule_objects.items()},
+                      skipped_steps=result.skipped,
+                      final_loss={n: (v[-1] if v else None) for n, v in result.losses.items()})
+        path = outdir / "settings.json"
+        path.write_text(json.dumps(record, indent=2, default=str))
+        result.files.append(str(path))
+    return result
