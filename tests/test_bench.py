@@ -83,3 +83,15 @@ def test_train_bench_quick_prints_json():
     assert row["device"] == "cpu" and row["res"] == 32 and row["batch"] == 2 and row["all_steps_finite"]
     for key in ("images_per_s", "s_per_kimg", "peak_memory_gb"):
         assert row[key] > 0
+
+
+def test_distill_bench_quick_prints_json_for_each_rule():
+    proc = subprocess.run([sys.executable, str(BENCH / "distill.py"), "--quick"], capture_output=True, text=True,
+                          check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "distill"
+    rows = {row["rule"]: row for row in report["results"]}
+    assert set(rows) == {"sds", "ism", "sdi"}
+    assert all(row["s_per_step"] > 0 for row in rows.values())
+    # SDS: one guided call; SDI: 10 guided inversion calls + 1 guided prediction.
+    assert rows["sds"]["unet_calls_per_step"] == 1 and rows["sdi"]["unet_calls_per_step"] == 11
