@@ -147,9 +147,16 @@ def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale,
 _BACKENDS = click.Choice(["auto", "torch", "nvdiffrast"])
 
 
+def _category_option(fn):
+    return click.option("--category", default=None,
+                        help="For a GET3D .pt checkpoint: its category (car, chair, motorbike, ...), "
+                             "which sets the tet grid it was trained with.")(fn)
+
+
 @cli.command("generate")
-@click.option("--ckpt", required=True, help="Snapshot (.json/.safetensors), a run folder (its newest snapshot) "
-              "or a bundled model's name.")
+@click.option("--ckpt", required=True, help="Snapshot (.json/.safetensors), a run folder (its newest snapshot), "
+              "a bundled model's name, or a GET3D .pt checkpoint (with --category).")
+@_category_option
 @click.option("--seeds", default="0-15", show_default=True, help="Seeds, e.g. 0-15 or 1,4,9.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--truncation", default=0.7, show_default=True, help="Truncation psi (1 = none).")
@@ -162,7 +169,7 @@ _BACKENDS = click.Choice(["auto", "torch", "nvdiffrast"])
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def generate_cmd(ckpt, seeds, outdir, truncation, formats, texture_res, geometry_only, preview_views,
+def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res, geometry_only, preview_views,
                  turntable_frames, backend, device, quiet):
     """Sample textured meshes (GLB, OBJ+MTL+PNG, PLY), one per seed, and a preview grid."""
     from get3d.generate import generate_assets, parse_seeds
@@ -170,13 +177,14 @@ def generate_cmd(ckpt, seeds, outdir, truncation, formats, texture_res, geometry
     assets = generate_assets(ckpt, parse_seeds(seeds), outdir, truncation=truncation, formats=formats,
                              texture_res=texture_res, geometry_only=geometry_only, backend=backend, device=device,
                              preview_views=preview_views, turntable_frames=turntable_frames, progress=not quiet,
-                             log=lambda line: click.echo(line, err=True))
+                             log=lambda line: click.echo(line, err=True), category=category)
     written = sum(1 for a in assets if a.mesh is not None)
     click.echo(f"{written} meshes written to {outdir}/ ({len(assets) - written} empty seeds skipped)")
 
 
 @cli.command("interpolate")
-@click.option("--ckpt", required=True, help="Snapshot, run folder or bundled model name.")
+@click.option("--ckpt", required=True, help="Snapshot, run folder, bundled model name or GET3D .pt.")
+@_category_option
 @click.option("--seeds", required=True, help="Two or more seeds, e.g. 0,5,9 (walks go between consecutive ones).")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--steps", default=8, show_default=True, help="Frames per walk, endpoints included.")
@@ -187,20 +195,22 @@ def generate_cmd(ckpt, seeds, outdir, truncation, formats, texture_res, geometry
 @click.option("--texture-res", default=512, show_default=True, help="Texture size of --meshes.")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
-def interpolate_cmd(ckpt, seeds, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, backend,
+def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, backend,
                     device):
     """Walk in W space between seeds: an image strip and a GIF (or GET3D's geometry x texture grid)."""
     from get3d.generate import interpolate, parse_seeds
 
     written = interpolate(ckpt, parse_seeds(seeds), outdir, steps=steps, mode=mode, truncation=truncation,
                           resolution=resolution, write_meshes=write_meshes, texture_res=texture_res,
-                          backend=backend, device=device, log=lambda line: click.echo(line, err=True))
+                          backend=backend, device=device, log=lambda line: click.echo(line, err=True),
+                          category=category)
     for kind, path in written.items():
         click.echo(f"{kind}: {path}")
 
 
 @cli.command("metrics")
-@click.option("--ckpt", required=True, help="Snapshot, run folder or bundled model name.")
+@click.option("--ckpt", required=True, help="Snapshot, run folder, bundled model name or GET3D .pt.")
+@_category_option
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Dataset in GET3D's layout (real images; its mesh/ folder is the default geometry reference).")
 @click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True, help="Comma-separated.")
@@ -219,7 +229,7 @@ def interpolate_cmd(ckpt, seeds, outdir, steps, mode, truncation, resolution, wr
 @click.option("--batch", default=8, show_default=True, help="Generation batch size.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
-def metrics_cmd(ckpt, data_dir, metrics, num_images, num_shapes, truncation, ref_meshes, num_points, inception,
+def metrics_cmd(ckpt, category, data_dir, metrics, num_images, num_shapes, truncation, ref_meshes, num_points, inception,
                 extractor, out_json, batch, seed, device):
     """FID/KID on renders and COV/MMD/1-NNA (Chamfer) on shapes of a checkpoint; prints JSON."""
     from get3d.metrics.evaluate import evaluate
@@ -231,7 +241,7 @@ def metrics_cmd(ckpt, data_dir, metrics, num_images, num_shapes, truncation, ref
         feature_net = TorchScriptExtractor(extractor, device=device or "cpu", input_dtype="uint8")
     result = evaluate(ckpt, data_dir, metrics, num_images=num_images, num_shapes=num_shapes, truncation=truncation,
                       ref_meshes=ref_meshes, num_points=num_points, inception=inception, extractor=feature_net,
-                      device=device, seed=seed, batch=batch)
+                      device=device, seed=seed, batch=batch, category=category)
     text = json.dumps(result, indent=2)
     if out_json is not None:
         out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -259,6 +269,21 @@ def demo_cmd(outdir, device, backend, kimg, quick, quiet):
         schedule.kimg = kimg
         schedule.snapshot_kimg = min(schedule.snapshot_kimg, kimg)
     run_demo(outdir, schedule, device=device, backend=backend, progress=not quiet, log=click.echo)
+
+
+# --------------------------------------------------------------------------- convert-official
+@cli.command("convert-official")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--category", default=None, help="car, chair, motorbike, ... (sets tet_res and grid scale).")
+@click.option("--tet-res", default=None, type=int, help="Override the category's tet grid resolution (GET3D: 90).")
+@click.option("--grid-scale", default=None, type=float, help="Override the category's grid scale (dmtet_scale).")
+def convert_official_cmd(checkpoint, out, category, tet_res, grid_scale):
+    """Convert a GET3D .pt checkpoint (G, G_ema, D) into a get3d snapshot (safetensors + JSON)."""
+    from get3d.official import convert_official
+
+    path = convert_official(checkpoint, out, category=category, tet_res=tet_res, grid_scale=grid_scale)
+    click.echo(f"wrote {path} (and {path.with_suffix('.safetensors').name})")
 
 
 # ------------------------------------------------------------------------------- distill-2d

@@ -38,6 +38,16 @@ class ModelConfig:
     deformation_multiplier: float = 1.0
     img_resolution: int = 1024  # render resolution during training
     conv_clamp: float | None = 256.0  # StyleGAN2 activation clamp (used with mixed precision)
+    # Choices that used to be constructor-only arguments; recorded here so a snapshot rebuilds
+    # exactly what was trained. Snapshots written before these fields existed get the defaults,
+    # which are what those snapshots were built with.
+    tex_feat_channels: int = 16  # texture MLP output width before to_rgb (GET3D --feat_channel)
+    n_implicit_layers: int = 1  # hidden layers of the SDF/deformation/texture heads (GET3D 1)
+    rgb_activation: str = "sigmoid"  # 'sigmoid' (get3d) or 'get3d' (clamp((x + 1) / 2, 0, 1), converted weights)
+    d_architecture: str = "resnet"  # discriminators: 'resnet' or 'skip' (GET3D's released configs)
+    d_camera_encoding: str = "sincos"  # discriminator camera code: 'sincos' (4) or 'get3d' (14 values)
+    d_channel_base: int | None = None  # discriminator channel schedule (None = channel_base / channel_max)
+    d_channel_max: int | None = None
 
 
 @dataclass

@@ -49,12 +49,17 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
                      f"(bundled: {', '.join(names) or 'none'})")
 
 
-def load_generator(ckpt: str | Path, device: str | torch.device | None = None):
-    """Load the EMA generator of a snapshot: -> (G in eval mode, Config)."""
+def load_generator(ckpt: str | Path, device: str | torch.device | None = None, category: str | None = None):
+    """Load the EMA generator of a snapshot, or of a GET3D ``.pt`` checkpoint (``category`` gives
+    its grid: see get3d.official): -> (G in eval mode, Config)."""
     from get3d.networks.generator import Generator
+    from get3d.official import is_official_checkpoint, load_official_checkpoint
     from get3d.training.checkpoint import read_snapshot, restore_modules
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if is_official_checkpoint(ckpt):
+        official = load_official_checkpoint(ckpt, category=category, device=device)
+        return official.G_ema.requires_grad_(False), official.config
     path = resolve_checkpoint(ckpt)
     tensors, meta = read_snapshot(path)
     config = Config.from_dict(meta["config"])
@@ -137,9 +142,9 @@ def save_asset(mesh: Mesh, outdir: Path, stem: str, formats: list[str]) -> list[
 
 
 # ---------------------------------------------------------------------------------- commands
-def _load_for_seeds(ckpt, device, outdir, seeds: list[int]):
+def _load_for_seeds(ckpt, device, outdir, seeds: list[int], category=None):
     """-> (generator, output folder (created), z_geo, z_tex [len(seeds), z_dim] on its device)."""
-    generator, _ = load_generator(ckpt, device)
+    generator, _ = load_generator(ckpt, device, category=category)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     z_geo, z_tex = seed_latents(generator, seeds, next(generator.parameters()).device)
@@ -149,14 +154,15 @@ def _load_for_seeds(ckpt, device, outdir, seeds: list[int]):
 def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: float = 0.7,
                     formats: str | list[str] = "glb,obj", texture_res: int = 1024, geometry_only: bool = False,
                     backend: str = "auto", device=None, preview_views: int = 4, turntable_frames: int = 0,
-                    preview_res: int = 256, progress: bool = True, log=print) -> list[Asset]:
+                    preview_res: int = 256, progress: bool = True, log=print, category: str | None = None
+                    ) -> list[Asset]:
     """``get3d generate``: one textured mesh per seed, a preview grid, optional turntables."""
     from tqdm import tqdm
 
     formats = parse_formats(formats)
     if texture_res < 8:
         raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
-    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds)
+    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds, category)
     assets = []
     for i, seed in enumerate(tqdm(seeds, desc="generate", unit="seed", disable=not progress)):
         with torch.no_grad():
@@ -226,7 +232,7 @@ def render_codes(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras:
 def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode: str = "both",
                 truncation: float = 0.7, resolution: int = 256, write_meshes: bool = False, texture_res: int = 512,
                 rotation: float = 30.0, elevation: float = 20.0, backend: str = "auto", device=None,
-                log=print) -> dict:
+                log=print, category: str | None = None) -> dict:
     """``get3d interpolate``: W-space walks between consecutive seeds, as image strips and GIFs.
 
     mode: "geometry" (texture codes fixed to the first seed's), "texture" (geometry fixed),
@@ -239,7 +245,7 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
         raise Get3dError("--seeds: interpolation needs at least two seeds")
     if steps < 2:
         raise Get3dError(f"--steps must be >= 2, got {steps}")
-    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds)
+    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds, category)
     dev = z_geo.device
     with torch.no_grad():
         ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)

@@ -81,12 +81,13 @@ def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0
 def evaluate(ckpt, data_dir: str | Path, metrics="fid,kid,cov,mmd,1nna", num_images: int = 50_000,
              num_shapes: int = 1000, truncation: float = 1.0, ref_meshes: str | Path | None = None,
              num_points: int = 2048, inception: str | Path | None = None, extractor=None,
-             device=None, seed: int = 0, batch: int = 8) -> dict:
-    """Compute the asked metrics for a checkpoint; returns a JSON-ready dict."""
+             device=None, seed: int = 0, batch: int = 8, category: str | None = None) -> dict:
+    """Compute the asked metrics for a checkpoint (``category``: the grid of a GET3D ``.pt``);
+    returns a JSON-ready dict."""
     from get3d.generate import load_generator
 
     names = parse_metrics(metrics)  # before loading anything: a typo fails fast
-    generator, config = load_generator(ckpt, device)
+    generator, config = load_generator(ckpt, device, category=category)
     result = {"checkpoint": str(ckpt)}
     result.update(evaluate_generator(generator, config, data_dir, names, num_images=num_images,
                                      num_shapes=num_shapes, truncation=truncation, ref_meshes=ref_meshes,

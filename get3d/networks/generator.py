@@ -304,20 +304,25 @@ class Generator(torch.nn.Module):
             triplane_channels, channel_base, channel_max, mlp_hidden, tet_res, grid_scale,
             deformation_multiplier, img_resolution, conv_clamp).
         tex_feat_channels: width of the texture MLP's output before ``to_rgb`` (GET3D
-            ``--feat_channel``, 16). With 3 or fewer there is no ``to_rgb`` layer.
+            ``--feat_channel``, 16). With 3 or fewer there is no ``to_rgb`` layer. None = cfg's.
         n_implicit_layers: hidden layers of the three MLP heads (GET3D ``--n_implicit_layer``, 1).
+            None = cfg's.
         noise_mode: 'const' (GET3D always uses it for the triplanes), 'random' or 'none'.
         render_backend: rasterizer backend name ('auto', 'torch', 'nvdiffrast').
-        rgb_activation: 'sigmoid' (default) or 'get3d' (``clamp((x + 1) / 2, 0, 1)``: GET3D's
-            images live in [-1, 1]; use it with converted GET3D checkpoints).
+        rgb_activation: 'sigmoid' or 'get3d' (``clamp((x + 1) / 2, 0, 1)``: GET3D's images live
+            in [-1, 1]; converted GET3D checkpoints use it). None = cfg's (default 'sigmoid').
         w_avg_beta: decay of the tracked mean w (truncation).
         fused_modconv: run modulated convs as grouped convolutions (same result).
     """
 
-    def __init__(self, cfg: ModelConfig, *, tex_feat_channels: int = 16, n_implicit_layers: int = 1,
-                 noise_mode: str = "const", render_backend: str = "auto", rgb_activation: str = "sigmoid",
-                 w_avg_beta: float = 0.995, fused_modconv: bool = False):
+    def __init__(self, cfg: ModelConfig, *, tex_feat_channels: Optional[int] = None,
+                 n_implicit_layers: Optional[int] = None, noise_mode: str = "const", render_backend: str = "auto",
+                 rgb_activation: Optional[str] = None, w_avg_beta: float = 0.995, fused_modconv: bool = False):
         super().__init__()
+        # None = the config's value (ModelConfig records these so snapshots rebuild what was trained).
+        tex_feat_channels = cfg.tex_feat_channels if tex_feat_channels is None else tex_feat_channels
+        n_implicit_layers = cfg.n_implicit_layers if n_implicit_layers is None else n_implicit_layers
+        rgb_activation = cfg.rgb_activation if rgb_activation is None else rgb_activation
         if rgb_activation not in ("sigmoid", "get3d"):
             raise Get3dError(f"rgb_activation must be 'sigmoid' or 'get3d', got {rgb_activation!r}")
         if noise_mode not in ("const", "random", "none"):
