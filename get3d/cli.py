@@ -370,4 +370,8 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, re
         click.echo(f"trained to step {result.steps} ({result.images_seen / 1000:.3f} kimg, "
                    f"{result.skipped_steps} steps skipped) in {minutes:.1f} min; "
                    f"last snapshot: {result.snapshot or 'none'}")
+        if result.skipped_images or result.data_problems:
+            click.echo(f"skipped bad data: {len(result.data_problems)} problems when opening {data}, "
+                       f"{len(result.skipped_images)} images that failed to decode "
+                       f"(list them all: get3d check-data {data})")
         click.echo(f"TensorBoard logs and image grids in {outdir} (tensorboard --logdir {outdir})")
