@@ -144,6 +144,25 @@ def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale,
     click.echo(f"dataset in {out_dir} (meshes in {out_dir / 'mesh' / category})")
 
 
+@cli.command("check-data")
+@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--category", default=None, help="Only this category folder.")
+@click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Only the shapes of this GET3D split file (one shape id per line).")
+@click.option("--workers", default=None, type=int, help="Decoding threads (default: one per core, up to 8).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def check_data_cmd(data_dir, category, split_file, workers, quiet):
+    """Decode every image and camera file of a dataset; list the bad ones (exit 1 if any)."""
+    from get3d.datasets.check import check_dataset
+
+    report = check_dataset(data_dir, category, split_file, workers=workers, progress=not quiet)
+    for path, reason in report.problems:
+        click.echo(f"bad: {path}: {reason}")
+    if not report.ok:
+        raise Get3dError(report.summary() + "; fix or remove them, or train with --skip-bad")
+    click.echo(report.summary())
+
+
 _BACKENDS = click.Choice(["auto", "torch", "nvdiffrast"])
 
 
@@ -431,4 +450,8 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, re
         click.echo(f"trained to step {result.steps} ({result.images_seen / 1000:.3f} kimg, "
                    f"{result.skipped_steps} steps skipped) in {minutes:.1f} min; "
                    f"last snapshot: {result.snapshot or 'none'}")
+        if result.skipped_images or result.data_problems:
+            click.echo(f"skipped bad data: {len(result.data_problems)} problems when opening {data}, "
+                       f"{len(result.skipped_images)} images that failed to decode "
+                       f"(list them all: get3d check-data {data})")
         click.echo(f"TensorBoard logs and image grids in {outdir} (tensorboard --logdir {outdir})")

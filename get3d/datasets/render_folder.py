@@ -9,8 +9,13 @@ Layout under ``root``::
 optionally restricted by a split file (GET3D's format: one shape id per line).
 
 The whole folder is validated when the dataset is opened, so a broken folder fails at once with
-the first bad file named, never as "0 images" and a crash later. ``skip_bad=True`` drops bad
-shapes (or single bad views) instead and counts them in ``dataset.report``.
+the first bad file named, never as "0 images" and a crash later. ``skip_bad=True`` (CLI
+``--skip-bad``) drops bad shapes (or single bad views) instead and counts them in
+``dataset.report``. The default check reads each PNG's header only; pixel data that fails to
+decode later (a truncated file) raises on access, or, with ``on_bad_image="replace"`` (what the
+training loop uses), is replaced by the next readable view and named in the item's
+``bad_files``, so the caller decides whether to skip it or stop. ``get3d check-data``
+(:mod:`get3d.datasets.check`) decodes every file up front.
 
 Resizing to the training resolution: colour is composited on black (premultiplied by alpha) and
 the mask is the alpha channel, both resized with area averaging when shrinking (each output
@@ -74,7 +79,7 @@ def read_split_file(path: str | Path) -> list[str]:
     return ids
 
 
-def _check_image(path: Path, full: bool) -> str | None:
+def check_image(path: Path, full: bool = True) -> str | None:
     """None when ``path`` is a readable RGBA PNG, else the reason it is not."""
     try:
         with Image.open(path) as im:
@@ -87,7 +92,8 @@ def _check_image(path: Path, full: bool) -> str | None:
     return None
 
 
-def _load_angles(path: Path) -> np.ndarray | str:
+def load_angles(path: Path) -> np.ndarray | str:
+    """Angles [V] float64 from a camera .npy file, or the reason it cannot be used."""
     if not path.is_file():
         return "missing camera file"
     try:
@@ -100,6 +106,37 @@ def _load_angles(path: Path) -> np.ndarray | str:
     return values
 
 
+@dataclass
+class ShapeLayout:
+    """The files of one shape: view images [V] (000.png ...) and camera angles [V] in degrees."""
+
+    images: list[Path]
+    angles: dict  # "rotation", "elevation" -> np.ndarray [V] float64
+
+
+def read_shape_layout(root: Path, cat: str, shape_dir: Path) -> ShapeLayout | tuple[str, str]:
+    """Check one shape's layout (camera files readable, one image per angle, numbered from 000):
+    its :class:`ShapeLayout`, or (path, reason) naming what is wrong. Images are not opened."""
+    cam_dir = Path(root) / "camera" / cat / shape_dir.name
+    angles = {}
+    for name in ("rotation", "elevation"):
+        value = load_angles(cam_dir / f"{name}.npy")
+        if isinstance(value, str):
+            return str(cam_dir / f"{name}.npy"), value
+        angles[name] = value
+    n_views = len(angles["rotation"])
+    if len(angles["elevation"]) != n_views:
+        return str(cam_dir / "elevation.npy"), f"{len(angles['elevation'])} elevations but {n_views} rotations"
+    images = sorted(p for p in shape_dir.iterdir() if _VIEW_NAME.match(p.name))
+    numbers = [int(_VIEW_NAME.match(p.name).group(1)) for p in images]
+    if not images:
+        return str(shape_dir), "no view images (expected 000.png, 001.png, ...)"
+    if numbers != list(range(len(images))) or len(images) != n_views:
+        return str(shape_dir), (f"{len(images)} view images (numbered {numbers[0]}..{numbers[-1]}) "
+                                f"but {n_views} camera angles")
+    return ShapeLayout(images, angles)
+
+
 class RenderFolderDataset(torch.utils.data.Dataset):
     """One item per rendered view: RGB on black, soft mask, camera angles and pose.
 
@@ -108,21 +145,31 @@ class RenderFolderDataset(torch.utils.data.Dataset):
         resolution: training resolution (square); None keeps the files' size.
         category: one category folder name, a list of them, or None for all under ``img/``.
         split_file: optional GET3D split file restricting the shape ids.
-        skip_bad: skip and count bad shapes/views instead of raising on the first one.
+        skip_bad: skip and count bad shapes/views found at open instead of raising on the first one.
         verify: "header" (default: open every PNG and check it is RGBA; fast), "full" (also
             decode every image at open: catches truncated files, slow on big sets), or "none".
+        on_bad_image: what an item does when its image fails to decode: "raise" (Get3dError
+            naming the file) or "replace" (return the next readable view instead, with the
+            failed files' messages in ``bad_files``).
     Items (dict): image [3,H,W] float32 in [0,1] composited on black, mask [1,H,W] float32 in
         [0,1], rotation and elevation (degrees, float32 scalars), pose [4,4] camera-to-world
-        (OpenGL axes, GET3D's camera convention), category, shape_id, view.
+        (OpenGL axes, GET3D's camera convention), category, shape_id, view, bad_files (str: one
+        "PATH: reason" line per image that failed and was replaced, "" when none).
     """
 
+    MAX_REPLACEMENTS = 16  # consecutive unreadable views before an item gives up
+
     def __init__(self, root: str | Path, resolution: int | None = None, category: str | list[str] | None = None,
-                 split_file: str | Path | None = None, skip_bad: bool = False, verify: str = "header"):
+                 split_file: str | Path | None = None, skip_bad: bool = False, verify: str = "header",
+                 on_bad_image: str = "raise"):
         self.root = Path(root)
         if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
             raise Get3dError(f"resolution must be a positive integer, got {resolution!r}")
         if verify not in ("header", "full", "none"):
             raise Get3dError(f"verify must be 'header', 'full' or 'none', got {verify!r}")
+        if on_bad_image not in ("raise", "replace"):
+            raise Get3dError(f"on_bad_image must be 'raise' or 'replace', got {on_bad_image!r}")
+        self.on_bad_image = on_bad_image
         self.resolution = resolution
         self.skip_bad = skip_bad
         self.report = LoadReport()
@@ -172,32 +219,19 @@ class RenderFolderDataset(torch.utils.data.Dataset):
         if problems and not self.skip_bad:
             path, reason = problems[0]
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-            raise Get3dError(f"{path}: {reason}{more}; pass skip_bad=True / --skip-bad to skip bad shapes")
+            raise Get3dError(f"{path}: {reason}{more}; skip bad shapes with --skip-bad (Python: skip_bad=True), "
+                             f"list them all with `get3d check-data {self.root}`")
         return shapes
 
     def _scan_shape(self, cat: str, shape_dir: Path, verify: str) -> tuple[_Shape | None, list[tuple[str, str]]]:
         """A valid shape (bad views dropped when skipping) or None, with the problems found."""
-        cam_dir = self.root / "camera" / cat / shape_dir.name
-        angles = {}
-        for name in ("rotation", "elevation"):
-            value = _load_angles(cam_dir / f"{name}.npy")
-            if isinstance(value, str):
-                return None, [(str(cam_dir / f"{name}.npy"), value)]
-            angles[name] = value
-        n_views = len(angles["rotation"])
-        if len(angles["elevation"]) != n_views:
-            return None, [(str(cam_dir / "elevation.npy"),
-                           f"{len(angles['elevation'])} elevations but {n_views} rotations")]
-        images = sorted(p for p in shape_dir.iterdir() if _VIEW_NAME.match(p.name))
-        numbers = [int(_VIEW_NAME.match(p.name).group(1)) for p in images]
-        if not images:
-            return None, [(str(shape_dir), "no view images (expected 000.png, 001.png, ...)")]
-        if numbers != list(range(len(images))) or len(images) != n_views:
-            return None, [(str(shape_dir), f"{len(images)} view images (numbered {numbers[0]}..{numbers[-1]}) "
-                                           f"but {n_views} camera angles")]
+        layout = read_shape_layout(self.root, cat, shape_dir)
+        if isinstance(layout, tuple):
+            return None, [layout]
+        images, angles = layout.images, layout.angles
         problems, keep = [], []
         for view, path in enumerate(images):
-            reason = None if verify == "none" else _check_image(path, full=verify == "full")
+            reason = None if verify == "none" else check_image(path, full=verify == "full")
             if reason is None:
                 keep.append(view)
             else:
@@ -213,6 +247,21 @@ class RenderFolderDataset(torch.utils.data.Dataset):
         return len(self.index)
 
     def __getitem__(self, idx: int) -> dict:
+        bad_files = []
+        for attempt in range(min(self.MAX_REPLACEMENTS, len(self.index))):
+            try:
+                item = self._load_item((idx + attempt) % len(self.index))
+            except Get3dError as err:
+                if self.on_bad_image == "raise":
+                    raise
+                bad_files.append(str(err))
+                continue
+            item["bad_files"] = "\n".join(bad_files)
+            return item
+        raise Get3dError(f"{len(bad_files)} consecutive views fail to decode, the last: {bad_files[-1]}; "
+                         f"check the folder with `get3d check-data {self.root}`")
+
+    def _load_item(self, idx: int) -> dict:
         shape_idx, view = self.index[idx]
         shape = self.shapes[shape_idx]
         image, mask = load_rgba(shape.images[view], self.resolution)

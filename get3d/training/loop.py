@@ -15,6 +15,13 @@ Randomness that shapes an update (latents, cameras, style mixing) is drawn from 
 by (seed, rank, step), and the data order by (seed, epoch), so a resumed run repeats exactly
 what an uninterrupted one would have done. Non-finite losses or gradients skip the step's
 update; ``max_bad_steps`` in a row stop the run with the last good snapshot untouched.
+
+Data errors never kill a run silently. Problems found when the folder is opened (missing camera
+files, unreadable PNG headers) stop the run at once, or with ``skip_bad`` are skipped and listed.
+An image whose pixels fail to decode later (a truncated PNG passes the header check) is
+replaced in its batch by the next readable view; with ``skip_bad`` it is counted (a log line
+per file, TensorBoard ``Progress/skipped_images``, ``TrainResult.skipped_images``), otherwise
+the run writes a snapshot of the weights so far and stops with one line naming the file.
 """
 from __future__ import annotations
 
@@ -54,6 +61,8 @@ class TrainResult:
     skipped_steps: int = 0  # steps whose update was skipped for non-finite values, this call
     resumed_from: Optional[Path] = None
     outdir: Optional[Path] = None
+    skipped_images: list = field(default_factory=list)  # "PATH: reason" of each image skipped (this rank)
+    data_problems: list = field(default_factory=list)  # (path, reason) skipped when the folder was opened
     state: Optional["TrainState"] = field(default=None, repr=False)  # the networks, ready to use
 
 
@@ -85,7 +94,7 @@ def _make_loader(cfg: Config, data_dir, env: du.DistEnv, start: int, skip_bad: b
     from get3d.datasets import RenderFolderDataset
 
     dataset = RenderFolderDataset(data_dir, resolution=cfg.data.resolution, category=cfg.data.category,
-                                  split_file=cfg.data.split_file, skip_bad=skip_bad)
+                                  split_file=cfg.data.split_file, skip_bad=skip_bad, on_bad_image="replace")
     sampler = du.ShardedInfiniteSampler(len(dataset), env.rank, env.world_size, seed=cfg.train.seed, start=start)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.train.batch // env.world_size, sampler=sampler, num_workers=cfg.data.workers,
@@ -134,7 +143,7 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
         progress: show a tqdm bar (rank 0).
         on_snapshot: ``hook(snapshot, G_ema, images_seen) -> dict | None`` called on rank 0 after
             each snapshot; returned scalars go to TensorBoard ``metrics/`` and metrics.jsonl.
-        skip_bad: skip unreadable dataset files instead of stopping (see RenderFolderDataset).
+        skip_bad: skip unreadable dataset files instead of stopping (see the module docstring).
     """
     env = du.setup(device)
     try:
@@ -172,15 +181,19 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     log_nimg = max(int(round(t.log_interval_kimg * 1000)), 1)
 
     run_step = StepRunner(state, cfg, env, per_rank)
-    _, loader = _make_loader(cfg, data_dir, env, start=step * per_rank, skip_bad=skip_bad)
+    dataset, loader = _make_loader(cfg, data_dir, env, start=step * per_rank, skip_bad=skip_bad)
     grid = _grid_inputs(cfg, env.device)
     monitor = Monitor(outdir, env.is_main, final_images / 1000, images_seen / 1000, progress)
     stats, last_stats = StatsAccumulator(), {}
     skipped, bad_streak, snapshot_due = 0, 0, False
+    skipped_images: dict[str, None] = {}  # insertion-ordered set of "PATH: reason"
+    snapshot_images = images_seen if resume_path is not None else None
+    _report_data_problems(dataset.report, monitor)
 
-    def snapshot() -> Snapshot:
-        nonlocal last_snapshot
+    def snapshot(hook: bool = True) -> Snapshot:
+        nonlocal last_snapshot, snapshot_images
         snap = None
+        snapshot_images = images_seen
         if env.is_main:
             snap = write_snapshot(outdir, images_seen, state.modules(), config=cfg, step=step,
                                   optimizers=state.opt, extra={"world_size": env.world_size})
@@ -188,7 +201,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
             prune_snapshots(outdir, t.keep_snapshots, protect=(snap.json_path,))
             rgb, mask = _render_grid(state.G_ema, grid, per_rank)
             monitor.log_fakes(rgb, mask, images_seen, cols=4)
-            if on_snapshot is not None:
+            if hook and on_snapshot is not None:
                 monitor.log_metrics(on_snapshot(snap, state.G_ema, images_seen) or {}, images_seen,
                                     snap.json_path.stem)
         monitor.start_ticks(images_seen)
@@ -201,6 +214,15 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
             monitor.message(f"resumed from {resume_path} at step {step}, {images_seen / 1000:.3f} kimg")
         for _ in range(steps_left):
             real = next(data)
+            bad = [line for text in real["bad_files"] if text for line in text.split("\n")]
+            if not skip_bad and du.all_reduce_flag(bool(bad), env):
+                if snapshot_images != images_seen:  # nothing new since the last snapshot otherwise
+                    snapshot(hook=False)
+                raise Get3dError(_stop_message(bad, data_dir, step, last_snapshot))
+            for line in bad:
+                if line not in skipped_images:
+                    skipped_images[line] = None
+                    monitor.message(f"skipped unreadable image {line}")
             real_rgb = real["image"].to(env.device, non_blocking=True)
             real_mask = real["mask"].to(env.device, non_blocking=True)
             real_labels = torch.stack([real["rotation"], real["elevation"]], dim=1).to(env.device)
@@ -226,6 +248,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
                 means = stats.means()
                 means["Progress/kimg"] = images_seen / 1000
                 means["Progress/skipped_steps"] = skipped
+                means["Progress/skipped_images"] = len(skipped_images)
                 last_stats = monitor.log_scalars(means, images_seen, env.device) or means
                 stats.reset()
             # While steps are being skipped the weights are those of the last good step: a periodic
@@ -238,4 +261,25 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         monitor.close()
 
     return TrainResult(steps=step, images_seen=images_seen, snapshot=last_snapshot, losses=last_stats,
-                       skipped_steps=skipped, resumed_from=resume_path, outdir=outdir, state=state)
+                       skipped_steps=skipped, resumed_from=resume_path, outdir=outdir, state=state,
+                       skipped_images=list(skipped_images), data_problems=list(dataset.report.problems))
+
+
+def _report_data_problems(report, monitor: Monitor, limit: int = 20) -> None:
+    """With skip_bad, say what opening the folder skipped (the first ``limit`` problems)."""
+    if not report.problems:
+        return
+    monitor.message(f"dataset: {report.summary()}")
+    for path, reason in report.problems[:limit]:
+        monitor.message(f"  skipped {path}: {reason}")
+    if len(report.problems) > limit:
+        monitor.message(f"  ... and {len(report.problems) - limit} more")
+
+
+def _stop_message(bad: list[str], data_dir: Path, step: int, snapshot: Optional[Path]) -> str:
+    """One line: which image failed (on this rank), what was saved, and the two ways on."""
+    culprit = bad[0] if bad else "an unreadable image on another process"
+    saved = f"snapshot {snapshot}" if snapshot is not None else "no snapshot"
+    return (f"{culprit}; training stopped at step {step} ({saved}). List every bad file with "
+            f"`get3d check-data {data_dir}`, or skip such images with --skip-bad (Python: skip_bad=True) "
+            f"and continue with --resume auto")
