@@ -182,13 +182,15 @@ def _category_option(fn):
 @click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
 @click.option("--texture-res", default=1024, show_default=True, help="Baked texture size (square).")
 @click.option("--geometry-only", is_flag=True, help="Meshes only: no UV atlas, no texture.")
+@click.option("--raw-mesh", is_flag=True, help="Keep the raw extraction: surfaces cut by the grid's box stay open "
+              "(default: capped, watertight).")
 @click.option("--preview-views", default=4, show_default=True, help="Views per seed in preview.png (0: none).")
 @click.option("--turntable", "turntable_frames", default=0, show_default=True,
               help="Frames of a turntable GIF per seed (0: none).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res, geometry_only, preview_views,
+def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res, geometry_only, raw_mesh, preview_views,
                  turntable_frames, backend, device, quiet):
     """Sample textured meshes (GLB, OBJ+MTL+PNG, PLY), one per seed, and a preview grid."""
     from get3d.generate import generate_assets, parse_seeds
@@ -196,7 +198,7 @@ def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res
     assets = generate_assets(ckpt, parse_seeds(seeds), outdir, truncation=truncation, formats=formats,
                              texture_res=texture_res, geometry_only=geometry_only, backend=backend, device=device,
                              preview_views=preview_views, turntable_frames=turntable_frames, progress=not quiet,
-                             log=lambda line: click.echo(line, err=True), category=category)
+                             log=lambda line: click.echo(line, err=True), category=category, raw_mesh=raw_mesh)
     written = sum(1 for a in assets if a.mesh is not None)
     click.echo(f"{written} meshes written to {outdir}/ ({len(assets) - written} empty seeds skipped)")
 
@@ -212,9 +214,11 @@ def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res
 @click.option("--res", "resolution", default=256, show_default=True, help="Image resolution.")
 @click.option("--meshes", "write_meshes", is_flag=True, help="Also write every step as a textured GLB.")
 @click.option("--texture-res", default=512, show_default=True, help="Texture size of --meshes.")
+@click.option("--raw-mesh", is_flag=True, help="--meshes keep the raw extraction (open where the grid's box cuts).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
-def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, backend,
+def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, raw_mesh,
+                    backend,
                     device):
     """Walk in W space between seeds: an image strip and a GIF (or GET3D's geometry x texture grid)."""
     from get3d.generate import interpolate, parse_seeds
@@ -222,7 +226,7 @@ def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, reso
     written = interpolate(ckpt, parse_seeds(seeds), outdir, steps=steps, mode=mode, truncation=truncation,
                           resolution=resolution, write_meshes=write_meshes, texture_res=texture_res,
                           backend=backend, device=device, log=lambda line: click.echo(line, err=True),
-                          category=category)
+                          category=category, raw_mesh=raw_mesh)
     for kind, path in written.items():
         click.echo(f"{kind}: {path}")
 

@@ -107,12 +107,14 @@ class Asset:
 
 
 def textured_mesh(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, texture_res: int,
-                  geometry_only: bool = False, backend="auto", timings: dict | None = None) -> Mesh | None:
-    """One asset from its codes (ws_* [1,n,w]): mesh, UV atlas, baked texture. None if empty."""
+                  geometry_only: bool = False, backend="auto", timings: dict | None = None,
+                  closed: bool = True) -> Mesh | None:
+    """One asset from its codes (ws_* [1,n,w]): mesh, UV atlas, baked texture. None if empty.
+    ``closed`` (default) caps surfaces cut by the grid's box (watertight meshes); False = raw."""
     timings = {} if timings is None else timings
     clock = time.perf_counter()
     with torch.no_grad():
-        (verts, faces), = generator.extract_meshes(ws_geo, empty_as_none=True)
+        (verts, faces), = generator.extract_meshes(ws_geo, empty_as_none=True, closed=closed)
     timings["mesh"] = time.perf_counter() - clock
     if faces is None or faces.shape[0] == 0:
         return None
@@ -154,8 +156,8 @@ def _load_for_seeds(ckpt, device, outdir, seeds: list[int], category=None):
 def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: float = 0.7,
                     formats: str | list[str] = "glb,obj", texture_res: int = 1024, geometry_only: bool = False,
                     backend: str = "auto", device=None, preview_views: int = 4, turntable_frames: int = 0,
-                    preview_res: int = 256, progress: bool = True, log=print, category: str | None = None
-                    ) -> list[Asset]:
+                    preview_res: int = 256, progress: bool = True, log=print, category: str | None = None,
+                    raw_mesh: bool = False) -> list[Asset]:
     """``get3d generate``: one textured mesh per seed, a preview grid, optional turntables."""
     from tqdm import tqdm
 
@@ -168,7 +170,8 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
         with torch.no_grad():
             ws_geo, ws_tex = generator.mapping(z_geo[i:i + 1], z_tex[i:i + 1], psi=truncation)
         asset = Asset(seed, None)
-        asset.mesh = textured_mesh(generator, ws_geo, ws_tex, texture_res, geometry_only, backend, asset.seconds)
+        asset.mesh = textured_mesh(generator, ws_geo, ws_tex, texture_res, geometry_only, backend, asset.seconds,
+                                   closed=not raw_mesh)
         if asset.mesh is None:
             log(f"seed {seed}: the generated shape is empty (no surface); skipped")
         else:
@@ -232,7 +235,7 @@ def render_codes(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras:
 def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode: str = "both",
                 truncation: float = 0.7, resolution: int = 256, write_meshes: bool = False, texture_res: int = 512,
                 rotation: float = 30.0, elevation: float = 20.0, backend: str = "auto", device=None,
-                log=print, category: str | None = None) -> dict:
+                log=print, category: str | None = None, raw_mesh: bool = False) -> dict:
     """``get3d interpolate``: W-space walks between consecutive seeds, as image strips and GIFs.
 
     mode: "geometry" (texture codes fixed to the first seed's), "texture" (geometry fixed),
@@ -268,7 +271,8 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
         mesh_dir.mkdir(parents=True, exist_ok=True)
         for w, (geo, tex) in enumerate(walks):
             for k in range(steps):
-                mesh = textured_mesh(generator, geo[k:k + 1], tex[k:k + 1], texture_res, backend=backend)
+                mesh = textured_mesh(generator, geo[k:k + 1], tex[k:k + 1], texture_res, backend=backend,
+                                     closed=not raw_mesh)
                 if mesh is None:
                     log(f"walk {w} step {k}: empty shape; skipped")
                     continue

@@ -1,5 +1,5 @@
 """Geometry core: tet grids, differentiable marching tetrahedra (DMTet), meshes."""
-from get3d.geometry.dmtet import marching_tets, marching_tets_batched, replace_empty_shapes, sdf_reg_loss
+from get3d.geometry.dmtet import close_on_boundary, marching_tets, marching_tets_batched, replace_empty_shapes, sdf_reg_loss
 from get3d.geometry.mesh import Mesh
 from get3d.geometry.tets import EdgeTable, cells_for_resolution, edge_table, tet_grid, tet_grid_cells
 
@@ -7,6 +7,7 @@ __all__ = [
     "EdgeTable",
     "Mesh",
     "cells_for_resolution",
+    "close_on_boundary",
     "edge_table",
     "marching_tets",
     "marching_tets_batched",

@@ -230,5 +230,27 @@ def replace_empty_shapes(
     return sdf_used, empty, empty_loss
 
 
-__all__ = ["marching_tets", "marching_tets_batched", "sdf_reg_loss", "replace_empty_shapes"]
+def close_on_boundary(sdf: torch.Tensor, verts: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
+    """Make the surface closed: every grid vertex on the grid's bounding box counts as outside.
+
+    A shape that reaches the edge of the generation grid is cut open there (marching tets only
+    places faces between vertices of opposite sign, and there are no vertices beyond the box), which
+    leaves holes on the box's faces. Setting the SDF of the boundary vertices to a positive value
+    (``max(|sdf|, floor)``: inside ones are mirrored outside, so the cap sits between them and
+    their inner neighbours) makes every such cut a capped, watertight surface. Interior values
+    are untouched, so surfaces away from the box do not move.
+
+    Args:
+        sdf: [B,N] or [N] (negative inside).
+        verts: [N,3] undeformed grid vertices (the box is their extent).
+    Returns:
+        sdf with boundary entries replaced, same shape.
+    """
+    extent = verts.abs().amax(-1)
+    boundary = extent >= extent.max() - 1e-6  # [N]
+    closed = torch.where(boundary, sdf.abs().clamp(min=floor), sdf)
+    return closed
+
+
+__all__ = ["close_on_boundary", "marching_tets", "marching_tets_batched", "sdf_reg_loss", "replace_empty_shapes"]
 

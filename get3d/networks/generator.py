@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from get3d.config import ModelConfig
 from get3d.errors import Get3dError
-from get3d.geometry import edge_table, marching_tets_batched, replace_empty_shapes, sdf_reg_loss, tet_grid
+from get3d.geometry import close_on_boundary, edge_table, marching_tets_batched, replace_empty_shapes, sdf_reg_loss, tet_grid
 from get3d.networks.layers import (
     ImplicitSynthesisLayer,
     MappingNetwork,
@@ -409,9 +409,12 @@ class Generator(torch.nn.Module):
         """-> (geometry triplane [B,3,C,R,R], texture triplane [B,3,C,R,R]; None when ws_tex is None)."""
         return self.generator.planes(ws_tex, ws_geo, noise_mode=self.noise_mode, fused_modconv=self.fused_modconv)
 
-    def _geometry(self, ws_geo: torch.Tensor, geo_planes: torch.Tensor):
+    def _geometry(self, ws_geo: torch.Tensor, geo_planes: torch.Tensor, closed: bool = False):
         """-> dict with sdf [B,N] (negative inside, after replacement), deformation [B,N,3],
-        verts [B,N,3] deformed, empty [B], empty_loss [B], tets, edges, meshes list."""
+        verts [B,N,3] deformed, empty [B], empty_loss [B], tets, edges, meshes list.
+
+        ``closed`` extracts with the grid's boundary vertices forced outside (close_on_boundary):
+        what exports use. Training renders the raw extraction, as GET3D does."""
         grid, tets, edges = self._grid(ws_geo.device)
         batch = ws_geo.shape[0]
         position = grid.to(geo_planes.dtype).unsqueeze(0).expand(batch, -1, -1)
@@ -424,22 +427,28 @@ class Generator(torch.nn.Module):
         # A diverged network must not crash the step: extraction sees finite stand-ins (NaN =
         # outside, NaN offsets = 0) while the returned sdf / sdf_reg keep the NaNs, so a
         # trainer's non-finite-loss check sees them.
+        sdf_extract = torch.nan_to_num(sdf_used, nan=1.0, posinf=1.0, neginf=-1.0)
+        if closed:
+            sdf_extract = close_on_boundary(sdf_extract, grid)
         meshes = marching_tets_batched(
             torch.where(torch.isfinite(verts), verts, grid.unsqueeze(0)),
             tets,
-            torch.nan_to_num(sdf_used, nan=1.0, posinf=1.0, neginf=-1.0),
+            sdf_extract,
         )
         return dict(sdf=sdf_used, deformation=deformation, empty=empty, empty_loss=empty_loss, edges=edges,
                     meshes=meshes)
 
-    def extract_meshes(self, ws_geo: torch.Tensor, empty_as_none: bool = False) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    def extract_meshes(self, ws_geo: torch.Tensor, empty_as_none: bool = False, closed: bool = True
+                       ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """ws_geo [B,num_ws_geo,w_dim] -> B meshes (verts [V,3], faces [F,3] int64); no rendering,
         no texture branch. Empty shapes give the template's small surface (see replace_empty_shapes),
-        or (verts, None) with ``empty_as_none`` (what exporters want: nothing to write)."""
+        or (verts, None) with ``empty_as_none`` (what exporters want: nothing to write).
+        ``closed`` (default) caps surfaces cut by the grid's box so meshes are watertight
+        (close_on_boundary); ``closed=False`` gives the raw extraction that training renders."""
         self._check_ws(ws_geo, self.num_ws_geo, "ws_geo")
         geo_planes, _ = self.triplanes(ws_geo, None)
         with torch.autocast(ws_geo.device.type, enabled=False):
-            geometry = self._geometry(ws_geo.float(), geo_planes.float())
+            geometry = self._geometry(ws_geo.float(), geo_planes.float(), closed=closed)
         if not empty_as_none:
             return geometry["meshes"]
         return [(v, None if bool(empty) else f) for (v, f), empty in zip(geometry["meshes"], geometry["empty"])]
