@@ -356,7 +356,7 @@ _TRAIN_FLAGS = {"data": "--data", "outdir": "--outdir", "preset_name": "--preset
                 "resolution": "--resolution", "gamma": "--gamma", "snapshot_kimg": "--snapshot-kimg",
                 "device": "--device", "max_steps": "--max-steps", "metrics": "--metrics",
                 "metrics_images": "--metrics-images", "metrics_shapes": "--metrics-shapes",
-                "inception": "--inception"}
+                "inception": "--inception", "init": "--init"}
 
 
 def _train_argv(params: dict) -> list[str]:
@@ -416,10 +416,13 @@ def _train_config(preset_name, config_file, resume, outdir, overrides):
 @click.option("--metrics-shapes", type=int, default=None, help="Generated shapes for cov/mmd/1nna (default 200).")
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
+@click.option("--init", default=None, help="Start from these weights: a snapshot, run folder, bundled model name "
+              "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, resume, seed, resolution, gamma,
-              snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad, quiet):
+              snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad, init,
+              quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
     import subprocess
@@ -448,7 +451,7 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, re
                                      inception=inception, log=lambda line: click.echo(line, err=True))
     start = time.perf_counter()
     result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,
-                   skip_bad=skip_bad, on_snapshot=hook)
+                   skip_bad=skip_bad, on_snapshot=hook, init=init)
     if int(os.environ.get("RANK", "0")) == 0:
         minutes = (time.perf_counter() - start) / 60
         click.echo(f"trained to step {result.steps} ({result.images_seen / 1000:.3f} kimg, "

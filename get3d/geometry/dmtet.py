@@ -231,25 +231,31 @@ def replace_empty_shapes(
 
 
 def close_on_boundary(sdf: torch.Tensor, verts: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
-    """Make the surface closed: every grid vertex on the grid's bounding box counts as outside.
+    """Make the surface closed and outward-facing: the grid's bounding box counts as outside.
 
     A shape that reaches the edge of the generation grid is cut open there (marching tets only
     places faces between vertices of opposite sign, and there are no vertices beyond the box), which
     leaves holes on the box's faces. Setting the SDF of the boundary vertices to a positive value
     (``max(|sdf|, floor)``: inside ones are mirrored outside, so the cap sits between them and
-    their inner neighbours) makes every such cut a capped, watertight surface. Interior values
-    are untouched, so surfaces away from the box do not move.
+    their inner neighbours) caps every such cut. Interior values are untouched.
+
+    Which side is "outside" is taken per shape from the box itself: a GAN's renders never see the
+    SDF's sign, so a generator can learn either (the bundled ``tiny-chair`` is negative around its
+    chairs). Where most boundary vertices are negative, the shape's SDF is negated first, so the
+    result always has the object inside (faces counter-clockwise from outside, positive volume)
+    instead of a box wrapped around an inverted object.
 
     Args:
-        sdf: [B,N] or [N] (negative inside).
+        sdf: [B,N] or [N] (negative inside, or the other way round per shape; see above).
         verts: [N,3] undeformed grid vertices (the box is their extent).
     Returns:
-        sdf with boundary entries replaced, same shape.
+        sdf of the same shape: negative inside, positive on the box.
     """
     extent = verts.abs().amax(-1)
     boundary = extent >= extent.max() - 1e-6  # [N]
-    closed = torch.where(boundary, sdf.abs().clamp(min=floor), sdf)
-    return closed
+    inverted = (sdf[..., boundary] < 0).float().mean(-1, keepdim=True) > 0.5  # [B,1] or [1]
+    sdf = torch.where(inverted, -sdf, sdf)
+    return torch.where(boundary, sdf.abs().clamp(min=floor), sdf)
 
 
 __all__ = ["close_on_boundary", "marching_tets", "marching_tets_batched", "sdf_reg_loss", "replace_empty_shapes"]

@@ -71,11 +71,48 @@ def _check_model_matches(cfg: Config, meta: dict, source: Path) -> None:
     saved = (meta.get("config") or {}).get("model")
     if saved is None:
         return
+    # Fields added to ModelConfig later are absent from older snapshots: their defaults are what
+    # those snapshots were built with.
+    saved = Config.from_dict({"model": saved}).to_dict()["model"]
     mine = cfg.to_dict()["model"]
     for key in sorted(set(mine) | set(saved)):
         if mine.get(key) != saved.get(key):
             raise Get3dError(f"{source}: snapshot was trained with model.{key}={saved.get(key)!r} but the config "
                              f"says {mine.get(key)!r}; resume with the run's own config (or --resolution)")
+
+
+def _init_weights(state, init, source_cfg: Config) -> str:
+    """Start a fresh run from another checkpoint's weights (``--init``): a get3d snapshot, run
+    folder or bundled model name (G_ema, and G, D_rgb, D_mask where it has them), or a GET3D .pt.
+    G starts as the checkpoint's G when present, else as its G_ema; the discriminators stay fresh
+    when the checkpoint has none. Shapes must match the run's model config (one line otherwise)."""
+    from get3d.generate import resolve_checkpoint  # checkpoint resolution (bundled names) lives there
+    from get3d.official import is_official_checkpoint, load_official_checkpoint
+
+    if is_official_checkpoint(init):
+        official = load_official_checkpoint(init, category=source_cfg.data.category,
+                                            tet_res=source_cfg.model.tet_res, grid_scale=source_cfg.model.grid_scale,
+                                            device="cpu")
+        tensors = {}
+        for name, module in (("G", official.G), ("G_ema", official.G_ema), ("D_rgb", official.D_rgb),
+                             ("D_mask", official.D_mask)):
+            if module is not None:
+                tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+        source = str(init)
+    else:
+        path = resolve_checkpoint(init)
+        tensors, _ = read_snapshot(path)
+        source = str(path)
+    have = {name for name in ("G", "G_ema", "D_rgb", "D_mask") if any(k.startswith(name + ".") for k in tensors)}
+    if "G_ema" not in have:
+        raise Get3dError(f"--init {source}: holds no generator weights (G_ema)")
+    if "G" not in have:
+        tensors.update({"G." + k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
+    modules = {"G": state.G, "G_ema": state.G_ema}
+    if {"D_rgb", "D_mask"} <= have:
+        modules.update(D_rgb=state.D_rgb, D_mask=state.D_mask)
+    restore_modules(tensors, modules, source=f"--init {source}")
+    return source
 
 
 def _find_resume(resume, outdir: Path) -> Optional[Path]:
@@ -128,7 +165,8 @@ def _render_grid(G_ema, grid, chunk: int):
 # ------------------------------------------------------------------------------ the loop
 def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], *,
           resume: Union[None, str, Path] = None, device: Optional[str] = None, max_steps: Optional[int] = None,
-          progress: bool = True, on_snapshot: Optional[SnapshotHook] = None, skip_bad: bool = False) -> TrainResult:
+          progress: bool = True, on_snapshot: Optional[SnapshotHook] = None, skip_bad: bool = False,
+          init: Union[None, str, Path] = None) -> TrainResult:
     """Train GET3D on a render folder until ``config.train.kimg`` (or ``max_steps`` total steps).
 
     Args:
@@ -144,15 +182,18 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
         on_snapshot: ``hook(snapshot, G_ema, images_seen) -> dict | None`` called on rank 0 after
             each snapshot; returned scalars go to TensorBoard ``metrics/`` and metrics.jsonl.
         skip_bad: skip unreadable dataset files instead of stopping (see the module docstring).
+        init: start a fresh run from these weights (snapshot, run folder, bundled model name or
+            GET3D .pt; see _init_weights). Ignored when resuming: the run's own snapshot wins.
     """
     env = du.setup(device)
     try:
-        return _train(config, Path(data_dir), Path(outdir), env, resume, max_steps, progress, on_snapshot, skip_bad)
+        return _train(config, Path(data_dir), Path(outdir), env, resume, max_steps, progress, on_snapshot, skip_bad,
+                      init)
     finally:
         du.shutdown(env)
 
 
-def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot, skip_bad) -> TrainResult:
+def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot, skip_bad, init=None) -> TrainResult:
     validate_config(cfg, env.world_size)
     if max_steps is not None and max_steps < 0:
         raise Get3dError(f"--max-steps must be >= 0, got {max_steps}")
@@ -168,6 +209,9 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         restore_optimizers(tensors, meta, state.opt, source=str(resume_path))
         restore_rng(tensors, meta)
         step, images_seen, last_snapshot = int(meta["step"]), int(meta["images_seen"]), resume_path
+    init_source = None
+    if resume_path is None and init is not None:
+        init_source = _init_weights(state, init, cfg)
     du.broadcast_modules(state.modules().values(), env)
     if env.is_main:
         (outdir / "config.json").write_text(cfg.to_json() + "\n")
@@ -212,6 +256,8 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         monitor.start_ticks(images_seen)
         if resume_path is not None:
             monitor.message(f"resumed from {resume_path} at step {step}, {images_seen / 1000:.3f} kimg")
+        elif init_source is not None:
+            monitor.message(f"initialised from {init_source}")
         for _ in range(steps_left):
             real = next(data)
             bad = [line for text in real["bad_files"] if text for line in text.split("\n")]

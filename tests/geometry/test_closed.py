@@ -13,7 +13,7 @@ def _watertight(verts, faces):
 
 def test_a_shape_cut_by_the_box_is_capped():
     verts, tets = tet_grid(16)
-    sdf = verts[:, 0] - 0.2  # a slab x < 0.2 that fills the box: open on five box faces
+    sdf = verts[:, 0] + 0.2  # a slab x < -0.2 cut by the box: open on five box faces
     raw = marching_tets(verts, tets, sdf)
     closed = marching_tets(verts, tets, close_on_boundary(sdf, verts))
     assert not _watertight(*raw)
@@ -36,6 +36,20 @@ def test_bundled_model_exports_watertight_meshes():
         raw = G.extract_meshes(ws_geo, closed=False)
     assert all(_watertight(v, f) for v, f in closed)
     assert not all(_watertight(v, f) for v, f in raw)  # the bundled chairs touch the box
+    for (v, f), (rv, rf) in zip(closed, raw):
+        mesh = trimesh.Trimesh(v.numpy(), f.numpy(), process=True)
+        # The object, not a box around it: positive volume, chair-sized (well under the grid's 1.0),
+        # with the raw surface's extent.
+        assert 0 < mesh.volume < 0.2
+        assert (mesh.extents <= (rv.amax(0) - rv.amin(0)).numpy() + 0.05).all()
+
+
+def test_an_inverted_sdf_is_closed_around_the_object_not_the_box():
+    verts, tets = tet_grid(16)
+    sdf = 0.25 - verts.norm(dim=-1)  # a ball with the sign the wrong way round (positive inside)
+    v, f = marching_tets(verts, tets, close_on_boundary(sdf, verts))
+    mesh = trimesh.Trimesh(v.numpy(), f.numpy(), process=True)
+    assert mesh.is_watertight and abs(mesh.volume - 4 / 3 * 3.14159 * 0.25 ** 3) < 0.01
 
 
 def test_random_generators_export_watertight_meshes():

@@ -86,3 +86,22 @@ def test_skip_bad_lists_what_opening_the_folder_skipped(tiny_data, tmp_path, cap
     assert [p for p, _ in result.data_problems] == [str(root / "camera/vase/vase_00002/rotation.npy")]
     err = capsys.readouterr().err
     assert "dataset: 2 shapes, 8 views" in err and "vase_00002/rotation.npy: missing camera file" in err
+
+
+def test_init_starts_a_fresh_run_from_the_bundled_model(tiny_data, tmp_path):
+    """--init: G and G_ema start as the bundled model's G_ema; the fresh D is what trains."""
+    import torch
+
+    from get3d.generate import load_generator, resolve_checkpoint
+    from get3d.training.checkpoint import read_snapshot
+    from get3d.training.loop import train
+    from get3d.training.options import build_config
+
+    base = read_snapshot(resolve_checkpoint("tiny-chair"), verify=False)[1]["config"]
+    cfg = build_config(None, base=base, resolution=32, kimg=0.004, snapshot_kimg=0.004)
+    cfg.data.workers = 0
+    result = train(cfg, tiny_data, tmp_path / "run", device="cpu", progress=False, max_steps=0, init="tiny-chair")
+    bundled, _ = load_generator("tiny-chair", device="cpu")
+    for key, value in bundled.state_dict().items():
+        assert torch.equal(result.state.G_ema.state_dict()[key], value), key
+        assert torch.equal(result.state.G.state_dict()[key], value), key
