@@ -1,3 +1,4 @@
+import pytest
 """`get3d demo` end to end with a shortened schedule: data -> train -> generate -> interpolate."""
 from click.testing import CliRunner
 
@@ -34,3 +35,22 @@ def test_bad_schedule_fails_before_any_work(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d"), "--kimg", "-1", "--quiet"])
     assert result.exit_code == 1 and "get3d: error: --kimg must be > 0" in result.output
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_full_demo_makes_closed_chair_sized_meshes(tmp_path):
+    """The real CPU schedule (about a minute on 2 cores): its samples are the user's first picture."""
+    import trimesh
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--outdir", str(out), "--quiet", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    meshes = sorted((out / "samples").glob("seed*.obj"))
+    assert len(meshes) == 8
+    for path in meshes:
+        mesh = trimesh.load(path, force="mesh", process=False)
+        mesh.merge_vertices(merge_tex=True, merge_norm=True)  # OBJ splits vertices at UV seams
+        assert len(mesh.faces) > 100, path
+        assert mesh.is_watertight, path
+        # Chair-sized in the generator's units: about 1 across, legs-to-back taller than deep.
+        assert 0.4 < mesh.extents.max() < 1.2 and 0 < mesh.volume < 0.2, (path, mesh.extents, mesh.volume)
