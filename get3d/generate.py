@@ -19,6 +19,7 @@ import torch
 
 from get3d.config import Config
 from get3d.errors import Get3dError
+from get3d.export.gallery import GalleryItem, write_gallery
 from get3d.export.previews import image_grid, render_previews, save_gif, save_image
 from get3d.export.uv_bake import bake_texture, uv_unwrap
 from get3d.geometry.mesh import Mesh
@@ -189,7 +190,12 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
         for asset in assets:
             if asset.mesh is not None:
                 frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
-                save_gif(outdir / f"seed{asset.seed:04d}_turntable.gif", frames)
+                asset.files.append(str(save_gif(outdir / f"seed{asset.seed:04d}_turntable.gif", frames)))
+    settings = dict(checkpoint=str(ckpt), category=category, seeds=seeds, truncation=truncation, formats=formats,
+                    texture_res=texture_res, geometry_only=geometry_only, raw_mesh=raw_mesh, backend=backend)
+    items = [GalleryItem(f"seed {a.seed}", a.files, "" if a.mesh is not None else "empty shape: skipped")
+             for a in assets]
+    write_gallery(outdir, f"get3d generate: {ckpt}", [outdir / "preview.png"], items, settings)
     return assets
 
 
@@ -258,6 +264,7 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
         rows = [render_codes(generator, ws_geo[r:r + 1].expand(len(seeds), -1, -1), ws_tex, camera, resolution)
                 for r in range(len(seeds))]
         written["grid"] = str(save_image(outdir / "interp_grid.png", image_grid(torch.cat(rows), len(seeds))))
+        _interpolation_gallery(outdir, ckpt, seeds, mode, len(seeds), truncation, written)
         return written
     walks = interpolation_walks(ws_geo, ws_tex, steps, mode)
     strips = [render_codes(generator, geo, tex, camera, resolution) for geo, tex in walks]
@@ -278,4 +285,14 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
                     continue
                 save_asset(mesh, mesh_dir, f"walk{w}_step{k:02d}", ["glb"])
         written["meshes"] = str(mesh_dir)
+    _interpolation_gallery(outdir, ckpt, seeds, mode, steps, truncation, written)
     return written
+
+
+def _interpolation_gallery(outdir: Path, ckpt, seeds, mode, steps, truncation, written: dict) -> None:
+    items = []
+    if "meshes" in written:
+        items.append(GalleryItem("meshes of every step", sorted(Path(written["meshes"]).glob("*.glb"))))
+    settings = dict(checkpoint=str(ckpt), seeds=seeds, mode=mode, steps=steps, truncation=truncation)
+    overview = [written[k] for k in ("grid", "animation", "strip") if k in written]
+    written["gallery"] = str(write_gallery(outdir, f"get3d interpolate: {ckpt}", overview, items, settings))

@@ -1,5 +1,5 @@
-import pytest
 """`get3d demo` end to end with a shortened schedule: data -> train -> generate -> interpolate."""
+import pytest
 from click.testing import CliRunner
 
 from get3d.cli import cli
