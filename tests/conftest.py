@@ -16,6 +16,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Tests write tet-grid caches to a per-session temp dir, never to the user's ~/.cache."""
     cache = tmp_path_factory.getbasetemp() / "get3d-cache"
     monkeypatch.setenv("GET3D_CACHE_DIR", str(cache))
+    monkeypatch.setenv("GET3D_OFFLINE", "1")  # no test downloads weights (tests of the download unset it)
 
 
 @pytest.fixture(scope="session")

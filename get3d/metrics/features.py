@@ -8,10 +8,17 @@ are uint8 or float in [0, 255] (not [-1, 1] or [0, 1]). Convert generator output
 Where the Inception file is looked for, in order (see docs/metrics.md):
 
 1. the ``path`` argument of :meth:`InceptionExtractor.from_path`;
-2. ``$GET3D_INCEPTION_PATH``;
+2. ``$GET3D_INCEPTION`` (the older name ``$GET3D_INCEPTION_PATH`` works too);
 3. ``<torch hub dir>/checkpoints/inception-2015-12-05.pt`` (``$TORCH_HOME/hub`` or
    ``~/.cache/torch/hub``: where ``torch.hub.load_state_dict_from_url`` would put it);
-4. StyleGAN2/3's own download cache, ``~/.cache/dnnlib/downloads/*_inception-2015-12-05.pt``.
+4. StyleGAN2/3's own download cache, ``~/.cache/dnnlib/downloads/*_inception-2015-12-05.pt``;
+5. otherwise it is downloaded once into (3) from ``INCEPTION_URL`` (``$GET3D_INCEPTION_URL``
+   overrides it, e.g. a mirror) and verified by its sha256 before it is moved into place: a
+   corrupt or partial download raises and leaves nothing in the cache. ``$GET3D_OFFLINE=1``
+   turns the download off. Nothing is downloaded at import, only when FID/KID first need it.
+
+URL and hash: StyleGAN2-ADA's published copy, the one clean-fid and k-diffusion download (k-diffusion
+pins this sha256; 95,607,719 bytes). StyleGAN3's NGC copy (``INCEPTION_URL_NGC``) is the same network.
 """
 from __future__ import annotations
 
@@ -27,11 +34,14 @@ import torch
 from get3d.errors import Get3dError
 
 INCEPTION_FILENAME = "inception-2015-12-05.pt"
-INCEPTION_ENV = "GET3D_INCEPTION_PATH"
-INCEPTION_URL = (
+INCEPTION_ENV = "GET3D_INCEPTION"
+INCEPTION_ENV_OLD = "GET3D_INCEPTION_PATH"  # accepted for compatibility
+INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+INCEPTION_URL_NGC = (
     "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/metrics/"
     "inception-2015-12-05.pt"
 )
+INCEPTION_SHA256 = "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4"
 
 
 @runtime_checkable
@@ -162,21 +172,50 @@ def _dnnlib_cached_inception() -> Path | None:
     return hits[0] if hits else None
 
 
-def find_inception(path: str | Path | None = None) -> Path:
-    """Resolve the Inception TorchScript file, or raise Get3dError saying where to put it."""
-    how_to_get = (f"download it from {INCEPTION_URL} (StyleGAN3's copy of the network GET3D and clean-fid use) "
-                  f"and pass its path or set ${INCEPTION_ENV} to it")
+def download_verified(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> Path:
+    """Download ``url`` (http(s) or file://) to ``dest`` through a temporary file in the same
+    folder, renamed into place only when its sha256 matches; otherwise nothing is left behind."""
+    import tempfile
+    import urllib.request
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            while block := response.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != sha256.lower():
+            raise Get3dError(f"download of {url} is corrupt: sha256 {digest.hexdigest()} != expected {sha256}; "
+                             f"nothing was saved, try again")
+        os.replace(tmp, dest)
+    except (OSError, ValueError) as err:
+        raise Get3dError(f"cannot download {url} ({type(err).__name__}: {err})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def find_inception(path: str | Path | None = None, download: bool = True) -> Path:
+    """Resolve the Inception TorchScript file (downloading it when allowed), or raise Get3dError
+    saying where to put it."""
+    how_to_get = (f"download it from {INCEPTION_URL} (StyleGAN's copy of the network GET3D and clean-fid use, "
+                  f"sha256 {INCEPTION_SHA256[:12]}...) and pass its path (--inception) or set ${INCEPTION_ENV} to it")
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():
             raise Get3dError(f"Inception file {path} does not exist; {how_to_get}")
         return path
-    env = os.environ.get(INCEPTION_ENV)
-    if env:
-        env_path = Path(env).expanduser()
-        if not env_path.is_file():
-            raise Get3dError(f"${INCEPTION_ENV}={env}: no such file; {how_to_get}")
-        return env_path
+    for name in (INCEPTION_ENV, INCEPTION_ENV_OLD):
+        env = os.environ.get(name)
+        if env:
+            env_path = Path(env).expanduser()
+            if not env_path.is_file():
+                raise Get3dError(f"${name}={env}: no such file; {how_to_get}")
+            return env_path
     for candidate in inception_search_paths():
         if candidate.is_file():
             return candidate
@@ -184,8 +223,16 @@ def find_inception(path: str | Path | None = None) -> Path:
     if cached is not None:
         return cached
     default = inception_search_paths()[0]
+    if download and os.environ.get("GET3D_OFFLINE", "0") in ("", "0"):
+        url = os.environ.get("GET3D_INCEPTION_URL") or INCEPTION_URL
+        try:
+            return download_verified(url, default, INCEPTION_SHA256)
+        except Get3dError as err:
+            raise Get3dError(f"Inception network {INCEPTION_FILENAME} not found at {default} and {err}; "
+                             f"offline, put the file there, or {how_to_get}") from None
     raise Get3dError(
-        f"Inception network {INCEPTION_FILENAME} not found at {default}: put it there, or {how_to_get}"
+        f"Inception network {INCEPTION_FILENAME} not found at {default} (downloads are off: $GET3D_OFFLINE): "
+        f"put it there, or {how_to_get}"
     )
 
 

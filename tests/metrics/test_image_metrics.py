@@ -174,3 +174,65 @@ def test_missing_inception_names_the_path_and_env_var(tmp_path, monkeypatch):
     message = str(err.value)
     assert str(tmp_path / "torch" / "hub" / "checkpoints" / "inception-2015-12-05.pt") in message
     assert INCEPTION_ENV in message and INCEPTION_URL in message
+
+
+def _fake_inception(tmp_path):
+    """A tiny TorchScript stand-in with the Inception call signature, and its sha256."""
+    import hashlib
+
+    class Net(torch.nn.Module):
+        def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+            return x.float().mean((2, 3))
+
+    path = tmp_path / "served" / "inception.pt"
+    path.parent.mkdir()
+    torch.jit.save(torch.jit.script(Net()), str(path))
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_inception_downloads_once_into_the_hub_cache_verified_by_sha256(tmp_path, monkeypatch):
+    import get3d.metrics.features as features
+
+    served, digest = _fake_inception(tmp_path)
+    for name in ("GET3D_OFFLINE", features.INCEPTION_ENV, features.INCEPTION_ENV_OLD):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GET3D_INCEPTION_URL", served.as_uri())
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+
+    monkeypatch.setattr(features, "INCEPTION_SHA256", "0" * 64)  # corrupt download: hash mismatch
+    with pytest.raises(Get3dError) as err:
+        InceptionExtractor.from_path()
+    assert "corrupt" in str(err.value) and "\n" not in str(err.value)
+    assert not cache.exists() or list(cache.iterdir()) == [], "nothing left in the cache"
+
+    monkeypatch.setattr(features, "INCEPTION_SHA256", digest)
+    ext = InceptionExtractor.from_path()
+    assert ext.path == cache / "inception-2015-12-05.pt" and ext.path.read_bytes() == served.read_bytes()
+    assert list(cache.iterdir()) == [ext.path], "no temporary file left"
+    feats = ext(torch.full((2, 3, 8, 8), 10, dtype=torch.uint8))
+    assert torch.allclose(feats, torch.full((2, 3), 10.0))
+    served.unlink()  # found in the cache from now on: no second download
+    assert InceptionExtractor.from_path().path == ext.path
+
+
+def test_inception_offline_error_says_where_to_put_it_and_both_env_names_work(tmp_path, monkeypatch):
+    import get3d.metrics.features as features
+
+    for name in ("GET3D_OFFLINE", features.INCEPTION_ENV, features.INCEPTION_ENV_OLD):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GET3D_INCEPTION_URL", (tmp_path / "unreachable.pt").as_uri())  # a failing fetch
+    with pytest.raises(Get3dError) as err:
+        features.find_inception()
+    message = str(err.value)
+    assert str(tmp_path / "torch/hub/checkpoints/inception-2015-12-05.pt") in message and "offline" in message
+    assert "$GET3D_INCEPTION " in message and "\n" not in message
+
+    served, _ = _fake_inception(tmp_path)
+    for name in (features.INCEPTION_ENV, features.INCEPTION_ENV_OLD):
+        monkeypatch.setenv(name, str(served))
+        assert features.find_inception() == served
+        monkeypatch.delenv(name)
