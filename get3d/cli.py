@@ -356,7 +356,8 @@ _TRAIN_FLAGS = {"data": "--data", "outdir": "--outdir", "preset_name": "--preset
                 "resolution": "--resolution", "gamma": "--gamma", "snapshot_kimg": "--snapshot-kimg",
                 "device": "--device", "max_steps": "--max-steps", "metrics": "--metrics",
                 "metrics_images": "--metrics-images", "metrics_shapes": "--metrics-shapes",
-                "inception": "--inception", "init": "--init"}
+                "inception": "--inception", "init": "--init", "split_file": "--split",
+                "data_category": "--category"}
 
 
 def _train_argv(params: dict) -> list[str]:
@@ -416,13 +417,16 @@ def _train_config(preset_name, config_file, resume, outdir, overrides):
 @click.option("--metrics-shapes", type=int, default=None, help="Generated shapes for cov/mmd/1nna (default 200).")
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
+@click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Train only on the shapes listed in this file (GET3D's split files: one shape folder per line).")
+@click.option("--category", "data_category", default=None, help="Category folder under DATA/img to train on.")
 @click.option("--init", default=None, help="Start from these weights: a snapshot, run folder, bundled model name "
               "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, resume, seed, resolution, gamma,
-              snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad, init,
-              quiet):
+              snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
+              split_file, data_category, init, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
     import subprocess
@@ -440,7 +444,8 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, re
     from get3d.training.loop import train
 
     overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
-                     resolution=resolution)
+                     resolution=resolution, split_file=str(split_file) if split_file else None,
+                     category=data_category)
     cfg = _train_config(preset_name, config_file, resume, outdir, overrides)
     hook = None
     if metrics:

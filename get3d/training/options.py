@@ -24,6 +24,8 @@ _OVERRIDES = {
     "seed": ("train", "seed"),
     "gamma": ("train", "r1_gamma"),
     "snapshot_kimg": ("train", "snapshot_kimg"),
+    "split_file": ("data", "split_file"),
+    "category": ("data", "category"),
 }
 
 

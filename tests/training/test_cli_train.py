@@ -109,3 +109,21 @@ def test_metrics_at_snapshots_are_logged(tiny_data, tmp_path):
         assert 0 <= record["cov"] <= 1 and record["mmd"] >= 0
     result = _train("--data", str(tiny_data), "--outdir", str(tmp_path / "x"), *TINY, "--metrics", "fid,psnr")
     assert result.exit_code == 1 and "unknown metric 'psnr'" in result.output
+
+
+def test_train_split_and_category_reach_the_config(tiny_data, tmp_path):
+    from get3d.cli import cli
+    from click.testing import CliRunner
+
+    shapes = sorted(p.name for p in (tiny_data / "img" / "vase").iterdir())
+    split = tmp_path / "train.txt"
+    split.write_text(shapes[0] + "\n" + shapes[1] + "\n")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--outdir", str(out), "--preset", "tiny",
+                                      "--resolution", "32", "--max-steps", "1", "--split", str(split),
+                                      "--category", "vase", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    saved = json.loads((out / "config.json").read_text())["data"]
+    assert saved["split_file"] == str(split) and saved["category"] == "vase"
