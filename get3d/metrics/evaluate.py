@@ -70,7 +70,8 @@ def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0
         z = torch.randn(1, 2, generator.z_dim, generator=rng).to(device)
         with torch.no_grad():
             ws_geo, _ = generator.mapping(z[:, 0], z[:, 1], psi=truncation)
-            (verts, faces), = generator.extract_meshes(ws_geo, empty_as_none=True)
+            # Raw extraction, as GET3D samples its shapes for COV/MMD (no boundary caps).
+            (verts, faces), = generator.extract_meshes(ws_geo, empty_as_none=True, closed=False)
         if faces is None or faces.shape[0] == 0:
             empty += 1
         else:
