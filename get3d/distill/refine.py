@@ -40,13 +40,13 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from get3d.distill.asset import RefineAsset, laplacian_loss
+from get3d.distill.asset import RefineAsset, asset_from_checkpoint, laplacian_loss
 from get3d.distill.prior import check_prior
 from get3d.distill.rules import RULES, make_rule
 from get3d.distill.views import SUFFIXES, ViewRanges, sample_views
 from get3d.errors import Get3dError
 
-__all__ = ["RefineResult", "refine"]
+__all__ = ["RefineResult", "refine", "refine_checkpoint"]
 
 
 @dataclass
@@ -262,3 +262,30 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
                       final_loss=result.losses[-1] if result.losses else None, files=result.files)
         _write_json(outdir / "settings.json", record)
     return result
+
+
+def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = "sds", truncation: float = 0.7,
+                      device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = 0,
+                      **options) -> RefineResult:
+    """``get3d refine`` end to end: load the prior (``load_diffusion(model)``) and the asset of
+    ``seed`` in ``ckpt``, then :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model in
+    settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
+    from get3d.distill.diffusion import load_diffusion
+
+    rule = str(rule).strip().lower()
+    _check(prompt, rule, options.get("steps", 500), options.get("geometry_only", False),
+           options.get("texture_only", False), options.get("batch", 1), options.get("snapshot_every", 100),
+           options.get("render_res"))
+    text = "" if seed is None else str(seed).strip()
+    if not text.isdigit():
+        raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
+                         "give the seed of the asset to refine, as in get3d generate --seeds")
+    asset = asset_from_checkpoint(ckpt, int(text), truncation, device)
+    prior = load_diffusion(model, device=asset.device, local_files_only=local_files_only)
+    rule_options = dict(options.pop("rule_options", None) or {})
+    if guidance is not None:
+        rule_options["guidance_scale"] = guidance
+    settings = dict(options.pop("settings", None) or {}, ckpt=str(ckpt), seed_of_asset=int(text), model=str(model),
+                    truncation=truncation)
+    return refine(prior, asset, prompt, rule, outdir=outdir, rule_options=rule_options, settings=settings,
+                  seed=run_seed, **options)
