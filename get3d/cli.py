@@ -345,6 +345,52 @@ def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guid
     click.echo(f"wrote {outdir}/grid.png and {len(result.files)} files")
 
 
+# ----------------------------------------------------------------------------------- refine
+@cli.command("refine")
+@click.option("--ckpt", required=True, help="Snapshot file or folder, or a bundled model name (e.g. tiny-chair).")
+@click.option("--seed", required=True, help="Seed of the asset to refine (as in get3d generate --seeds).")
+@click.option("--prompt", required=True, help="Text the asset should match from every side.")
+@click.option("--negative-prompt", default="", help="Unconditional / negative prompt (default: empty).")
+@click.option("--rule", default="sds", show_default=True, help="sds, ism or sdi.")
+@click.option("--model", required=True, help="Stable Diffusion folder (diffusers layout) or hub id.")
+@click.option("--steps", default=500, show_default=True, type=int, help="Total optimisation steps.")
+@click.option("--outdir", default="out/refine", show_default=True)
+@click.option("--guidance", default=None, type=float, help="Guidance scale (default: the rule's).")
+@click.option("--lr-sdf", default=1e-2, show_default=True, type=float)
+@click.option("--lr-deformation", default=1e-4, show_default=True, type=float)
+@click.option("--lr-texture", default=1e-2, show_default=True, type=float)
+@click.option("--sdf-reg-weight", default=0.01, show_default=True, type=float, help="GET3D's SDF regulariser.")
+@click.option("--laplacian-weight", default=0.1, show_default=True, type=float, help="Mesh smoothness.")
+@click.option("--geometry-only", is_flag=True, help="Freeze the texture.")
+@click.option("--texture-only", is_flag=True, help="Freeze the geometry.")
+@click.option("--batch", default=1, show_default=True, type=int, help="Views per step.")
+@click.option("--render-res", default=None, type=int, help="Render size (default: the model's image size).")
+@click.option("--snapshot-every", default=100, show_default=True, type=int)
+@click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
+@click.option("--texture-res", default=1024, show_default=True, type=int, help="Baked texture size.")
+@click.option("--preview-res", default=256, show_default=True, type=int)
+@click.option("--truncation", default=0.7, show_default=True, type=float)
+@click.option("--run-seed", default=0, show_default=True, type=int, help="Seed of cameras and noise.")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
+@click.option("--tensorboard", is_flag=True, help="TensorBoard scalars and render grids in OUTDIR/tb.")
+def refine_cmd(ckpt, seed, prompt, negative_prompt, rule, model, steps, outdir, guidance, lr_sdf, lr_deformation,
+               lr_texture, sdf_reg_weight, laplacian_weight, geometry_only, texture_only, batch, render_res,
+               snapshot_every, resume, texture_res, preview_res, truncation, run_seed, device, offline, tensorboard):
+    """Refine one generated asset toward a text prompt by score distillation (SDS, ISM, SDI)."""
+    from get3d.distill.refine import refine_checkpoint
+
+    result = refine_checkpoint(
+        ckpt, seed, prompt, model, outdir, rule, truncation, device, True if offline else None, guidance,
+        steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
+        lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
+        geometry_only=geometry_only, texture_only=texture_only, batch=batch, render_res=render_res,
+        snapshot_every=snapshot_every, resume=resume, texture_res=texture_res, preview_res=preview_res,
+        run_seed=run_seed, tensorboard=tensorboard, progress=True)
+    click.echo(f"refined steps {result.start_step}-{result.steps} ({result.skipped} non-finite skipped); "
+               f"wrote {len(result.files)} files to {outdir}")
+
+
 def main():
     cli(prog_name="get3d")
 

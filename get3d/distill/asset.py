@@ -1,0 +1,132 @@
+"""One generated asset as explicit, optimisable parameters: what ``get3d refine`` optimises.
+
+From a checkpoint and a seed (codes drawn by :func:`get3d.generate.seed_latents`, mapped with the
+same truncation as ``get3d generate``), the generator's output for that seed is frozen into:
+
+- ``sdf`` [N]: signed distance at the N tet-grid vertices (get3d convention: NEGATIVE inside);
+- ``deformation`` [N,3]: the vertex offsets after GET3D's ``tanh(.) / (tet_res * multiplier)``
+  (world units; stored as offsets, not pre-tanh, so the start is bit-exact);
+- ``tex_planes`` [1,3,C,R,R]: that seed's texture triplane.
+
+The texture MLP and ``to_rgb`` stay the generator's (frozen), modulated by that seed's fixed
+``ws_tex`` [1,num_ws_tex,w_dim]: colour(p) = generator.texture_colors(ws_tex, p, tex_planes).
+Mesh extraction is get3d.geometry's marching tets on ``grid + deformation``, rendering is
+get3d.render's Renderer with the field as ``texture_fn``, export is get3d.generate's path
+(xatlas UVs, baked texture, Mesh.save). With unchanged parameters the extracted mesh and baked
+texture equal ``get3d generate``'s for that seed exactly (tests/distill/test_refine.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from get3d.errors import Get3dError
+from get3d.geometry import Mesh, close_on_boundary, edge_table, marching_tets_batched, sdf_reg_loss, tet_grid
+
+__all__ = ["AssetParams", "RefineAsset", "asset_from_checkpoint", "laplacian_loss"]
+
+
+class AssetParams(torch.nn.Module):
+    """The optimised tensors only (what snapshots hold): sdf [N], deformation [N,3], tex_planes [1,3,C,R,R]."""
+
+    def __init__(self, sdf: torch.Tensor, deformation: torch.Tensor, tex_planes: torch.Tensor):
+        super().__init__()
+        self.sdf = torch.nn.Parameter(sdf.detach().float().clone())
+        self.deformation = torch.nn.Parameter(deformation.detach().float().clone())
+        self.tex_planes = torch.nn.Parameter(tex_planes.detach().float().clone())
+
+
+@dataclass
+class RefineAsset:
+    """An explicit asset: parameters + the frozen pieces that turn them into a textured mesh.
+
+    grid: [N,3] undeformed (scaled) tet-grid vertices; tets: [T,4]; edges: [E,2] unique grid
+    edges; ws_tex: [1,num_ws_tex,w_dim] fixed styles of the texture MLP; generator: the frozen
+    GET3D generator whose texture MLP / to_rgb colour the surface.
+    """
+
+    params: AssetParams
+    grid: torch.Tensor
+    tets: torch.Tensor
+    edges: torch.Tensor
+    ws_tex: torch.Tensor
+    generator: torch.nn.Module
+    seed: int | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.grid.device
+
+    def extract(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (verts [V,3], faces [F,3] int64), differentiable w.r.t. sdf and deformation.
+
+        Extracted as ``get3d generate`` exports: closed on the grid's box (close_on_boundary), so
+        the refined asset is watertight and a zero-step refine equals generate's mesh."""
+        verts = self.grid + self.params.deformation
+        sdf = close_on_boundary(self.params.sdf, self.grid)
+        (mesh_verts, faces), = marching_tets_batched(verts.unsqueeze(0), self.tets, sdf.unsqueeze(0))
+        return mesh_verts, faces
+
+    def colors(self, points: torch.Tensor) -> torch.Tensor:
+        """points [P,3] world -> rgb [P,3] in [0,1] (differentiable w.r.t. tex_planes)."""
+        index = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+        return self.generator.texture_colors(self.ws_tex, points.to(self.ws_tex.device), index,
+                                             tex_planes=self.params.tex_planes)
+
+    def sdf_reg(self) -> torch.Tensor:
+        """GET3D's SDF regulariser (get3d.geometry.sdf_reg_loss) of this asset -> scalar."""
+        return sdf_reg_loss(self.params.sdf.unsqueeze(0), self.edges)[0]
+
+    def mesh(self, texture_res: int = 1024, backend: str = "auto") -> Mesh:
+        """The textured mesh as ``get3d generate`` exports it (xatlas UVs + baked texture)."""
+        from get3d.export.uv_bake import bake_texture, uv_unwrap
+
+        with torch.no_grad():
+            verts, faces = self.extract()
+            if faces.shape[0] == 0:
+                raise Get3dError("the refined shape is empty (no surface left); lower the geometry "
+                                 "learning rates or use --texture-only")
+            verts, faces, uvs = uv_unwrap(verts, faces)
+            texture = bake_texture(verts, faces, uvs, self.colors, texture_res, backend=backend)
+        return Mesh(verts.float().cpu(), faces.cpu(), uvs.cpu(), texture.cpu())
+
+
+def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None) -> RefineAsset:
+    """The generator's output for ``seed`` (as ``get3d generate`` makes it) as a RefineAsset."""
+    from get3d.generate import load_generator, seed_latents
+
+    if seed is None or int(seed) < 0:
+        raise Get3dError(f"--seed must be a non-negative integer, got {seed!r}")
+    generator, _ = load_generator(ckpt, device)
+    dev = next(generator.parameters()).device
+    z_geo, z_tex = seed_latents(generator, [int(seed)], dev)
+    with torch.no_grad():
+        ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)
+        geo_planes, tex_planes = generator.triplanes(ws_geo, ws_tex)
+        geometry = generator._geometry(ws_geo.float(), geo_planes.float())
+    if bool(geometry["empty"][0]):
+        raise Get3dError(f"seed {seed}: the generated shape is empty (no surface); pick another seed")
+    grid, tets = tet_grid(generator.tet_res, dev)
+    grid = grid * generator.grid_scale
+    params = AssetParams(geometry["sdf"][0], geometry["deformation"][0], tex_planes.float())
+    return RefineAsset(params.to(dev), grid, tets, edge_table(tets).edges, ws_tex.float().detach(), generator,
+                       int(seed))
+
+
+def laplacian_loss(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Uniform Laplacian smoothness: mean over vertices of |mean(neighbours) - v|^2.
+
+    verts [V,3], faces [F,3] -> scalar (0 for an empty mesh). Neighbours are the vertices sharing
+    a face edge (edges shared by two faces count twice, which only reweights the mean).
+    """
+    if faces.shape[0] == 0:
+        return verts.sum() * 0
+    i = faces[:, [0, 1, 2, 1, 2, 0]].reshape(-1)
+    j = faces[:, [1, 2, 0, 0, 1, 2]].reshape(-1)
+    total = torch.zeros_like(verts).index_add_(0, i, verts[j])
+    count = torch.zeros(verts.shape[0], device=verts.device, dtype=verts.dtype).index_add_(
+        0, i, torch.ones_like(i, dtype=verts.dtype))
+    used = count > 0
+    delta = total[used] / count[used, None] - verts[used]
+    return (delta ** 2).sum(-1).mean()

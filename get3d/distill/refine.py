@@ -1,0 +1,291 @@
+"""``get3d refine``: text-guided refinement of one explicit asset by score distillation.
+
+Each step (``step`` counts from 0; ``steps`` is the run's total, resumed runs included):
+
+1. ``batch`` cameras from :func:`get3d.distill.views.sample_views` (random stream seeded by
+   ``(seed, step)``, so a resumed run draws what an uninterrupted one would);
+2. the asset's mesh (marching tets of sdf on grid + deformation) rendered at ``render_res``
+   (default: the prior's ``image_size``; lower values are upsampled bilinearly) with its texture
+   field, composited on the background (white default) -> images [B,3,S,S] in [0,1];
+3. loss = rule.loss(prior.encode(images), prompt + view suffix, negative prompt)
+   + sdf_reg_weight * GET3D's SDF regulariser + laplacian_weight * uniform Laplacian of the mesh
+   (both geometry terms only while geometry trains);
+4. Adam with one learning rate each for sdf, deformation and texture triplane.
+
+A step whose loss or gradients are not finite (or whose prior returns NaN) is skipped and
+counted; ``max_bad_steps`` in a row stop the run with an error, the last snapshot untouched
+(snapshots are written only from finite parameters). Snapshots: ``outdir/snapshots/
+snapshot-<step>.{safetensors,json}`` (get3d.training.checkpoint) every ``snapshot_every``
+steps and at the end; ``resume="auto"`` continues from the newest.
+
+Outputs in ``outdir``: ``refined.glb``, ``refined.obj`` (+ .mtl, .png) through get3d.generate's
+export, ``before_after.png`` (row 1 the start, row 2 the result, 4 fixed views),
+``turntable.gif``, ``settings.json`` (prompt, rule, model, seed and every setting),
+TensorBoard logs in ``outdir/tb`` when asked.
+
+Default learning rates are ours, not from a paper (GET3D assets are not refined by any public
+system): sdf 1e-2 (its values near the surface are O(0.1-1) in the bundled models),
+deformation 1e-4 (offsets are bounded by 1/tet_res), texture 1e-2 (triplane features O(1)).
+The SDF regulariser weight 0.01 is GET3D's; the Laplacian weight 0.1 is ours. See docs/distill.md.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from get3d.distill.asset import RefineAsset, asset_from_checkpoint, laplacian_loss
+from get3d.distill.prior import check_prior
+from get3d.distill.rules import RULES, make_rule
+from get3d.distill.views import SUFFIXES, ViewRanges, sample_views
+from get3d.errors import Get3dError
+
+__all__ = ["RefineResult", "refine", "refine_checkpoint"]
+
+
+@dataclass
+class RefineResult:
+    asset: RefineAsset
+    mesh: object = None  # the exported get3d.geometry.Mesh (None without outdir or export)
+    losses: list = field(default_factory=list)  # per finite step (rule + regularisers)
+    skipped: int = 0  # non-finite steps skipped
+    start_step: int = 0  # > 0 when resumed
+    steps: int = 0
+    files: list = field(default_factory=list)
+
+
+def _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res):
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise Get3dError("--prompt is empty: give the text the asset should match")
+    if rule not in RULES:
+        raise Get3dError(f"--rule: unknown rule {rule!r}; choose from {', '.join(RULES)}")
+    if steps < 0:
+        raise Get3dError(f"--steps must be >= 0, got {steps}")
+    if geometry_only and texture_only:
+        raise Get3dError("--geometry-only and --texture-only exclude each other (nothing would train)")
+    if batch < 1:
+        raise Get3dError(f"--batch must be >= 1, got {batch}")
+    if snapshot_every < 1:
+        raise Get3dError(f"--snapshot-every must be >= 1, got {snapshot_every}")
+    if render_res is not None and render_res < 8:
+        raise Get3dError(f"--render-res must be >= 8, got {render_res}")
+
+
+def _render(asset: RefineAsset, renderer, verts, faces, cameras: list, res: int, size: int, background):
+    """-> images [B,3,size,size] on ``background`` [3], masks [B,1,size,size]."""
+    images, masks = [], []
+    for camera in cameras:
+        out = renderer.render(verts, faces, camera, res, texture_fn=lambda p, b: asset.colors(p))
+        images.append(out.color + background * (1 - out.mask))  # colour is 0 off the object
+        masks.append(out.mask)
+    images = torch.cat(images).permute(0, 3, 1, 2)
+    masks = torch.cat(masks).permute(0, 3, 1, 2)
+    if res != size:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        masks = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
+    return images, masks
+
+
+def _write_json(path: Path, record: dict) -> None:
+    from get3d.training.checkpoint import _atomic_write
+
+    text = json.dumps(record, indent=2, default=str).encode()
+    _atomic_write(path, lambda handle: handle.write(text))
+
+
+def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int = 500, outdir=None, *,
+           negative_prompt: str = "", rule_options: Optional[dict] = None, lr_sdf: float = 1e-2,
+           lr_deformation: float = 1e-4, lr_texture: float = 1e-2, sdf_reg_weight: float = 0.01,
+           laplacian_weight: float = 0.1, geometry_only: bool = False, texture_only: bool = False,
+           batch: int = 1, render_res: Optional[int] = None, background=(1.0, 1.0, 1.0),
+           views: Optional[ViewRanges] = None, view_prompts: bool = True, snapshot_every: int = 100,
+           resume: Optional[str] = None, max_bad_steps: int = 10, seed: int = 0, texture_res: int = 1024,
+           formats="glb,obj", preview_res: int = 256, turntable_frames: int = 24, export: bool = True,
+           tensorboard: bool = False, progress: bool = False, backend: str = "auto",
+           settings: Optional[dict] = None) -> RefineResult:
+    """Refine ``asset`` in place so its renders match ``prompt`` under ``prior`` (see the module
+    docstring). ``prior`` is any DiffusionPrior; ``rule_options`` go to ``make_rule(rule, ...)``.
+    Returns a RefineResult (the asset, the exported mesh, per-step losses, skipped count, files)."""
+    from tqdm import tqdm
+
+    from get3d.render import Renderer
+    from get3d.training.checkpoint import latest_snapshot, read_snapshot, restore_modules, restore_optimizers, \
+        write_snapshot
+
+    check_prior(prior)
+    rule = str(rule).strip().lower()
+    _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res)
+    rule_obj = make_rule(rule, **(rule_options or {}))
+    views = views or ViewRanges()
+    size = int(prior.image_size)
+    res = int(render_res or size)
+    device = asset.device
+    background = torch.tensor(background, dtype=torch.float32, device=device)
+    renderer = Renderer(backend)
+    outdir = Path(outdir) if outdir is not None else None
+    result = RefineResult(asset, steps=steps)
+
+    params = asset.params
+    train_geo, train_tex = not texture_only, not geometry_only
+    params.sdf.requires_grad_(train_geo)
+    params.deformation.requires_grad_(train_geo)
+    params.tex_planes.requires_grad_(train_tex)
+    groups = []
+    if train_geo:
+        groups += [{"params": [params.sdf], "lr": lr_sdf}, {"params": [params.deformation], "lr": lr_deformation}]
+    if train_tex:
+        groups.append({"params": [params.tex_planes], "lr": lr_texture})
+    optimizer = torch.optim.Adam(groups)
+
+    before = asset.mesh(texture_res, backend) if outdir is not None and export else None
+    record = dict(settings or {}, prompt=prompt, negative_prompt=negative_prompt, rule=rule,
+                  rule_options=rule_obj.options(), seed_of_asset=asset.seed, steps=steps, lr_sdf=lr_sdf,
+                  lr_deformation=lr_deformation, lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight,
+                  laplacian_weight=laplacian_weight, geometry_only=geometry_only, texture_only=texture_only,
+                  batch=batch, image_size=size, render_res=res, background=background.tolist(),
+                  views=asdict(views), view_prompts=view_prompts, snapshot_every=snapshot_every,
+                  max_bad_steps=max_bad_steps, seed=seed, texture_res=texture_res, formats=formats)
+
+    snap_dir = outdir / "snapshots" if outdir is not None else None
+    start = 0
+    if resume is not None:
+        if snap_dir is None:
+            raise Get3dError("--resume needs --outdir (the run folder holding snapshots/)")
+        snap = latest_snapshot(snap_dir) if resume == "auto" else None
+        path = snap.json_path if snap is not None else (None if resume == "auto" else Path(resume))
+        if path is not None:
+            tensors, meta = read_snapshot(path)
+            restore_modules(tensors, {"asset": params}, source=str(path))
+            restore_optimizers(tensors, meta, {"adam": optimizer}, source=str(path))
+            start = int(meta["step"])
+            if start > steps:
+                raise Get3dError(f"--steps {steps} is below the resumed snapshot's step {start}")
+    result.start_step = start
+    record["resumed_from_step"] = start
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
+        _write_json(outdir / "settings.json", record)
+
+    prompts = [prompt + s for s in SUFFIXES] if view_prompts else [prompt] * len(SUFFIXES)
+    with torch.no_grad():
+        cond_all = prior.embed_text(prompts)
+        uncond = prior.embed_text([negative_prompt])
+    writer = None
+    if tensorboard and outdir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(outdir / "tb"))
+
+    def snapshot(step):
+        if snap_dir is not None:
+            write_snapshot(snap_dir, step, {"asset": params}, step=step, optimizers={"adam": optimizer},
+                           save_rng=False, extra={"refine": record})
+
+    fixed_mesh = None
+    if not train_geo:
+        with torch.no_grad():
+            fixed_mesh = asset.extract()
+    streak = 0
+    bar = tqdm(range(start, steps), desc=f"refine {rule}", disable=not progress, initial=start, total=steps)
+    for step in bar:
+        gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + step)
+        cameras, suffix = sample_views(batch, views, gen, device)
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            verts, faces = fixed_mesh if fixed_mesh is not None else asset.extract()
+            if faces.shape[0] == 0:
+                raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
+                                 f"raise --sdf-reg-weight, or resume from an earlier snapshot")
+            clock = time.perf_counter()
+            images, _ = _render(asset, renderer, verts, faces, cameras, res, size, background)
+            latents = prior.encode(images)
+            loss = rule_obj.loss(latents, prior, cond_all[suffix.to(cond_all.device)], uncond, step, steps,
+                                 generator=gen)
+            parts = {"rule": float(loss.detach())}
+            if train_geo:
+                reg, lap = asset.sdf_reg(), laplacian_loss(verts, faces)
+                loss = loss + sdf_reg_weight * reg + laplacian_weight * lap
+                parts.update(sdf_reg=float(reg.detach()), laplacian=float(lap.detach()))
+            loss.backward()
+            grads = [p.grad for p in params.parameters() if p.grad is not None]
+            finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
+        except Get3dError as err:
+            if "not finite" not in str(err):
+                raise
+            finite = False
+        if not finite:
+            result.skipped += 1
+            streak += 1
+            if streak >= max_bad_steps:
+                raise Get3dError(f"refine {rule}: {streak} non-finite steps in a row at step {step}; stopped "
+                                 f"(last snapshot intact in {snap_dir})")
+            continue
+        streak = 0
+        optimizer.step()
+        result.losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{result.losses[-1]:.4g}", t=rule_obj.last.get("t"))
+        if writer is not None:
+            for key, value in parts.items():
+                writer.add_scalar(f"loss/{key}", value, step)
+            writer.add_scalar("rule/grad_norm", rule_obj.last.get("grad_norm", 0.0), step)
+            writer.add_scalar("time/step_s", time.perf_counter() - clock, step)
+            if (step + 1) % snapshot_every == 0:
+                writer.add_images("renders", images.detach().clamp(0, 1), step)
+        if (step + 1) % snapshot_every == 0 and step + 1 < steps:
+            snapshot(step + 1)
+    if steps > start:
+        snapshot(steps)
+    if writer is not None:
+        writer.close()
+
+    if outdir is not None and export:
+        from get3d.export.previews import image_grid, render_previews, save_gif, save_image
+        from get3d.generate import parse_formats, save_asset
+        from get3d.render.camera import Cameras
+
+        result.mesh = asset.mesh(texture_res, backend)
+        result.files += save_asset(result.mesh, outdir, "refined", parse_formats(formats))
+        fixed = Cameras.orbit(4, 20.0, start=30.0)
+        grid = render_previews([before, result.mesh], fixed, preview_res, backend)
+        result.files.append(str(save_image(outdir / "before_after.png", image_grid(grid.reshape(-1, *grid.shape[2:]), 4))))
+        if turntable_frames > 0:
+            frames = render_previews([result.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
+            result.files.append(str(save_gif(outdir / "turntable.gif", frames)))
+    if outdir is not None:
+        record.update(skipped_steps=result.skipped, finite_steps=len(result.losses),
+                      final_loss=result.losses[-1] if result.losses else None, files=result.files)
+        _write_json(outdir / "settings.json", record)
+    return result
+
+
+def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = "sds", truncation: float = 0.7,
+                      device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = 0,
+                      **options) -> RefineResult:
+    """``get3d refine`` end to end: load the prior (``load_diffusion(model)``) and the asset of
+    ``seed`` in ``ckpt``, then :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model in
+    settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
+    from get3d.distill.diffusion import load_diffusion
+
+    rule = str(rule).strip().lower()
+    _check(prompt, rule, options.get("steps", 500), options.get("geometry_only", False),
+           options.get("texture_only", False), options.get("batch", 1), options.get("snapshot_every", 100),
+           options.get("render_res"))
+    text = "" if seed is None else str(seed).strip()
+    if not text.isdigit():
+        raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
+                         "give the seed of the asset to refine, as in get3d generate --seeds")
+    asset = asset_from_checkpoint(ckpt, int(text), truncation, device)
+    prior = load_diffusion(model, device=asset.device, local_files_only=local_files_only)
+    rule_options = dict(options.pop("rule_options", None) or {})
+    if guidance is not None:
+        rule_options["guidance_scale"] = guidance
+    settings = dict(options.pop("settings", None) or {}, ckpt=str(ckpt), seed_of_asset=int(text), model=str(model),
+                    truncation=truncation)
+    return refine(prior, asset, prompt, rule, outdir=outdir, rule_options=rule_options, settings=settings,
+                  seed=run_seed, **options)
