@@ -9,16 +9,6 @@ from get3d.distill import DiffusionPrior, load_diffusion, make_rule
 from get3d.distill.tiny import save_tiny_pipeline
 
 
-@pytest.fixture(scope="session")
-def tiny_sd(tmp_path_factory):
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd") / "sd")
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
 def test_tiny_pipeline_loads_through_load_diffusion(tiny_sd, offline):
     prior = load_diffusion(tiny_sd, device="cpu")
     assert isinstance(prior, DiffusionPrior)

@@ -7,18 +7,7 @@ import trimesh
 from click.testing import CliRunner
 
 from get3d.cli import cli
-from get3d.distill.tiny import save_tiny_pipeline
 from get3d.geometry import Mesh
-
-
-@pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory):
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd-refine") / "sd")
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
 def _run(tiny_sd, outdir, *extra):
