@@ -111,16 +111,21 @@ def _report_render(summary) -> None:
 @click.argument("mesh_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--category", default=None, help="Category name for every shape (default: from the folders).")
+@click.option("--keep-meshes", is_flag=True, help="Also write each normalised mesh as OUT/mesh/<category>/<shape>.ply "
+              "(the default --ref-meshes of get3d metrics).")
 @_render_options(default_res=1024)
-def render_dataset_cmd(mesh_dir, out_dir, category, views, res, scale, seed, ambient, diffuse, light_dir, unlit,
-                       workers, backend):
+def render_dataset_cmd(mesh_dir, out_dir, category, keep_meshes, views, res, scale, seed, ambient, diffuse, light_dir,
+                       unlit, workers, backend):
     """Render a folder of meshes (OBJ+MTL, GLB/GLTF, PLY, OFF, STL; ShapeNet v1/v2) into GET3D's layout.
 
     Finished shapes are skipped on a re-run; a mesh that fails is reported and skipped.
     """
     from get3d.datasets.render_meshes import render_mesh_folder
 
+    import dataclasses
+
     settings = _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit, backend)
+    settings = dataclasses.replace(settings, keep_meshes=keep_meshes)
     summary = render_mesh_folder(mesh_dir, out_dir, settings, category=category, workers=workers)
     _report_render(summary)
     if summary.failed and not summary.rendered and not summary.skipped:

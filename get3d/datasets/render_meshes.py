@@ -280,6 +280,12 @@ def render_views(mesh: ShadingMesh, rotation: np.ndarray, elevation: np.ndarray,
     return np.concatenate(images)
 
 
+def _export_ply(path, verts: torch.Tensor, faces: torch.Tensor) -> None:
+    import trimesh
+
+    trimesh.Trimesh(verts.detach().cpu().numpy(), faces.cpu().numpy(), process=False).export(path, file_type="ply")
+
+
 def _save_atomic(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -315,6 +321,7 @@ class RenderSettings:
     seed: int = 0
     lighting: Lighting = Lighting()
     backend: str = "auto"
+    keep_meshes: bool = False  # also write the normalised mesh as OUT/mesh/<category>/<shape>.ply (COV/MMD)
 
 
 def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, renderer: Renderer | None = None) -> None:
@@ -323,6 +330,11 @@ def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, re
     device = "cuda" if renderer.backend.name == "nvdiffrast" else "cpu"
     mesh = load_shading_mesh(source.path)
     mesh.verts = normalize_verts(mesh.verts, settings.scale)
+    if settings.keep_meshes:
+        # Geometry only, in the renders' frame: what the metrics' --ref-meshes default expects.
+        mesh_dir = out_dir / "mesh" / source.category
+        mesh_dir.mkdir(parents=True, exist_ok=True)
+        _save_atomic(mesh_dir / f"{source.shape_id}.ply", lambda tmp: _export_ply(tmp, mesh.verts, mesh.faces))
     rotation, elevation = shape_cameras(settings.seed, source.category, source.shape_id, settings.views)
     images = render_views(mesh, rotation, elevation, settings.resolution, renderer, settings.lighting, device)
     img_dir = out_dir / "img" / source.category / source.shape_id

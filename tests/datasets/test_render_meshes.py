@@ -187,3 +187,23 @@ def test_unreadable_mesh_is_a_clear_error(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(Get3dError, match="x.glb"):
         load_shading_mesh(bad)
+
+
+def test_keep_meshes_writes_normalised_copies_for_the_geometry_metrics(mesh_dir, tmp_path):
+    import trimesh
+
+    from get3d.datasets.render_meshes import normalize_verts
+
+    out = tmp_path / "k"
+    result = CliRunner().invoke(cli, ["render-dataset", str(mesh_dir / "props"), str(out), "--keep-meshes",
+                                      "--views", "1", "--res", "16", "--workers", "0", "--backend", "torch",
+                                      "--scale", "0.7"])
+    assert result.exit_code == 0, result.output
+    kept = sorted((out / "mesh").rglob("*.ply"))
+    rendered = sorted(p.name for p in (out / "img").glob("*/*"))
+    assert sorted(p.stem for p in kept) == rendered and len(kept) == 2
+    for path in kept:
+        mesh = trimesh.load(path, process=False)
+        source = load_shading_mesh(next(p for p in (mesh_dir / "props").iterdir() if p.stem == path.stem))
+        expected = normalize_verts(source.verts, 0.7).numpy()
+        assert abs(mesh.vertices - expected).max() < 1e-5  # the renders' frame, not the raw file's
