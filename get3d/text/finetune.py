@@ -1,0 +1,452 @@
+"""CLIP-directed fine-tuning of a whole generator (StyleGAN-NADA, as GET3D's paper used it).
+
+A frozen copy and a trained copy of the generator render the same latents from the same cameras;
+the directional CLIP loss (get3d.text.loss) pulls the change between their renders' image
+embeddings toward the change between the source and target texts' embeddings. Only the layer
+units of ``layers`` (get3d.text.layers) learn; the mapping networks and every other parameter
+stay bit-identical.
+
+Per iteration ``i`` (RNG: ``torch.Generator().manual_seed(seed * 1_000_003 + i)``, so a resumed
+run draws what an uninterrupted one would): ``batch`` latents z ~ N(0, I) mapped with truncation
+``truncation``; ``views`` cameras per latent from the checkpoint's training camera distribution
+(its config's rotation / elevation ranges); renders at ``resolution`` on ``background``; loss =
+``sum_m weight_m * directional_loss_m``; one Adam step (StyleGAN-NADA: lr 0.002 x 0.8, betas
+(0, 0.99^0.8)). With ``layers="auto"`` the trained units are re-chosen before each step.
+
+A step whose loss or gradients are not finite is skipped and counted; ``max_bad_steps`` of them in
+a row stop the run with a Get3dError (the snapshots already written stay intact).
+
+With ``outdir``: TensorBoard scalars (``Loss/direction``, ``Loss/direction_similarity`` = mean cos
+of image and text directions, per encoder too), before/after grids of fixed seeds at every
+snapshot, ordinary get3d snapshots (weights as ``G_ema``, so ``get3d generate --ckpt OUTDIR``
+loads the fine-tuned generator) named by latents seen (iterations x batch), their JSON carrying
+every setting under ``"finetune_text"``, and ``before_after.png`` at the end.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+
+from get3d.errors import Get3dError
+from get3d.render.camera import Cameras
+from get3d.text.layers import GROUPS, group_units, select_units, set_trainable, unit_parameters
+from get3d.text.loss import IMAGENET_TEMPLATES, cosine, global_loss, image_direction, text_direction
+from get3d.text.views import render_views
+
+__all__ = ["FinetuneOptions", "FinetuneResult", "TextFinetuner", "before_after_grid", "check_prompts", "finetune_checkpoint",
+           "finetune_text"]
+
+_SEED_STRIDE = 1_000_003
+
+
+@dataclass
+class FinetuneOptions:
+    """Every setting of a text fine-tune (docs/text.md gives each default's source)."""
+
+    iters: int = 1000  # StyleGAN-NADA's --iter default
+    batch: int = 4  # latents per step
+    views: int = 8  # cameras per latent
+    lr: float = 0.002 * 0.8  # StyleGAN-NADA: lr x g_reg_ratio (4/5)
+    betas: tuple = (0.0, 0.99 ** 0.8)  # StyleGAN-NADA: (0^0.8, 0.99^0.8)
+    layers: str = "all"
+    top_k: int = 1  # StyleGAN-NADA's --auto_layer_k default
+    auto_iters: int = 1  # StyleGAN-NADA's --auto_layer_iters default
+    auto_batch: int = 8  # StyleGAN-NADA's --auto_layer_batch default (one view each)
+    auto_lr: float = 0.01  # StyleGAN-NADA's SGD lr on the W+ codes
+    truncation: float = 1.0  # StyleGAN-NADA trains on untruncated latents
+    resolution: Optional[int] = None  # None: the largest encoder input size
+    background: tuple = (1.0, 1.0, 1.0)
+    clip_weights: Optional[tuple] = None  # None: 1 per encoder
+    seed: int = 0
+    snapshot_every: int = 100  # iterations (0: only the final snapshot)
+    keep_snapshots: int = 3  # newest snapshots kept (0: all)
+    log_every: int = 10  # iterations between TensorBoard scalars
+    grid_seeds: int = 4  # fixed seeds 0..n-1 of the before/after grids
+    grid_views: int = 4
+    grid_truncation: float = 0.7  # StyleGAN-NADA's --sample_truncation
+    max_bad_steps: int = 10  # non-finite steps in a row before stopping
+    templates: str = "imagenet"  # "imagenet" (StyleGAN-NADA's 79) or "none" (the raw prompts)
+
+    def validate(self, n_encoders: int) -> None:
+        for name in ("iters", "batch", "views", "auto_batch", "grid_seeds", "grid_views", "max_bad_steps",
+                     "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise Get3dError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.snapshot_every < 0:
+            raise Get3dError(f"--snapshot-every must be >= 0, got {self.snapshot_every}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise Get3dError(f"--lr must be a positive number, got {self.lr}")
+        if self.layers not in GROUPS:
+            raise Get3dError(f"--layers: unknown layer group {self.layers!r}; choose from {', '.join(GROUPS)}")
+        if self.templates not in ("imagenet", "none"):
+            raise Get3dError(f"templates must be 'imagenet' or 'none', got {self.templates!r}")
+        if not 0 <= self.truncation <= 1 or not 0 <= self.grid_truncation <= 1:
+            raise Get3dError(f"--truncation must be in [0, 1], got {self.truncation}")
+        if self.resolution is not None and int(self.resolution) < 8:
+            raise Get3dError(f"--res must be >= 8, got {self.resolution}")
+        if len(tuple(self.background)) != 3:
+            raise Get3dError(f"background must be three numbers, got {self.background!r}")
+        if self.clip_weights is not None and len(tuple(self.clip_weights)) != n_encoders:
+            raise Get3dError(f"--clip-weights has {len(tuple(self.clip_weights))} values for {n_encoders} CLIP models")
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class FinetuneResult:
+    generator: torch.nn.Module  # the fine-tuned copy (eval mode, no grads)
+    steps: int
+    skipped_steps: int
+    last_loss: float
+    snapshot: Optional[Path] = None
+    grid: Optional[Path] = None
+    selections: dict = field(default_factory=dict)  # layers="auto": unit name -> times chosen
+
+
+def check_prompts(source: str, target: str) -> tuple[str, str]:
+    source, target = str(source or "").strip(), str(target or "").strip()
+    if not source:
+        raise Get3dError("--source: empty prompt; describe what the generator makes now, e.g. 'a chair'")
+    if not target:
+        raise Get3dError("--target: empty prompt; describe what it should make, e.g. 'a golden throne'")
+    if source.casefold() == target.casefold():
+        raise Get3dError(f"--source and --target are the same text ({source!r}): there is no direction to follow")
+    return source, target
+
+
+def _check_generator(G) -> None:
+    needed = ("mapping_tex", "generator")
+    if not all(hasattr(G, n) for n in needed) or not hasattr(G.generator, "mlp_synthesis_tex") \
+            or getattr(G, "num_ws_tex", 0) < 1:
+        raise Get3dError(f"{type(G).__name__} has no texture branch (mapping_tex, texture triplane, texture MLP): "
+                         "text fine-tuning needs a textured get3d Generator")
+
+
+class TextFinetuner:
+    """The state of one fine-tune: frozen G, trained copy, optimizer, text directions."""
+
+    def __init__(self, G, encoders: Sequence, source: str, target: str, options: FinetuneOptions,
+                 camera_ranges: tuple = ((0.0, 360.0), (0.0, 30.0))):
+        _check_generator(G)
+        self.source, self.target = check_prompts(source, target)
+        encoders = list(encoders) if isinstance(encoders, (list, tuple)) else [encoders]
+        if not encoders:
+            raise Get3dError("no encoder given (--clip)")
+        for enc in encoders:
+            if not (hasattr(enc, "encode_image") and hasattr(enc, "encode_text")):
+                raise Get3dError(f"{type(enc).__name__} is not an ImageTextEncoder (needs encode_image, encode_text)")
+        options.validate(len(encoders))
+        self.options = options
+        self.encoders = encoders
+        self.weights = [float(w) for w in (options.clip_weights or [1.0] * len(encoders))]
+        self.device = next(G.parameters()).device
+        self.frozen = G.eval().requires_grad_(False)
+        self.tuned = copy.deepcopy(G).eval()
+        self.camera_ranges = camera_ranges
+        self.resolution = int(options.resolution or max(int(getattr(e, "image_size", 224)) for e in encoders))
+        templates = IMAGENET_TEMPLATES if options.templates == "imagenet" else ("{}",)
+        self.text_dirs = [text_direction(e, self.source, self.target, templates).to(self.device) for e in encoders]
+        with torch.no_grad():
+            self.target_embs = [e.encode_text([self.target]).float()[0].to(self.device) for e in encoders]
+        self.units = group_units(self.tuned, options.layers)
+        params = unit_parameters(self.tuned, self.units)
+        if not params:
+            raise Get3dError(f"--layers {options.layers}: the generator has no parameters in this group")
+        set_trainable(self.tuned, self.units)
+        self.param_names = [n for n, _ in params]
+        self.optimizer = torch.optim.Adam([p for _, p in params], lr=options.lr, betas=tuple(options.betas))
+        self.step_index = 0
+        self.skipped = 0
+        self.bad_run = 0
+        self.selections: dict[str, int] = {}
+        self.last = {}
+
+    # ------------------------------------------------------------------ sampling
+    def _rng(self, index: int, salt: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.options.seed * _SEED_STRIDE + index * 2 + salt)
+
+    def _cameras(self, n: int, rng: torch.Generator) -> Cameras:
+        rot, elev = self.camera_ranges
+        return Cameras.sample_training_cameras(n, rng, rot_range=tuple(rot), elev_range=tuple(elev),
+                                               device=self.device)
+
+    def _codes(self, n: int, rng: torch.Generator, psi: float):
+        z = torch.randn(n, 2, self.frozen.z_dim, generator=rng).to(self.device)
+        with torch.no_grad():
+            return self.frozen.mapping(z[:, 0], z[:, 1], psi=psi)
+
+    # ------------------------------------------------------------------ adaptive layers
+    def choose_units(self, index: int) -> list:
+        o = self.options
+        rng = self._rng(index, salt=1)
+        ws_geo, ws_tex = self._codes(o.auto_batch, rng, o.truncation)
+        cams = self._cameras(o.auto_batch, rng)
+
+        def loss_fn(geo, tex):
+            images = render_views(self.tuned, geo, tex, cams, 1, self.resolution, o.background)
+            return sum(w * global_loss(e, images, t) for e, w, t in zip(self.encoders, self.weights, self.target_embs))
+
+        self.tuned.requires_grad_(False)
+        chosen, _ = select_units(self.units, ws_geo, ws_tex, loss_fn, o.top_k, o.auto_iters, o.auto_lr)
+        set_trainable(self.tuned, chosen)
+        for unit in chosen:
+            self.selections[unit.name] = self.selections.get(unit.name, 0) + 1
+        return chosen
+
+    # ------------------------------------------------------------------ one step
+    def step(self) -> dict:
+        """One optimisation step; returns its statistics (``skipped`` True when not finite)."""
+        o = self.options
+        index = self.step_index
+        if o.layers == "auto":
+            self.choose_units(index)
+        rng = self._rng(index)
+        ws_geo, ws_tex = self._codes(o.batch, rng, o.truncation)
+        cams = self._cameras(o.batch * o.views, rng)
+        with torch.no_grad():
+            frozen = render_views(self.frozen, ws_geo, ws_tex, cams, o.views, self.resolution, o.background)
+            frozen_embs = [e.encode_image(frozen).float() for e in self.encoders]
+        tuned = render_views(self.tuned, ws_geo, ws_tex, cams, o.views, self.resolution, o.background)
+        losses, sims = [], []
+        for enc, weight, t_dir, f_emb in zip(self.encoders, self.weights, self.text_dirs, frozen_embs):
+            cos = cosine(image_direction(enc.encode_image(tuned), f_emb), t_dir)
+            losses.append(weight * (1 - cos).mean())
+            sims.append(cos.mean().detach())
+        loss = torch.stack(losses).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            finite = all(bool(torch.isfinite(p.grad).all()) for g in self.optimizer.param_groups
+                         for p in g["params"] if p.grad is not None)
+        stats = {"Loss/direction": float(loss.detach()), "Loss/direction_similarity": float(torch.stack(sims).mean())}
+        for enc, sim in zip(self.encoders, sims):
+            stats[f"Loss/direction_similarity/{getattr(enc, 'name', type(enc).__name__)}"] = float(sim)
+        self.step_index += 1
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped += 1
+            self.bad_run += 1
+            stats["skipped"] = True
+            return stats
+        self.optimizer.step()
+        self.bad_run = 0
+        stats["skipped"] = False
+        self.last = stats
+        return stats
+
+    # ------------------------------------------------------------------ grids
+    @torch.no_grad()
+    def grid(self) -> torch.Tensor:
+        return before_after_grid(self.frozen, self.tuned, range(self.options.grid_seeds), self.options.grid_views,
+                                 self.resolution, self.options.grid_truncation, self.options.background)
+
+
+@torch.no_grad()
+def before_after_grid(frozen, tuned, seeds, views: int, resolution: int, truncation: float = 0.7,
+                      background=(1.0, 1.0, 1.0)) -> torch.Tensor:
+    """[2*S*H, views*W, 3]: for each seed a row of the frozen generator's views, then the same
+    latents and cameras through the tuned one (orbit at 20 deg elevation, starting at 30 deg)."""
+    from get3d.export.previews import image_grid
+    from get3d.generate import seed_latents
+
+    device = next(frozen.parameters()).device
+    seeds = list(seeds)
+    z_geo, z_tex = seed_latents(frozen, seeds, device)
+    ws_geo, ws_tex = frozen.mapping(z_geo, z_tex, psi=truncation)
+    orbit = Cameras.orbit(views, 20.0, start=30.0)
+    rows = []
+    for i in range(len(seeds)):
+        for G in (frozen, tuned):
+            cams = orbit.to(device)
+            rows.append(render_views(G, ws_geo[i:i + 1], ws_tex[i:i + 1], cams, views, resolution, background))
+    images = torch.cat(rows).permute(0, 2, 3, 1).float().cpu()
+    return image_grid(images, views)
+
+
+# ---------------------------------------------------------------------------------- the loop
+def _meta(tuner: TextFinetuner, extra: Optional[dict]) -> dict:
+    o = tuner.options
+    record = {
+        "source": tuner.source,
+        "target": tuner.target,
+        "clip": [getattr(e, "name", type(e).__name__) for e in tuner.encoders],
+        "clip_weights": tuner.weights,
+        "layers": o.layers,
+        "trainable_parameters": tuner.param_names,
+        "templates": f"{o.templates} ({len(IMAGENET_TEMPLATES) if o.templates == 'imagenet' else 1})",
+        "resolution": tuner.resolution,
+        "camera_ranges": [list(r) for r in tuner.camera_ranges],
+        "options": o.to_dict(),
+        "steps": tuner.step_index,
+        "skipped_steps": tuner.skipped,
+        "auto_selections": dict(tuner.selections),
+    }
+    record.update(extra or {})
+    return {"finetune_text": record}
+
+
+def _resume(tuner: TextFinetuner, outdir: Path, resume) -> Optional[Path]:
+    from get3d.training.checkpoint import latest_snapshot, read_snapshot, resolve_snapshot_path, restore_modules, \
+        restore_optimizers
+
+    if resume in (None, False, "", "none"):
+        return None
+    if resume == "auto":
+        snap = latest_snapshot(outdir)
+        if snap is None:
+            return None
+        path = Path(snap.json_path)
+    else:
+        path = resolve_snapshot_path(resume)
+    tensors, meta = read_snapshot(path)
+    saved = meta.get("finetune_text")
+    if not saved:
+        raise Get3dError(f"{path}: not a finetune-text snapshot (no 'finetune_text' record); cannot resume from it")
+    for key, now in (("source", tuner.source), ("target", tuner.target), ("layers", tuner.options.layers)):
+        if saved.get(key) != now:
+            raise Get3dError(f"--resume: {path} was fine-tuned with {key} {saved.get(key)!r}, this run asks for "
+                             f"{now!r}; use another --outdir")
+    restore_modules(tensors, {"G_ema": tuner.tuned}, source=str(path))
+    set_trainable(tuner.tuned, tuner.units)
+    restore_optimizers(tensors, meta, {"G": tuner.optimizer}, source=str(path))
+    tuner.step_index = int(meta.get("step", 0))
+    tuner.skipped = int(saved.get("skipped_steps", 0))
+    tuner.selections = dict(saved.get("auto_selections") or {})
+    return path
+
+
+def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path | None = None,
+                  resume: str | None = None, config=None, progress: bool = False, camera_ranges=None,
+                  extra_meta: Optional[dict] = None, log=None, return_result: bool = False, **options):
+    """Fine-tune a copy of ``G`` so its samples move from ``source`` toward ``target``.
+
+    G: a get3d Generator (left unchanged: it is the frozen reference); encoders: one
+    ImageTextEncoder or a list (``clip_weights`` weights them); options: FinetuneOptions fields
+    (iters, batch, views, lr, layers, top_k, truncation, resolution, seed, ...). With ``outdir``,
+    snapshots (``config``: the Config recorded with them), TensorBoard logs and before_after.png
+    are written there; ``resume="auto"`` continues from its newest snapshot. Returns the fine-tuned
+    generator (or a FinetuneResult with ``return_result``).
+    """
+    known = {f.name for f in fields(FinetuneOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise Get3dError(f"finetune_text: unknown option {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    opts = FinetuneOptions(**options)
+    if config is None and hasattr(G, "cfg"):
+        from get3d.config import Config
+
+        config = Config(model=G.cfg)  # snapshots must say how to rebuild the generator
+    if camera_ranges is None and config is not None:
+        camera_ranges = (tuple(config.data.rotation_range), tuple(config.data.elevation_range))
+    tuner = TextFinetuner(G, encoders, source, target, opts, camera_ranges or ((0.0, 360.0), (0.0, 30.0)))
+    log = log or (lambda line: None)
+    writer = None
+    snapshot = grid_path = None
+    if outdir is not None:
+        outdir = Path(outdir)
+        outdir.mkdir(parents=True, exist_ok=True)
+        resumed = _resume(tuner, outdir, resume)
+        if resumed is not None:
+            log(f"resumed from {resumed} at iteration {tuner.step_index}")
+            snapshot = resumed
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(outdir), purge_step=tuner.step_index or None)
+    elif resume not in (None, False, "", "none"):
+        raise Get3dError("--resume needs --outdir (the folder holding the snapshots)")
+
+    def save(step: int) -> Path:
+        from get3d.training.checkpoint import prune_snapshots, write_snapshot
+
+        tuner.tuned.requires_grad_(False)
+        snap = write_snapshot(outdir, step * opts.batch, {"G_ema": tuner.tuned}, config=config, step=step,
+                              optimizers={"G": tuner.optimizer}, save_rng=False, extra=_meta(tuner, extra_meta))
+        if opts.layers != "auto":
+            set_trainable(tuner.tuned, tuner.units)
+        grid = tuner.grid()
+        writer.add_image("BeforeAfter", grid, step, dataformats="HWC")
+        writer.flush()
+        prune_snapshots(outdir, opts.keep_snapshots, protect=(snap.json_path,))
+        return Path(snap.json_path)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=opts.iters, initial=min(tuner.step_index, opts.iters), unit="it", desc="finetune-text",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        if writer is not None and tuner.step_index == 0:
+            writer.add_image("BeforeAfter", tuner.grid(), 0, dataformats="HWC")
+        while tuner.step_index < opts.iters:
+            stats = tuner.step()
+            step = tuner.step_index
+            bar.update(1)
+            if stats["skipped"]:
+                log(f"iteration {step}: non-finite loss or gradients; step skipped ({tuner.skipped} so far)")
+                if tuner.bad_run >= opts.max_bad_steps:
+                    raise Get3dError(f"stopped after {tuner.bad_run} non-finite steps in a row at iteration {step}; "
+                                     f"last snapshot: {snapshot or 'none'} (intact)")
+                continue
+            bar.set_postfix_str(f"loss={stats['Loss/direction']:.4f} sim={stats['Loss/direction_similarity']:.3f}")
+            if writer is not None and (step % opts.log_every == 0 or step == opts.iters):
+                for key, value in stats.items():
+                    if key != "skipped":
+                        writer.add_scalar(key, value, step)
+                writer.add_scalar("Progress/skipped_steps", tuner.skipped, step)
+            if writer is not None and opts.snapshot_every and step % opts.snapshot_every == 0 and step < opts.iters:
+                snapshot = save(step)
+        if writer is not None:
+            if snapshot is None or tuner.step_index != _step_of(snapshot):
+                snapshot = save(tuner.step_index)
+            from get3d.export.previews import save_image
+
+            grid_path = save_image(outdir / "before_after.png", tuner.grid())
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    tuner.tuned.eval().requires_grad_(False)
+    result = FinetuneResult(tuner.tuned, tuner.step_index, tuner.skipped, float(tuner.last.get("Loss/direction", math.nan)),
+                            snapshot, grid_path, dict(tuner.selections))
+    return result if return_result else tuner.tuned
+
+
+def _step_of(snapshot: Path) -> int:
+    import json
+
+    try:
+        return int(json.loads(Path(snapshot).read_text()).get("step", -1))
+    except (OSError, ValueError):
+        return -1
+
+
+def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip: str | Sequence[str] = (
+        "openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"), resume: str | None = None, device=None,
+        progress: bool = True, log=print, **options) -> FinetuneResult:
+    """``get3d finetune-text``: load a checkpoint and CLIP models, fine-tune, write snapshots.
+
+    ``clip``: CLIP folders / hub ids (comma-separated string or list). Prompts, layer group and
+    options are checked before anything heavy is loaded.
+    """
+    from get3d.generate import load_generator, resolve_checkpoint
+    from get3d.text.encoder import load_clip, split_names
+    from get3d.training.checkpoint import _sha256
+
+    check_prompts(source, target)
+    names = split_names(clip)
+    if not names:
+        raise Get3dError("--clip: no CLIP model given")
+    FinetuneOptions(**options).validate(len(names))
+    path = resolve_checkpoint(ckpt)
+    G, config = load_generator(ckpt, device)
+    encoders = [load_clip(name, device=next(G.parameters()).device) for name in names]
+    weights = path.with_suffix(".safetensors")
+    base = {"base_checkpoint": str(path), "base_sha256": _sha256(weights) if weights.exists() else None}
+    return finetune_text(G, encoders, source, target, outdir=outdir, resume=resume, config=config,
+                         progress=progress, extra_meta=base, log=log, return_result=True, **options)
