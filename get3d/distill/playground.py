@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 
 from get3d.distill.prior import check_prior
-from get3d.distill.rules import RULES, make_rule
+from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
 from get3d.errors import Get3dError
 from get3d.export.previews import image_grid, save_image
 
@@ -86,9 +86,7 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
                 loss = rule.loss(latents, prior, cond, uncond, step, steps, generator=gen)
                 loss.backward()
                 finite = math.isfinite(float(loss.detach())) and bool(torch.isfinite(latents.grad).all())
-            except Get3dError as err:
-                if "not finite" not in str(err):
-                    raise
+            except NonFiniteUpdate:
                 finite = False
             if not finite:
                 bad, streak = bad + 1, streak + 1

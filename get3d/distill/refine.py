@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from get3d.distill.asset import RefineAsset, asset_from_checkpoint, laplacian_loss
 from get3d.distill.prior import check_prior
-from get3d.distill.rules import RULES, make_rule
+from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
 from get3d.distill.views import SUFFIXES, ViewRanges, sample_views
 from get3d.errors import Get3dError
 
@@ -215,9 +215,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
             loss.backward()
             grads = [p.grad for p in params.parameters() if p.grad is not None]
             finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
-        except Get3dError as err:
-            if "not finite" not in str(err):
-                raise
+        except NonFiniteUpdate:
             finite = False
         if not finite:
             result.skipped += 1

@@ -40,9 +40,13 @@ from get3d.distill.ddim import abar_at, ddim_step, invert, predict_x0
 from get3d.distill.prior import check_latents, check_prior, expand_embeddings
 from get3d.errors import Get3dError
 
-__all__ = ["RULES", "Rule", "SDS", "ISM", "SDI", "make_rule"]
+__all__ = ["RULES", "NonFiniteUpdate", "Rule", "SDS", "ISM", "SDI", "make_rule"]
 
 WEIGHTINGS = ("sds", "uniform", "sqrt")
+
+
+class NonFiniteUpdate(Get3dError):
+    """The prior's prediction was NaN/Inf at this step: callers skip the step and count it."""
 
 
 def _rand(shape, generator: Optional[torch.Generator], device):
@@ -93,7 +97,7 @@ class Rule:
         update, t, extra = self._update(latents.detach().float(), prior, cond, uncond, step, total_steps, generator)
         self.last = {"t": [int(v) for v in t.tolist()], "grad_norm": float(update.norm()), **extra}
         if not bool(torch.isfinite(update).all()):
-            raise Get3dError(f"{self.name}: the prior's noise prediction is not finite (NaN/Inf) at t={self.last['t']}")
+            raise NonFiniteUpdate(f"{self.name}: the prior's noise prediction is not finite (NaN/Inf) at t={self.last['t']}")
         return _target_loss(latents, update.to(latents.dtype))
 
     # -- helpers
