@@ -238,28 +238,41 @@ def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, reso
 
 @cli.command("metrics")
 @click.option("--ckpt", required=True, help="Snapshot, run folder, bundled model name or GET3D .pt.")
-@_category_option
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Dataset in GET3D's layout (real images; its mesh/ folder is the default geometry reference).")
-@click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True, help="Comma-separated.")
+@click.option("--category", default=None,
+              help="Dataset category folder under DATA/img (default: the checkpoint's training category); "
+                   "for a GET3D .pt also its grid (car, chair, motorbike, ... or a ShapeNet synset id).")
+@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset in GET3D's layout (real images; its mesh/ folder is the default geometry reference). "
+                   "Needed by every metric but clip.")
+@click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="GET3D split file (one shape id per line, e.g. its test split): real images, cameras and "
+                   "reference meshes of the listed shapes only.")
+@click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True,
+              help="Comma-separated: fid, kid, cov, mmd, 1nna, clip.")
 @click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
 @click.option("--num-shapes", default=1000, show_default=True, help="Generated shapes for COV/MMD/1-NNA.")
 @click.option("--truncation", default=1.0, show_default=True, help="Truncation psi (GET3D evaluates with 1).")
 @click.option("--ref-meshes", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Reference mesh folder for geometry metrics (default: DATA/mesh).")
+              help="Reference mesh folder for geometry metrics (default: DATA/mesh[/CATEGORY]).")
 @click.option("--num-points", default=2048, show_default=True, help="Surface points per shape.")
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file (default: $GET3D_INCEPTION or the torch hub cache).")
 @click.option("--extractor", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Another TorchScript feature network (images uint8 [B,3,H,W] -> [B,D]) instead of Inception.")
+@click.option("--prompt", default=None, help="clip: the text renders are scored against.")
+@click.option("--clip", "clip_models", default="openai/clip-vit-base-patch32,openai/clip-vit-base-patch16",
+              show_default=True, help="clip: CLIP folders or hub ids, comma-separated (score averaged over them).")
+@click.option("--clip-images", default=100, show_default=True, help="clip: generated latents.")
+@click.option("--clip-views", default=4, show_default=True, help="clip: views per latent.")
 @click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the result JSON here.")
 @click.option("--batch", default=8, show_default=True, help="Generation batch size.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
-def metrics_cmd(ckpt, category, data_dir, metrics, num_images, num_shapes, truncation, ref_meshes, num_points, inception,
-                extractor, out_json, batch, seed, device):
-    """FID/KID on renders and COV/MMD/1-NNA (Chamfer) on shapes of a checkpoint; prints JSON."""
+def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_shapes, truncation, ref_meshes,
+                num_points, inception, extractor, prompt, clip_models, clip_images, clip_views, out_json, batch, seed,
+                device):
+    """FID/KID on renders, COV/MMD/1-NNA (Chamfer) on shapes, CLIP score against a prompt; prints JSON."""
     from get3d.metrics.evaluate import evaluate
 
     feature_net = None
@@ -269,7 +282,8 @@ def metrics_cmd(ckpt, category, data_dir, metrics, num_images, num_shapes, trunc
         feature_net = TorchScriptExtractor(extractor, device=device or "cpu", input_dtype="uint8")
     result = evaluate(ckpt, data_dir, metrics, num_images=num_images, num_shapes=num_shapes, truncation=truncation,
                       ref_meshes=ref_meshes, num_points=num_points, inception=inception, extractor=feature_net,
-                      device=device, seed=seed, batch=batch, category=category)
+                      device=device, seed=seed, batch=batch, category=category, split_file=split_file,
+                      prompt=prompt, clip=clip_models, clip_images=clip_images, clip_views=clip_views)
     text = json.dumps(result, indent=2)
     if out_json is not None:
         out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -348,6 +362,70 @@ def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guid
         click.echo(f"{name}: final loss {result.losses[name][-1] if result.losses[name] else 'n/a'}, "
                    f"{result.skipped[name]} non-finite steps skipped")
     click.echo(f"wrote {outdir}/grid.png and {len(result.files)} files")
+
+
+# ----------------------------------------------------------------------------------- finetune-text
+def _finetune_defaults():
+    from get3d.text.options import FinetuneOptions  # torch-free: the CLI starts fast
+
+    return FinetuneOptions()
+
+
+_FT = _finetune_defaults()  # option defaults come from the dataclass, not from copies here
+
+
+@cli.command("finetune-text")
+@click.option("--ckpt", required=True, help="Snapshot, run folder, bundled model name or GET3D .pt (with --category).")
+@_category_option
+@click.option("--source", required=True, help="What the generator makes now, e.g. 'a chair' (or 'a car').")
+@click.option("--target", required=True, help="What it should make, e.g. 'a golden throne'.")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Snapshots, TensorBoard logs and before_after.png.")
+@click.option("--clip", "clip_models", default="openai/clip-vit-base-patch32,openai/clip-vit-base-patch16",
+              show_default=True, help="CLIP folders or hub ids, comma-separated (losses summed).")
+@click.option("--clip-weights", default=None, help="Weights of the CLIP models, comma-separated (default: 1 each).")
+@click.option("--layers", default=_FT.layers, show_default=True, type=click.Choice(["texture", "geometry", "all", "auto"]),
+              help="Which layers learn (auto: StyleGAN-NADA's adaptive choice of --top-k layers per step).")
+@click.option("--top-k", default=_FT.top_k, show_default=True, help="--layers auto: layers unfrozen per step.")
+@click.option("--auto-iters", default=_FT.auto_iters, show_default=True, help="--layers auto: W+ optimisation steps.")
+@click.option("--iters", default=_FT.iters, show_default=True, help="Optimisation steps.")
+@click.option("--batch", default=_FT.batch, show_default=True, help="Latents per step.")
+@click.option("--views", default=_FT.views, show_default=True, help="Cameras per latent.")
+@click.option("--lr", default=_FT.lr, show_default=True, help="Adam learning rate (StyleGAN-NADA: 0.002 x 0.8).")
+@click.option("--truncation", default=_FT.truncation, show_default=True, help="Truncation psi of the trained latents.")
+@click.option("--res", "resolution", default=None, type=int, help="Render size (default: the CLIP input size).")
+@click.option("--background", default="white", show_default=True, help="white, black, grey or R,G,B in [0,1].")
+@click.option("--templates", default=_FT.templates, show_default=True, type=click.Choice(["imagenet", "none"]),
+              help="Prompt templates averaged into the text direction.")
+@click.option("--seed", default=_FT.seed, show_default=True, help="Seed of latents and cameras.")
+@click.option("--snapshot-every", default=_FT.snapshot_every, show_default=True, help="Iterations between snapshots.")
+@click.option("--keep-snapshots", default=_FT.keep_snapshots, show_default=True, help="Newest snapshots kept (0: all).")
+@click.option("--grid-seeds", default=_FT.grid_seeds, show_default=True, help="Seeds in the before/after grid.")
+@click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR) or a snapshot path.")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_weights, layers, top_k, auto_iters,
+                      iters, batch, views, lr, truncation, resolution, background, templates, seed, snapshot_every,
+                      keep_snapshots, grid_seeds, resume, device, quiet):
+    """Fine-tune a whole generator toward a text (StyleGAN-NADA's directional CLIP loss, as in GET3D)."""
+    from get3d.text.finetune import finetune_checkpoint
+    from get3d.text.options import parse_background
+
+    weights = None
+    if clip_weights:
+        try:
+            weights = tuple(float(w) for w in clip_weights.split(",") if w.strip())
+        except ValueError:
+            raise Get3dError(f"--clip-weights: not comma-separated numbers: {clip_weights!r}") from None
+    result = finetune_checkpoint(
+        ckpt, source, target, outdir, clip=clip_models, resume=resume, device=device, progress=not quiet,
+        log=lambda line: click.echo(line, err=True), category=category, clip_weights=weights, layers=layers,
+        top_k=top_k, auto_iters=auto_iters, iters=iters, batch=batch, views=views, lr=lr, truncation=truncation,
+        resolution=resolution, background=parse_background(background), templates=templates, seed=seed,
+        snapshot_every=snapshot_every, keep_snapshots=keep_snapshots, grid_seeds=grid_seeds)
+    click.echo(f"{result.steps} iterations ({result.skipped_steps} non-finite skipped), last loss "
+               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}")
+    click.echo(f"sample it: get3d generate --ckpt {outdir} --outdir {outdir}/samples")
 
 
 # ----------------------------------------------------------------------------------- refine

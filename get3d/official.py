@@ -36,7 +36,7 @@ import torch
 from get3d.config import Config, ModelConfig
 from get3d.errors import Get3dError
 
-__all__ = ["CATEGORIES", "OfficialCheckpoint", "convert_official", "is_official_checkpoint",
+__all__ = ["CATEGORIES", "SYNSETS", "OfficialCheckpoint", "convert_official", "is_official_checkpoint",
            "load_official_checkpoint", "official_model_config", "split_official_state"]
 
 # GET3D's per-category settings (its train_3d.py / README): tet_res and dmtet_scale.
@@ -49,6 +49,8 @@ CATEGORIES = {
     "human": dict(tet_res=90, grid_scale=1.0),
     "house": dict(tet_res=90, grid_scale=1.0),
 }
+# ShapeNet synset ids, the names GET3D's render folders use (DATA/img/03001627/...), as aliases.
+SYNSETS = {"02958343": "car", "03001627": "chair", "03790512": "motorbike", "04379243": "table"}
 
 
 @dataclass
@@ -176,6 +178,7 @@ def _load_strict(module: torch.nn.Module, state: dict, what: str, source: str) -
 def _resolve_grid(category: Optional[str], tet_res: Optional[int], grid_scale: Optional[float]):
     if category is not None:
         key = str(category).lower()
+        key = SYNSETS.get(key, key)
         if key not in CATEGORIES:
             raise Get3dError(f"--category: unknown category {category!r}; choose from {', '.join(CATEGORIES)} "
                              "(or give tet_res and grid_scale)")

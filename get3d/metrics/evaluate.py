@@ -5,6 +5,10 @@ dataset's own camera distribution (each fake image takes the angles of a random 
 the dataset's resolution, composited on black like the real renders; real statistics are cached
 per dataset, resolution and extractor.
 
+Text (``clip``, get3d.metrics.clip_score): mean CLIP cosine between renders and ``prompt``,
+measured without a dataset: how far a text fine-tune moved toward its text, beside FID for how
+far it moved from the data.
+
 Geometry (COV, MMD, 1-NNA with Chamfer distance): generated meshes (seeds 0..N-1, empty shapes
 left out and counted) against reference meshes: a mesh folder, or by default the meshes that
 ``synth-data`` keeps in DATA/mesh.
@@ -22,25 +26,65 @@ from get3d.render.camera import Cameras
 
 IMAGE_METRICS = ("fid", "kid")
 GEOMETRY_METRICS = ("cov", "mmd", "1nna")
+TEXT_METRICS = ("clip",)
+ALL_METRICS = IMAGE_METRICS + GEOMETRY_METRICS + TEXT_METRICS
+DEFAULT_CLIP = "openai/clip-vit-base-patch32,openai/clip-vit-base-patch16"  # the fine-tune's default pair
 
 
 def parse_metrics(text: str | list[str]) -> list[str]:
     names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
-    bad = [m for m in names if m not in IMAGE_METRICS + GEOMETRY_METRICS]
+    bad = [m for m in names if m not in ALL_METRICS]
     if bad or not names:
         raise Get3dError(f"--metrics: unknown metric {bad[0] if bad else text!r}; "
-                         f"choose from {', '.join(IMAGE_METRICS + GEOMETRY_METRICS)}")
+                         f"choose from {', '.join(ALL_METRICS)}")
     return names
 
 
-def dataset_cameras(data_dir: str | Path, category: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def dataset_cameras(data_dir: str | Path, category: str | None = None,
+                    split_file: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All (rotation, elevation) pairs of a dataset's views, in degrees: the fake-camera pool."""
+    shapes = _dataset_shapes(data_dir, category, split_file)
+    rotation = np.concatenate([s.rotation for s in shapes])
+    elevation = np.concatenate([s.elevation for s in shapes])
+    return rotation, elevation
+
+
+def _dataset_shapes(data_dir, category=None, split_file=None) -> list:
     from get3d.datasets import RenderFolderDataset
 
-    dataset = RenderFolderDataset(data_dir, category=category, verify="none")
-    rotation = np.concatenate([s.rotation for s in dataset.shapes])
-    elevation = np.concatenate([s.elevation for s in dataset.shapes])
-    return rotation, elevation
+    return RenderFolderDataset(data_dir, category=category, split_file=split_file, verify="none").shapes
+
+
+def real_images(data_dir: str | Path, category: str | None = None, split_file: str | Path | None = None):
+    """The real renders FID/KID compare with: the folder DATA/img[/category] (all its images), or
+    with a split file the images of the listed shapes only (a sorted file list)."""
+    data_dir = Path(data_dir)
+    if split_file is None:
+        folder = data_dir / "img" / category if category else data_dir / "img"
+        if not folder.is_dir():
+            raise Get3dError(f"{folder}: no such image folder (--data / --category)")
+        return folder
+    return sorted(p for s in _dataset_shapes(data_dir, category, split_file) for p in s.images)
+
+
+def reference_meshes(data_dir: Path, ref_meshes, names: list[str], category: str | None = None,
+                     split_file: str | Path | None = None):
+    """The geometry reference: ``ref_meshes`` or DATA/mesh (DATA/mesh/<category> when it exists),
+    restricted to the split's shape ids (file stems) when a split file is given."""
+    from get3d.datasets.render_folder import read_split_file
+    from get3d.metrics.geometry import mesh_files
+
+    reference = _reference_folder(data_dir, ref_meshes, names)
+    if category and ref_meshes is None and (reference / category).is_dir():
+        reference = reference / category
+    if split_file is None:
+        return reference
+    ids = set(read_split_file(split_file))
+    files = [f for f in mesh_files(reference) if f.stem in ids]
+    if not files:
+        raise Get3dError(f"{reference}: none of its meshes is named after a shape id of {split_file} "
+                         f"(render-dataset --keep-meshes writes DATA/mesh/<category>/<shape id>.ply)")
+    return files
 
 
 def generated_images(generator, cameras: tuple[np.ndarray, np.ndarray], num: int, resolution: int,
@@ -79,21 +123,51 @@ def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0
     return meshes, empty
 
 
-def evaluate(ckpt, data_dir: str | Path, metrics="fid,kid,cov,mmd,1nna", num_images: int = 50_000,
+def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,1nna", num_images: int = 50_000,
              num_shapes: int = 1000, truncation: float = 1.0, ref_meshes: str | Path | None = None,
              num_points: int = 2048, inception: str | Path | None = None, extractor=None,
-             device=None, seed: int = 0, batch: int = 8, category: str | None = None) -> dict:
-    """Compute the asked metrics for a checkpoint (``category``: the grid of a GET3D ``.pt``);
-    returns a JSON-ready dict."""
+             device=None, seed: int = 0, batch: int = 8, category: str | None = None,
+             split_file: str | Path | None = None, prompt: str | None = None, clip=None,
+             clip_images: int = 100, clip_views: int = 4) -> dict:
+    """Compute the asked metrics for a checkpoint; returns a JSON-ready dict.
+
+    ``category``: the dataset's category folder (DATA/img/<category>; default: the one the
+    checkpoint was trained on) and, for a GET3D ``.pt``, its grid (get3d.official.CATEGORIES, or
+    a ShapeNet synset id). ``split_file``: GET3D's split file (e.g. its test split) restricting
+    real images, cameras and reference meshes to the listed shapes. ``clip``: CLIP folders / hub
+    ids (comma-separated) or ImageTextEncoder objects for the ``clip`` metric, against ``prompt``.
+    """
     from get3d.generate import load_generator
+    from get3d.official import is_official_checkpoint
 
     names = parse_metrics(metrics)  # before loading anything: a typo fails fast
-    generator, config = load_generator(ckpt, device, category=category)
+    encoders = None
+    if "clip" in names:
+        if not str(prompt or "").strip():
+            raise Get3dError("--metrics clip needs --prompt, the text to score renders against")
+        encoders = clip if clip is not None else DEFAULT_CLIP
+        if isinstance(encoders, str) or (isinstance(encoders, (list, tuple)) and all(isinstance(e, str) for e in encoders)):
+            from get3d.text.encoder import split_names
+
+            encoders = split_names(encoders)
+            if not encoders:
+                raise Get3dError("--clip: no CLIP model given for the clip metric")
+    if any(m not in TEXT_METRICS for m in names) and data_dir is None:
+        raise Get3dError(f"--data is needed for {', '.join(m for m in names if m not in TEXT_METRICS)} "
+                         "(only the clip metric runs without a dataset)")
+    grid_category = category if is_official_checkpoint(ckpt) else None
+    generator, config = load_generator(ckpt, device, category=grid_category)
+    if encoders is not None and isinstance(encoders[0], str):
+        from get3d.text.encoder import load_clip
+
+        encoders = [load_clip(name, device=next(generator.parameters()).device) for name in encoders]
     result = {"checkpoint": str(ckpt)}
     result.update(evaluate_generator(generator, config, data_dir, names, num_images=num_images,
                                      num_shapes=num_shapes, truncation=truncation, ref_meshes=ref_meshes,
                                      num_points=num_points, inception=inception, extractor=extractor,
-                                     device=device, seed=seed, batch=batch))
+                                     device=device, seed=seed, batch=batch, category=category,
+                                     split_file=split_file, encoders=encoders, prompt=prompt,
+                                     clip_images=clip_images, clip_views=clip_views))
     return result
 
 
@@ -101,39 +175,53 @@ def _reference_folder(data_dir: Path, ref_meshes, names: list[str]) -> Path:
     reference = Path(ref_meshes) if ref_meshes is not None else data_dir / "mesh"
     if not reference.is_dir():
         raise Get3dError(f"{reference}: no reference meshes; pass --ref-meshes (a mesh folder) for "
-                         f"{', '.join(names)} (synth-data keeps its meshes in DATA/mesh)")
+                         f"{', '.join(names)} (synth-data and render-dataset --keep-meshes write DATA/mesh)")
     return reference
 
 
-def evaluate_generator(generator, config, data_dir: str | Path, metrics="fid,kid,cov,mmd,1nna",
+def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="fid,kid,cov,mmd,1nna",
                        num_images: int = 50_000, num_shapes: int = 1000, truncation: float = 1.0,
                        ref_meshes: str | Path | None = None, num_points: int = 2048,
                        inception: str | Path | None = None, extractor=None, device=None, seed: int = 0,
-                       batch: int = 8) -> dict:
-    """The metrics of an in-memory generator (what ``evaluate`` and training snapshots use)."""
+                       batch: int = 8, category: str | None = None, split_file: str | Path | None = None,
+                       encoders=None, prompt: str | None = None, clip_images: int = 100,
+                       clip_views: int = 4) -> dict:
+    """The metrics of an in-memory generator (what ``evaluate`` and training snapshots use).
+
+    ``category`` defaults to the config's training category; ``encoders``: ImageTextEncoders for
+    the clip metric (see :func:`evaluate`).
+    """
     from get3d.metrics.fid import image_metrics
     from get3d.metrics.geometry import geometry_metrics
 
     names = parse_metrics(metrics)
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise Get3dError(f"{data_dir}: no such dataset folder (--data)")
     gen_device = next(generator.parameters()).device
-    result: dict = {"data": str(data_dir), "truncation": truncation}
+    category = category or config.data.category
+    result: dict = {"truncation": truncation}
     image_names = [m for m in names if m in IMAGE_METRICS]
     geometry_names = [m for m in names if m in GEOMETRY_METRICS]
-    reference = _reference_folder(data_dir, ref_meshes, geometry_names) if geometry_names else None
+    if image_names or geometry_names:
+        data_dir = Path(data_dir) if data_dir is not None else None
+        if data_dir is None or not data_dir.is_dir():
+            raise Get3dError(f"{data_dir}: no such dataset folder (--data)")
+        result["data"] = str(data_dir)
+        if category:
+            result["category"] = category
+        if split_file is not None:
+            result["split"] = str(split_file)
+    reference = reference_meshes(data_dir, ref_meshes, geometry_names, category, split_file) if geometry_names \
+        else None
     if image_names:
         if extractor is None:
             from get3d.metrics.features import InceptionExtractor
 
             extractor = InceptionExtractor.from_path(inception, device=gen_device)
         resolution = config.data.resolution
-        cams = dataset_cameras(data_dir, config.data.category)
+        cams = dataset_cameras(data_dir, category, split_file)
         fakes = generated_images(generator, cams, num_images, resolution, truncation, batch, seed)
-        real_folder = data_dir / "img" / config.data.category if config.data.category else data_dir / "img"
-        result.update(image_metrics(real_folder, fakes, resolution, extractor=extractor, metrics=image_names,
-                                    device=device, seed=seed, kid_subset_size=min(1000, num_images)))
+        result.update(image_metrics(real_images(data_dir, category, split_file), fakes, resolution,
+                                    extractor=extractor, metrics=image_names, device=device, seed=seed,
+                                    kid_subset_size=min(1000, num_images)))
     if geometry_names:
         meshes, empty = generated_meshes(generator, num_shapes, truncation, seed)
         if not meshes:
@@ -143,6 +231,14 @@ def evaluate_generator(generator, config, data_dir: str | Path, metrics="fid,kid
         result.update({k: v for k, v in geo.items() if k in geometry_names or k.startswith("num_")})
         result["empty_generated"] = empty
         result["cd_x1000"] = {k: 1000 * geo[k] for k in ("mmd",) if k in geo}
+    if "clip" in names:
+        from get3d.metrics.clip_score import clip_score
+
+        if encoders is None:
+            raise Get3dError("the clip metric needs CLIP encoders (--clip)")
+        ranges = (tuple(config.data.rotation_range), tuple(config.data.elevation_range))
+        result.update(clip_score(generator, encoders, prompt, num_images=clip_images, views=clip_views,
+                                 truncation=truncation, batch=batch, seed=seed, camera_ranges=ranges))
     return result
 
 
@@ -156,6 +252,9 @@ def snapshot_metrics_hook(data_dir: str | Path, metrics: str | list[str], num_im
     stopping the run. Counts default lower than ``get3d metrics``: they run during training.
     """
     names = parse_metrics(metrics)  # validate before a long run starts
+    if "clip" in names:
+        raise Get3dError("--metrics clip is not a training metric (it needs a prompt); run get3d metrics "
+                         "--metrics clip --prompt TEXT on a snapshot instead")
     data_dir = Path(data_dir)
     if any(m in GEOMETRY_METRICS for m in names):
         _reference_folder(data_dir, kwargs.get("ref_meshes"), [m for m in names if m in GEOMETRY_METRICS])

@@ -263,8 +263,16 @@ def real_folder_stats(
     cache: bool = True,
     cache_dir: str | Path | None = None,
 ) -> Stats:
-    """Statistics of a folder of real renders, cached by (folder, file list, resolution, extractor...)."""
-    files = list_images(folder)
+    """Statistics of a folder of real renders (or a list of image files, e.g. a split's), cached
+    by (folder, file list, resolution, extractor...)."""
+    if isinstance(folder, (str, Path)):
+        files = list_images(folder)
+        where = str(Path(folder).expanduser().resolve())
+    else:
+        files = sorted(Path(f) for f in folder)
+        if not files:
+            raise Get3dError("no real images to compare with (an empty file list)")
+        where = "files"
     if max_images is not None:
         files = files[:max_images]
 
@@ -273,7 +281,7 @@ def real_folder_stats(
 
     if not cache:
         return compute()
-    dataset_key = f"{Path(folder).expanduser().resolve()}|{folder_fingerprint(files)}"
+    dataset_key = f"{where}|{folder_fingerprint(files)}"
     return cached_real_stats(dataset_key, resolution, extractor.name, compute, cache_dir, alpha=alpha)
 
 

@@ -3,43 +3,33 @@
 ``load_clip`` (transformers CLIP from a folder or the Hugging Face cache) gives an
 ``ImageTextEncoder``; ``finetune_text(G, encoders, source, target, **options)`` returns a
 fine-tuned copy of G; ``finetune_checkpoint`` is what ``get3d finetune-text`` runs.
-"""
-from get3d.text.encoder import CLIP_MEAN, CLIP_STD, CLIPEncoder, ImageTextEncoder, load_clip, preprocess_images
-from get3d.text.finetune import (
-    FinetuneOptions,
-    FinetuneResult,
-    TextFinetuner,
-    before_after_grid,
-    finetune_checkpoint,
-    finetune_text,
-)
-from get3d.text.layers import GROUPS, LayerUnit, group_units, layer_units, select_units, set_trainable
-from get3d.text.loss import IMAGENET_TEMPLATES, directional_loss, global_loss, image_direction, text_direction
-from get3d.text.views import render_views
 
-__all__ = [
-    "CLIP_MEAN",
-    "CLIP_STD",
-    "CLIPEncoder",
-    "FinetuneOptions",
-    "FinetuneResult",
-    "GROUPS",
-    "IMAGENET_TEMPLATES",
-    "ImageTextEncoder",
-    "LayerUnit",
-    "TextFinetuner",
-    "before_after_grid",
-    "directional_loss",
-    "finetune_checkpoint",
-    "finetune_text",
-    "global_loss",
-    "group_units",
-    "image_direction",
-    "layer_units",
-    "load_clip",
-    "preprocess_images",
-    "render_views",
-    "select_units",
-    "set_trainable",
-    "text_direction",
-]
+Names load lazily (PEP 562), so ``get3d.text.options`` (the CLI's defaults) imports without torch.
+"""
+from importlib import import_module
+
+_EXPORTS = {
+    "get3d.text.encoder": ("CLIP_MEAN", "CLIP_STD", "CLIPEncoder", "ImageTextEncoder", "load_clip",
+                           "preprocess_images"),
+    "get3d.text.finetune": ("FinetuneResult", "TextFinetuner", "before_after_grid", "finetune_checkpoint",
+                            "finetune_text"),
+    "get3d.text.options": ("FinetuneOptions", "GROUPS", "check_prompts", "parse_background"),
+    "get3d.text.layers": ("LayerUnit", "group_units", "layer_units", "select_units", "set_trainable"),
+    "get3d.text.loss": ("IMAGENET_TEMPLATES", "directional_loss", "global_loss", "image_direction",
+                        "text_direction"),
+    "get3d.text.views": ("render_views",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'get3d.text' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -34,68 +34,15 @@ import torch
 
 from get3d.errors import Get3dError
 from get3d.render.camera import Cameras
-from get3d.text.layers import GROUPS, group_units, select_units, set_trainable, unit_parameters
+from get3d.text.layers import group_units, select_units, set_trainable, unit_parameters
+from get3d.text.options import FinetuneOptions, check_prompts, parse_background
 from get3d.text.loss import IMAGENET_TEMPLATES, cosine, global_loss, image_direction, text_direction
 from get3d.text.views import render_views
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "TextFinetuner", "before_after_grid", "check_prompts", "finetune_checkpoint",
-           "finetune_text"]
+           "finetune_text", "parse_background"]
 
 _SEED_STRIDE = 1_000_003
-
-
-@dataclass
-class FinetuneOptions:
-    """Every setting of a text fine-tune (docs/text.md gives each default's source)."""
-
-    iters: int = 1000  # StyleGAN-NADA's --iter default
-    batch: int = 4  # latents per step
-    views: int = 8  # cameras per latent
-    lr: float = 0.002 * 0.8  # StyleGAN-NADA: lr x g_reg_ratio (4/5)
-    betas: tuple = (0.0, 0.99 ** 0.8)  # StyleGAN-NADA: (0^0.8, 0.99^0.8)
-    layers: str = "all"
-    top_k: int = 1  # StyleGAN-NADA's --auto_layer_k default
-    auto_iters: int = 1  # StyleGAN-NADA's --auto_layer_iters default
-    auto_batch: int = 8  # StyleGAN-NADA's --auto_layer_batch default (one view each)
-    auto_lr: float = 0.01  # StyleGAN-NADA's SGD lr on the W+ codes
-    truncation: float = 1.0  # StyleGAN-NADA trains on untruncated latents
-    resolution: Optional[int] = None  # None: the largest encoder input size
-    background: tuple = (1.0, 1.0, 1.0)
-    clip_weights: Optional[tuple] = None  # None: 1 per encoder
-    seed: int = 0
-    snapshot_every: int = 100  # iterations (0: only the final snapshot)
-    keep_snapshots: int = 3  # newest snapshots kept (0: all)
-    log_every: int = 10  # iterations between TensorBoard scalars
-    grid_seeds: int = 4  # fixed seeds 0..n-1 of the before/after grids
-    grid_views: int = 4
-    grid_truncation: float = 0.7  # StyleGAN-NADA's --sample_truncation
-    max_bad_steps: int = 10  # non-finite steps in a row before stopping
-    templates: str = "imagenet"  # "imagenet" (StyleGAN-NADA's 79) or "none" (the raw prompts)
-
-    def validate(self, n_encoders: int) -> None:
-        for name in ("iters", "batch", "views", "auto_batch", "grid_seeds", "grid_views", "max_bad_steps",
-                     "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise Get3dError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.snapshot_every < 0:
-            raise Get3dError(f"--snapshot-every must be >= 0, got {self.snapshot_every}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise Get3dError(f"--lr must be a positive number, got {self.lr}")
-        if self.layers not in GROUPS:
-            raise Get3dError(f"--layers: unknown layer group {self.layers!r}; choose from {', '.join(GROUPS)}")
-        if self.templates not in ("imagenet", "none"):
-            raise Get3dError(f"templates must be 'imagenet' or 'none', got {self.templates!r}")
-        if not 0 <= self.truncation <= 1 or not 0 <= self.grid_truncation <= 1:
-            raise Get3dError(f"--truncation must be in [0, 1], got {self.truncation}")
-        if self.resolution is not None and int(self.resolution) < 8:
-            raise Get3dError(f"--res must be >= 8, got {self.resolution}")
-        if len(tuple(self.background)) != 3:
-            raise Get3dError(f"background must be three numbers, got {self.background!r}")
-        if self.clip_weights is not None and len(tuple(self.clip_weights)) != n_encoders:
-            raise Get3dError(f"--clip-weights has {len(tuple(self.clip_weights))} values for {n_encoders} CLIP models")
-
-    def to_dict(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -107,17 +54,6 @@ class FinetuneResult:
     snapshot: Optional[Path] = None
     grid: Optional[Path] = None
     selections: dict = field(default_factory=dict)  # layers="auto": unit name -> times chosen
-
-
-def check_prompts(source: str, target: str) -> tuple[str, str]:
-    source, target = str(source or "").strip(), str(target or "").strip()
-    if not source:
-        raise Get3dError("--source: empty prompt; describe what the generator makes now, e.g. 'a chair'")
-    if not target:
-        raise Get3dError("--target: empty prompt; describe what it should make, e.g. 'a golden throne'")
-    if source.casefold() == target.casefold():
-        raise Get3dError(f"--source and --target are the same text ({source!r}): there is no direction to follow")
-    return source, target
 
 
 def _check_generator(G) -> None:
@@ -428,13 +364,15 @@ def _step_of(snapshot: Path) -> int:
 
 def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip: str | Sequence[str] = (
         "openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"), resume: str | None = None, device=None,
-        progress: bool = True, log=print, **options) -> FinetuneResult:
+        progress: bool = True, log=print, category: str | None = None, **options) -> FinetuneResult:
     """``get3d finetune-text``: load a checkpoint and CLIP models, fine-tune, write snapshots.
 
-    ``clip``: CLIP folders / hub ids (comma-separated string or list). Prompts, layer group and
-    options are checked before anything heavy is loaded.
+    ``clip``: CLIP folders / hub ids (comma-separated string or list); ``category``: the grid of a
+    GET3D ``.pt`` checkpoint. Prompts, layer group and options are checked before anything heavy
+    is loaded.
     """
     from get3d.generate import load_generator, resolve_checkpoint
+    from get3d.official import is_official_checkpoint
     from get3d.text.encoder import load_clip, split_names
     from get3d.training.checkpoint import _sha256
 
@@ -443,10 +381,14 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
     if not names:
         raise Get3dError("--clip: no CLIP model given")
     FinetuneOptions(**options).validate(len(names))
-    path = resolve_checkpoint(ckpt)
-    G, config = load_generator(ckpt, device)
+    if is_official_checkpoint(ckpt):
+        path = weights = Path(ckpt)  # a GET3D .pt: its own file is the weights
+    else:
+        path = resolve_checkpoint(ckpt)
+        weights = path.with_suffix(".safetensors")
+    G, config = load_generator(ckpt, device, category=category)
     encoders = [load_clip(name, device=next(G.parameters()).device) for name in names]
-    weights = path.with_suffix(".safetensors")
-    base = {"base_checkpoint": str(path), "base_sha256": _sha256(weights) if weights.exists() else None}
+    base = {"base_checkpoint": str(path), "base_sha256": _sha256(weights) if weights.exists() else None,
+            "base_category": category}
     return finetune_text(G, encoders, source, target, outdir=outdir, resume=resume, config=config,
                          progress=progress, extra_meta=base, log=log, return_result=True, **options)

@@ -29,11 +29,11 @@ from typing import Callable, Iterable, Optional, Sequence
 import torch
 
 from get3d.errors import Get3dError
+from get3d.text.options import GROUPS
 
 __all__ = ["GROUPS", "LayerUnit", "group_units", "layer_units", "set_trainable", "select_units",
            "unit_movement", "unit_parameters"]
 
-GROUPS = ("texture", "geometry", "all", "auto")
 
 
 @dataclass(frozen=True)

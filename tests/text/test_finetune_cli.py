@@ -1,0 +1,83 @@
+"""`get3d finetune-text` and `get3d metrics --metrics clip` end to end: bundled tiny-chair, a tiny
+random CLIP saved to disk and loaded back through load_clip with the hub offline."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from get3d.cli import cli
+from get3d.geometry import Mesh
+from tests.text.stand_ins import save_tiny_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    return save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
+
+
+def _finetune(clip, outdir, *extra):
+    args = ["finetune-text", "--ckpt", "tiny-chair", "--source", "a chair", "--target", "a golden throne",
+            "--outdir", str(outdir), "--clip", str(clip), "--batch", "1", "--views", "2", "--grid-seeds", "1",
+            "--quiet", *extra]
+    return CliRunner().invoke(cli, args)
+
+
+def test_finetune_text_writes_a_snapshot_that_generate_uses(tiny_clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "ft"
+    result = _finetune(tiny_clip, out, "--iters", "2", "--layers", "texture", "--snapshot-every", "1")
+    assert result.exit_code == 0, result.output
+    assert (out / "before_after.png").is_file()
+    snaps = sorted(out.glob("snapshot-*.json"))
+    assert snaps, list(out.iterdir())
+    record = json.loads(snaps[-1].read_text())["finetune_text"]
+    assert record["source"] == "a chair" and record["target"] == "a golden throne"
+    assert record["clip"] == [str(tiny_clip)] and record["layers"] == "texture" and record["steps"] == 2
+    assert record["options"]["views"] == 2 and record["base_checkpoint"].endswith("tiny-chair.json")
+    assert record["base_sha256"]
+
+    samples = tmp_path / "samples"
+    gen = CliRunner().invoke(cli, ["generate", "--ckpt", str(out), "--seeds", "0", "--outdir", str(samples),
+                                   "--format", "obj", "--texture-res", "32", "--preview-views", "0", "--quiet"])
+    assert gen.exit_code == 0, gen.output
+    assert Mesh.load(samples / "seed0000.obj").num_faces > 0
+
+    resumed = _finetune(tiny_clip, out, "--iters", "3", "--layers", "texture", "--resume", "auto")
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.output.splitlines()[-2].startswith("3 iterations")
+    mismatch = _finetune(tiny_clip, out, "--iters", "4", "--layers", "geometry", "--resume", "auto")
+    assert mismatch.exit_code == 1 and "layers" in mismatch.output
+
+
+@pytest.mark.parametrize("extra,culprit", [
+    (["--target", "a chair"], "same text"),
+    (["--target", " "], "--target"),
+    (["--clip", "no/such-clip-model"], "no/such-clip-model"),
+    (["--background", "plaid"], "--background"),
+    (["--iters", "0"], "--iters"),
+])
+def test_finetune_text_bad_input_is_one_line(tiny_clip, tmp_path, monkeypatch, extra, culprit):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    args = ["finetune-text", "--ckpt", "tiny-chair", "--source", "a chair", "--target", "a red chair",
+            "--outdir", str(tmp_path), "--clip", str(tiny_clip), "--quiet"]
+    for i in range(0, len(extra), 2):  # later options override earlier ones in click
+        args += extra[i:i + 2]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("get3d: error:") and culprit in lines[0], result.output
+
+
+def test_metrics_clip_runs_without_a_dataset(tiny_clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    args = ["metrics", "--ckpt", "tiny-chair", "--metrics", "clip", "--prompt", "a chair", "--clip", str(tiny_clip),
+            "--clip-images", "2", "--clip-views", "2", "--out", str(tmp_path / "m.json")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert -1 <= record["clip"] <= 1 and record["clip_images"] == 4
+    assert record["clip_per_model"] == {str(tiny_clip): pytest.approx(record["clip"])}
+    no_prompt = CliRunner().invoke(cli, args[:5] + ["--clip", str(tiny_clip)])
+    assert no_prompt.exit_code == 1 and "--prompt" in no_prompt.output
+    needs_data = CliRunner().invoke(cli, ["metrics", "--ckpt", "tiny-chair", "--metrics", "fid"])
+    assert needs_data.exit_code == 1 and "--data" in needs_data.output
