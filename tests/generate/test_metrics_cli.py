@@ -92,3 +92,25 @@ def _script_extractor(folder):
     from get3d.metrics.features import TorchScriptExtractor
 
     return TorchScriptExtractor(_script(_PlainFeatures(), folder / "plain_hook.pt"))
+
+
+def test_split_and_category_restrict_images_cameras_and_reference_meshes(tiny_ckpt, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("GET3D_CACHE_DIR", str(tmp_path / "cache"))
+    net = _script(_PlainFeatures(), tmp_path / "plain.pt")
+    shapes = sorted(p.name for p in (tiny_data / "img" / "vase").iterdir())
+    split = tmp_path / "test.txt"
+    split.write_text("# GET3D's format: one shape id per line\n" + "\n".join(shapes[:2]) + "\n")
+    base = ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tiny_data), "--category", "vase",
+            "--num-images", "4", "--num-shapes", "3", "--num-points", "128", "--extractor", str(net)]
+    result = CliRunner().invoke(cli, base + ["--metrics", "fid,cov", "--split", str(split)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["num_real"] == 8 and report["num_ref"] == 2  # 2 of 3 shapes, 4 views each
+    assert report["split"] == str(split) and report["category"] == "vase"
+    whole = json.loads(CliRunner().invoke(cli, base + ["--metrics", "fid,cov"]).output)
+    assert whole["num_real"] == 12 and whole["num_ref"] == 3
+    split.write_text("no-such-shape\n")
+    result = CliRunner().invoke(cli, base + ["--metrics", "fid", "--split", str(split)])
+    assert result.exit_code == 1 and "split" in result.output
+    result = CliRunner().invoke(cli, base + ["--category", "sofa", "--metrics", "fid"])  # the last one wins
+    assert result.exit_code == 1 and "sofa" in result.output
