@@ -95,3 +95,15 @@ def test_distill_bench_quick_prints_json_for_each_rule():
     assert all(row["s_per_step"] > 0 for row in rows.values())
     # SDS: one guided call; SDI: 10 guided inversion calls + 1 guided prediction.
     assert rows["sds"]["unet_calls_per_step"] == 1 and rows["sdi"]["unet_calls_per_step"] == 11
+
+
+def test_finetune_text_bench_quick_prints_json():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "finetune_text.py"), "--quick", "--devices", "cpu"],
+        capture_output=True, text=True, check=True,
+    )
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "finetune_text" and report["quick"]
+    [row] = report["results"]
+    assert row["device"] == "cpu" and row["measured"] and row["skipped_steps"] == 0
+    assert row["s_per_iter"] > 0 and row["trainable_parameters"] > 0 and row["peak_memory_gb"] > 0
