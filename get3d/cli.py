@@ -430,8 +430,11 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
 
 # ----------------------------------------------------------------------------------- refine
 @cli.command("refine")
-@click.option("--ckpt", required=True, help="Snapshot file or folder, or a bundled model name (e.g. tiny-chair).")
-@click.option("--seed", required=True, help="Seed of the asset to refine (as in get3d generate --seeds).")
+@click.option("--ckpt", default=None, help="Snapshot file or folder, bundled model name (e.g. tiny-chair) or GET3D .pt "
+              "holding the asset's generator (with --seed).")
+@click.option("--seed", default=None, help="Seed of the asset to refine (as in get3d generate --seeds).")
+@click.option("--mesh", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Refine this mesh file instead (any format render-dataset reads; not with --ckpt/--seed).")
 @click.option("--prompt", required=True, help="Text the asset should match from every side.")
 @click.option("--negative-prompt", default="", help="Unconditional / negative prompt (default: empty).")
 @click.option("--rule", default="sds", show_default=True, help="sds, ism or sdi.")
@@ -448,6 +451,14 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
 @click.option("--texture-only", is_flag=True, help="Freeze the geometry.")
 @click.option("--batch", default=1, show_default=True, type=int, help="Views per step.")
 @click.option("--render-res", default=None, type=int, help="Render size (default: the model's image size).")
+@click.option("--background", default="white", show_default=True,
+              help="white, black, grey, R,G,B in [0,1], or random (a random solid colour per view and step).")
+@click.option("--tet-res", default=None, type=int, help="Tet grid to refine on (default: the checkpoint's; "
+              "90 for --mesh). A --ckpt asset's SDF is re-evaluated on the new grid.")
+@click.option("--category", default=None, help="Category of a GET3D .pt checkpoint (car, chair, motorbike, ...).")
+@click.option("--plane-res", default=128, show_default=True, type=int, help="--mesh: colour triplane resolution.")
+@click.option("--fit-steps", default=300, show_default=True, type=int,
+              help="--mesh: steps fitting the colour field to the mesh's colours (0: grey).")
 @click.option("--snapshot-every", default=100, show_default=True, type=int)
 @click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
 @click.option("--texture-res", default=1024, show_default=True, type=int, help="Baked texture size.")
@@ -457,19 +468,31 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
 @click.option("--tensorboard", is_flag=True, help="TensorBoard scalars and render grids in OUTDIR/tb.")
-def refine_cmd(ckpt, seed, prompt, negative_prompt, rule, model, steps, outdir, guidance, lr_sdf, lr_deformation,
-               lr_texture, sdf_reg_weight, laplacian_weight, geometry_only, texture_only, batch, render_res,
-               snapshot_every, resume, texture_res, preview_res, truncation, run_seed, device, offline, tensorboard):
-    """Refine one generated asset toward a text prompt by score distillation (SDS, ISM, SDI)."""
-    from get3d.distill.refine import refine_checkpoint
+def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, outdir, guidance, lr_sdf,
+               lr_deformation, lr_texture, sdf_reg_weight, laplacian_weight, geometry_only, texture_only, batch,
+               render_res, background, tet_res, category, plane_res, fit_steps, snapshot_every, resume,
+               texture_res, preview_res, truncation, run_seed, device, offline, tensorboard):
+    """Refine one asset (a checkpoint's seed, or a mesh file) toward a text prompt by score
+    distillation (SDS, ISM, SDI)."""
+    from get3d.distill.refine import refine_checkpoint, refine_mesh
 
-    result = refine_checkpoint(
-        ckpt, seed, prompt, model, outdir, rule, truncation, device, True if offline else None, guidance,
-        steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
-        lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
-        geometry_only=geometry_only, texture_only=texture_only, batch=batch, render_res=render_res,
-        snapshot_every=snapshot_every, resume=resume, texture_res=texture_res, preview_res=preview_res,
-        run_seed=run_seed, tensorboard=tensorboard, progress=True)
+    if mesh is not None and (ckpt is not None or seed is not None):
+        raise Get3dError("--mesh replaces --ckpt/--seed: give either a mesh file or a checkpoint and seed")
+    if mesh is None and ckpt is None:
+        raise Get3dError("give the asset to refine: --ckpt CKPT --seed N, or --mesh PATH")
+    if mesh is None and seed is None:
+        raise Get3dError("--seed is missing: give the seed of the asset to refine, as in get3d generate --seeds")
+    options = dict(steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
+                   lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
+                   geometry_only=geometry_only, texture_only=texture_only, batch=batch, render_res=render_res,
+                   background=background, snapshot_every=snapshot_every, resume=resume, texture_res=texture_res,
+                   preview_res=preview_res, run_seed=run_seed, tensorboard=tensorboard, progress=True,
+                   device=device, local_files_only=True if offline else None, guidance=guidance,
+                   tet_res=tet_res)
+    if mesh is not None:
+        result = refine_mesh(mesh, prompt, model, outdir, rule, plane_res=plane_res, fit_steps=fit_steps, **options)
+    else:
+        result = refine_checkpoint(ckpt, seed, prompt, model, outdir, rule, truncation, category=category, **options)
     click.echo(f"refined steps {result.start_step}-{result.steps} ({result.skipped} non-finite skipped); "
                f"wrote {len(result.files)} files to {outdir}")
 

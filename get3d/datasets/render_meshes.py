@@ -215,6 +215,27 @@ class Lighting:
     direction: tuple = (-0.35, 0.55, 0.75)
 
 
+def surface_albedo(mesh: ShadingMesh, face_index: torch.Tensor, barycentrics: torch.Tensor, backend) -> torch.Tensor:
+    """The mesh's base colour at surface points: face_index [P], barycentrics [P,3] -> rgb [P,3].
+
+    Corner colours interpolated, times the face's texture looked up at the interpolated UV
+    (bilinear, wrapping) where it has one; ``backend`` is a rasterizer backend (its ``texture``)."""
+    dev = face_index.device
+    bary = barycentrics.unsqueeze(-1)  # [P,3,1]
+    albedo = (mesh.corner_color.to(dev)[face_index] * bary).sum(1)  # [P,3]
+    tex_id = mesh.face_texture.to(dev)[face_index]
+    for t, texture in enumerate(mesh.textures):
+        sel = (tex_id == t).nonzero().flatten()
+        if len(sel) == 0:
+            continue
+        uv = (mesh.corner_uv.to(dev)[face_index[sel]] * bary[sel]).sum(1)  # [S,2]
+        uv = torch.stack([uv[:, 0], 1.0 - uv[:, 1]], -1)  # OBJ v-up -> texture rows top-first
+        looked_up = backend.texture(texture.to(dev)[None].contiguous(), uv[None, :, None].contiguous(),
+                                    filter_mode="linear", boundary_mode="wrap")[0, :, 0]
+        albedo[sel] = albedo[sel] * looked_up
+    return albedo
+
+
 def make_fragment_fn(mesh: ShadingMesh, view: torch.Tensor, lighting: Lighting, backend):
     """A renderer ``fragment_fn`` shading ``mesh`` (same mesh for every item) seen through ``view`` [B,4,4]."""
     light = torch.nn.functional.normalize(torch.tensor(lighting.direction, dtype=torch.float32), dim=0)
@@ -222,17 +243,7 @@ def make_fragment_fn(mesh: ShadingMesh, view: torch.Tensor, lighting: Lighting, 
     def shade(frag: Fragments) -> torch.Tensor:
         dev = frag.position.device
         bary = frag.barycentrics.unsqueeze(-1)  # [P,3,1]
-        albedo = (mesh.corner_color.to(dev)[frag.face_index] * bary).sum(1)  # [P,3]
-        tex_id = mesh.face_texture.to(dev)[frag.face_index]
-        for t, texture in enumerate(mesh.textures):
-            sel = (tex_id == t).nonzero().flatten()
-            if len(sel) == 0:
-                continue
-            uv = (mesh.corner_uv.to(dev)[frag.face_index[sel]] * bary[sel]).sum(1)  # [S,2]
-            uv = torch.stack([uv[:, 0], 1.0 - uv[:, 1]], -1)  # OBJ v-up -> texture rows top-first
-            looked_up = backend.texture(texture.to(dev)[None].contiguous(), uv[None, :, None].contiguous(),
-                                        filter_mode="linear", boundary_mode="wrap")[0, :, 0]
-            albedo[sel] = albedo[sel] * looked_up
+        albedo = surface_albedo(mesh, frag.face_index, frag.barycentrics, backend)
         rot = view.to(dev)[frag.batch_index, :3, :3]  # [P,3,3]
         normal = frag.normal
         if mesh.corner_normal is not None:

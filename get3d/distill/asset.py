@@ -10,6 +10,12 @@ same truncation as ``get3d generate``), the generator's output for that seed is 
 
 The texture MLP and ``to_rgb`` stay the generator's (frozen), modulated by that seed's fixed
 ``ws_tex`` [1,num_ws_tex,w_dim]: colour(p) = generator.texture_colors(ws_tex, p, tex_planes).
+With ``tet_res`` different from the checkpoint's, the generator's SDF and deformation heads are
+evaluated at the finer (or coarser) grid's vertices: an exact resampling, not an interpolation
+of the old grid's values (offsets bounded by the new grid's ``1 / tet_res``, as GET3D bounds them).
+
+Assets made from a mesh file (get3d.distill.mesh_asset) have no generator: their colour field is
+``sigmoid(sum of the three planes of tex_planes [1,3,3,R,R] sampled at p)`` (:func:`plane_colours`).
 Mesh extraction is get3d.geometry's marching tets on ``grid + deformation``, rendering is
 get3d.render's Renderer with the field as ``texture_fn``, export is get3d.generate's path
 (xatlas UVs, baked texture, Mesh.save). With unchanged parameters the extracted mesh and baked
@@ -17,14 +23,15 @@ texture equal ``get3d generate``'s for that seed exactly (tests/distill/test_ref
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from get3d.errors import Get3dError
 from get3d.geometry import Mesh, close_on_boundary, edge_table, marching_tets_batched, sdf_reg_loss, tet_grid
 
-__all__ = ["AssetParams", "RefineAsset", "asset_from_checkpoint", "laplacian_loss"]
+__all__ = ["AssetParams", "RefineAsset", "asset_from_checkpoint", "laplacian_loss", "plane_colours"]
 
 
 class AssetParams(torch.nn.Module):
@@ -50,9 +57,12 @@ class RefineAsset:
     grid: torch.Tensor
     tets: torch.Tensor
     edges: torch.Tensor
-    ws_tex: torch.Tensor
-    generator: torch.nn.Module
+    ws_tex: torch.Tensor | None
+    generator: torch.nn.Module | None
     seed: int | None = None
+    grid_scale: float = 1.0  # half-side of the grid's box is grid_scale / 2 (the plane field's frame)
+    source: str | None = None  # the mesh file, for assets made from one
+    info: dict = field(default_factory=dict)  # how the asset was made (settings.json records it)
 
     @property
     def device(self) -> torch.device:
@@ -70,6 +80,8 @@ class RefineAsset:
 
     def colors(self, points: torch.Tensor) -> torch.Tensor:
         """points [P,3] world -> rgb [P,3] in [0,1] (differentiable w.r.t. tex_planes)."""
+        if self.generator is None:
+            return plane_colours(self.params.tex_planes, points / (0.5 * self.grid_scale))
         index = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
         return self.generator.texture_colors(self.ws_tex, points.to(self.ws_tex.device), index,
                                              tex_planes=self.params.tex_planes)
@@ -92,13 +104,29 @@ class RefineAsset:
         return Mesh(verts.float().cpu(), faces.cpu(), uvs.cpu(), texture.cpu())
 
 
-def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None) -> RefineAsset:
-    """The generator's output for ``seed`` (as ``get3d generate`` makes it) as a RefineAsset."""
+def plane_colours(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """planes [1,3,3,R,R] (xy, xz, yz planes of RGB logits), points [P,3] in [-1,1]^3 -> rgb [P,3].
+
+    Bilinear lookups (align_corners=False, border padding) summed over the planes, then a sigmoid:
+    zero planes are neutral grey (0.5)."""
+    coords = torch.stack([points[:, [0, 1]], points[:, [0, 2]], points[:, [1, 2]]])  # [3,P,2]
+    sampled = F.grid_sample(planes[0], coords.unsqueeze(1).to(planes.dtype), mode="bilinear",
+                            padding_mode="border", align_corners=False)  # [3,3,1,P]
+    return torch.sigmoid(sampled.sum(0)[:, 0].t())
+
+
+def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None, tet_res: int | None = None,
+                          category: str | None = None) -> RefineAsset:
+    """The generator's output for ``seed`` (as ``get3d generate`` makes it) as a RefineAsset;
+    ``tet_res``: refine on another grid (the SDF re-evaluated there); ``category``: the grid of a
+    GET3D ``.pt``."""
     from get3d.generate import load_generator, seed_latents
 
     if seed is None or int(seed) < 0:
         raise Get3dError(f"--seed must be a non-negative integer, got {seed!r}")
-    generator, _ = load_generator(ckpt, device)
+    if tet_res is not None and int(tet_res) < 8:
+        raise Get3dError(f"--tet-res must be >= 8, got {tet_res}")
+    generator, _ = load_generator(ckpt, device, category=category)
     dev = next(generator.parameters()).device
     z_geo, z_tex = seed_latents(generator, [int(seed)], dev)
     with torch.no_grad():
@@ -107,11 +135,20 @@ def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None)
         geometry = generator._geometry(ws_geo.float(), geo_planes.float())
     if bool(geometry["empty"][0]):
         raise Get3dError(f"seed {seed}: the generated shape is empty (no surface); pick another seed")
-    grid, tets = tet_grid(generator.tet_res, dev)
+    res = int(tet_res or generator.tet_res)
+    grid, tets = tet_grid(res, dev)
     grid = grid * generator.grid_scale
-    params = AssetParams(geometry["sdf"][0], geometry["deformation"][0], tex_planes.float())
+    sdf, deformation = geometry["sdf"][0], geometry["deformation"][0]
+    if tet_res is not None:  # re-evaluate the heads on the asked grid (the same values at the checkpoint's own)
+        with torch.no_grad():
+            sdf_get3d, offsets = generator.generator.sdf_def(geo_planes.float(), grid.unsqueeze(0), ws_geo.float())
+        sdf = -sdf_get3d[0, :, 0].float()  # get3d convention: negative inside
+        deformation = torch.tanh(offsets[0].float()) / (res * generator.deformation_multiplier)
+    params = AssetParams(sdf, deformation, tex_planes.float())
+    info = dict(tet_res=res, checkpoint_tet_res=int(generator.tet_res), grid_scale=float(generator.grid_scale),
+                truncation=truncation)
     return RefineAsset(params.to(dev), grid, tets, edge_table(tets).edges, ws_tex.float().detach(), generator,
-                       int(seed))
+                       int(seed), float(generator.grid_scale), info=info)
 
 
 def laplacian_loss(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

@@ -46,7 +46,23 @@ from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
 from get3d.distill.views import SUFFIXES, ViewRanges, sample_views
 from get3d.errors import Get3dError
 
-__all__ = ["RefineResult", "refine", "refine_checkpoint"]
+__all__ = ["PHASES", "RefineResult", "parse_refine_background", "refine", "refine_checkpoint", "refine_mesh"]
+
+
+def parse_refine_background(value):
+    """'random' (a uniform random solid colour per view and step) or anything
+    get3d.text.options.parse_background takes ('white', 'black', 'grey', 'R,G,B', a 3-sequence)."""
+    from get3d.text.options import parse_background
+
+    if isinstance(value, str) and value.strip().lower() == "random":
+        return "random"
+    try:
+        return parse_background(value)
+    except Get3dError as err:
+        raise Get3dError(str(err).replace("is not white,", "is not random, white,")) from None
+
+
+PHASES = ("render", "encode", "rule", "backward")  # RefineResult.timings keys (see refine's docstring)
 
 
 @dataclass
@@ -58,6 +74,7 @@ class RefineResult:
     start_step: int = 0  # > 0 when resumed
     steps: int = 0
     files: list = field(default_factory=list)
+    timings: dict = field(default_factory=lambda: {k: 0.0 for k in PHASES})  # seconds summed over steps
 
 
 def _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res):
@@ -78,11 +95,12 @@ def _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_eve
 
 
 def _render(asset: RefineAsset, renderer, verts, faces, cameras: list, res: int, size: int, background):
-    """-> images [B,3,size,size] on ``background`` [3], masks [B,1,size,size]."""
+    """-> images [B,3,size,size] on ``background`` ([3], or [B,3] one colour per view), masks [B,1,size,size]."""
     images, masks = [], []
-    for camera in cameras:
-        out = renderer.render(verts, faces, camera, res, texture_fn=lambda p, b: asset.colors(p))
-        images.append(out.color + background * (1 - out.mask))  # colour is 0 off the object
+    background = background.expand(len(cameras), 3)
+    for b, camera in enumerate(cameras):
+        out = renderer.render(verts, faces, camera, res, texture_fn=lambda p, _: asset.colors(p))
+        images.append(out.color + background[b] * (1 - out.mask))  # colour is 0 off the object
         masks.append(out.mask)
     images = torch.cat(images).permute(0, 3, 1, 2)
     masks = torch.cat(masks).permute(0, 3, 1, 2)
@@ -108,10 +126,15 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
            resume: Optional[str] = None, max_bad_steps: int = 10, seed: int = 0, texture_res: int = 1024,
            formats="glb,obj", preview_res: int = 256, turntable_frames: int = 24, export: bool = True,
            tensorboard: bool = False, progress: bool = False, backend: str = "auto",
-           settings: Optional[dict] = None) -> RefineResult:
+           settings: Optional[dict] = None, profile: bool = False) -> RefineResult:
     """Refine ``asset`` in place so its renders match ``prompt`` under ``prior`` (see the module
-    docstring). ``prior`` is any DiffusionPrior; ``rule_options`` go to ``make_rule(rule, ...)``.
-    Returns a RefineResult (the asset, the exported mesh, per-step losses, skipped count, files)."""
+    docstring). ``prior`` is any DiffusionPrior; ``rule_options`` go to ``make_rule(rule, ...)``;
+    ``background``: an RGB triple in [0, 1], a name, or ``"random"`` (parse_refine_background).
+    Returns a RefineResult (the asset, the exported mesh, per-step losses, skipped count, files, and
+    ``timings``: seconds per phase summed over the finite steps: ``render`` = mesh extraction +
+    rasterisation, ``encode`` = prior.encode, ``rule`` = the rule's loss (its UNet calls),
+    ``backward`` = regularisers + backward + Adam; with ``profile`` each phase ends with a CUDA
+    synchronise so GPU time lands in the right phase)."""
     from tqdm import tqdm
 
     from get3d.render import Renderer
@@ -126,7 +149,10 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
     size = int(prior.image_size)
     res = int(render_res or size)
     device = asset.device
-    background = torch.tensor(background, dtype=torch.float32, device=device)
+    background = parse_refine_background(background)
+    random_background = background == "random"
+    if not random_background:
+        background = torch.tensor(background, dtype=torch.float32, device=device)
     renderer = Renderer(backend)
     outdir = Path(outdir) if outdir is not None else None
     result = RefineResult(asset, steps=steps)
@@ -148,9 +174,11 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
                   rule_options=rule_obj.options(), seed_of_asset=asset.seed, steps=steps, lr_sdf=lr_sdf,
                   lr_deformation=lr_deformation, lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight,
                   laplacian_weight=laplacian_weight, geometry_only=geometry_only, texture_only=texture_only,
-                  batch=batch, image_size=size, render_res=res, background=background.tolist(),
+                  batch=batch, image_size=size, render_res=res,
+                  background="random" if random_background else background.tolist(),
                   views=asdict(views), view_prompts=view_prompts, snapshot_every=snapshot_every,
-                  max_bad_steps=max_bad_steps, seed=seed, texture_res=texture_res, formats=formats)
+                  max_bad_steps=max_bad_steps, seed=seed, texture_res=texture_res, formats=formats,
+                  asset=dict(asset.info, source=asset.source))
 
     snap_dir = outdir / "snapshots" if outdir is not None else None
     start = 0
@@ -191,27 +219,42 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
     if not train_geo:
         with torch.no_grad():
             fixed_mesh = asset.extract()
+    sync = torch.cuda.synchronize if profile and device.type == "cuda" else (lambda: None)
+
+    def lap(phase, since):
+        sync()
+        now = time.perf_counter()
+        spent[phase] += now - since
+        return now
+
     streak = 0
     bar = tqdm(range(start, steps), desc=f"refine {rule}", disable=not progress, initial=start, total=steps)
     for step in bar:
         gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + step)
         cameras, suffix = sample_views(batch, views, gen, device)
+        step_background = (torch.rand(batch, 3, generator=gen).to(device) if random_background
+                           else background)
         optimizer.zero_grad(set_to_none=True)
+        spent = {k: 0.0 for k in PHASES}
         try:
+            sync()
+            clock = start_clock = time.perf_counter()
             verts, faces = fixed_mesh if fixed_mesh is not None else asset.extract()
             if faces.shape[0] == 0:
                 raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
                                  f"raise --sdf-reg-weight, or resume from an earlier snapshot")
-            clock = time.perf_counter()
-            images, _ = _render(asset, renderer, verts, faces, cameras, res, size, background)
+            images, _ = _render(asset, renderer, verts, faces, cameras, res, size, step_background)
+            clock = lap("render", clock)
             latents = prior.encode(images)
+            clock = lap("encode", clock)
             loss = rule_obj.loss(latents, prior, cond_all[suffix.to(cond_all.device)], uncond, step, steps,
                                  generator=gen)
+            clock = lap("rule", clock)
             parts = {"rule": float(loss.detach())}
             if train_geo:
-                reg, lap = asset.sdf_reg(), laplacian_loss(verts, faces)
-                loss = loss + sdf_reg_weight * reg + laplacian_weight * lap
-                parts.update(sdf_reg=float(reg.detach()), laplacian=float(lap.detach()))
+                reg, smooth = asset.sdf_reg(), laplacian_loss(verts, faces)
+                loss = loss + sdf_reg_weight * reg + laplacian_weight * smooth
+                parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
             loss.backward()
             grads = [p.grad for p in params.parameters() if p.grad is not None]
             finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
@@ -226,13 +269,16 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
             continue
         streak = 0
         optimizer.step()
+        lap("backward", clock)
+        for phase, seconds in spent.items():
+            result.timings[phase] += seconds
         result.losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{result.losses[-1]:.4g}", t=rule_obj.last.get("t"))
         if writer is not None:
             for key, value in parts.items():
                 writer.add_scalar(f"loss/{key}", value, step)
             writer.add_scalar("rule/grad_norm", rule_obj.last.get("grad_norm", 0.0), step)
-            writer.add_scalar("time/step_s", time.perf_counter() - clock, step)
+            writer.add_scalar("time/step_s", time.perf_counter() - start_clock, step)
             if (step + 1) % snapshot_every == 0:
                 writer.add_images("renders", images.detach().clamp(0, 1), step)
         if (step + 1) % snapshot_every == 0 and step + 1 < steps:
@@ -262,28 +308,61 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
     return result
 
 
-def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = "sds", truncation: float = 0.7,
-                      device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = 0,
-                      **options) -> RefineResult:
-    """``get3d refine`` end to end: load the prior (``load_diffusion(model)``) and the asset of
-    ``seed`` in ``ckpt``, then :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model in
-    settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
-    from get3d.distill.diffusion import load_diffusion
-
+def _check_options(prompt, rule, options) -> str:
     rule = str(rule).strip().lower()
     _check(prompt, rule, options.get("steps", 500), options.get("geometry_only", False),
            options.get("texture_only", False), options.get("batch", 1), options.get("snapshot_every", 100),
            options.get("render_res"))
-    text = "" if seed is None else str(seed).strip()
-    if not text.isdigit():
-        raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
-                         "give the seed of the asset to refine, as in get3d generate --seeds")
-    asset = asset_from_checkpoint(ckpt, int(text), truncation, device)
+    parse_refine_background(options.get("background", "white"))
+    return rule
+
+
+def _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
+                       options) -> RefineResult:
+    from get3d.distill.diffusion import load_diffusion
+
     prior = load_diffusion(model, device=asset.device, local_files_only=local_files_only)
     rule_options = dict(options.pop("rule_options", None) or {})
     if guidance is not None:
         rule_options["guidance_scale"] = guidance
-    settings = dict(options.pop("settings", None) or {}, ckpt=str(ckpt), seed_of_asset=int(text), model=str(model),
-                    truncation=truncation)
+    settings = dict(options.pop("settings", None) or {}, model=str(model), **settings)
     return refine(prior, asset, prompt, rule, outdir=outdir, rule_options=rule_options, settings=settings,
                   seed=run_seed, **options)
+
+
+def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = "sds", truncation: float = 0.7,
+                      device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = 0,
+                      tet_res: Optional[int] = None, category: Optional[str] = None, **options) -> RefineResult:
+    """``get3d refine --ckpt`` end to end: load the prior (``load_diffusion(model)``) and the asset of
+    ``seed`` in ``ckpt`` (on a ``tet_res`` grid when given; ``category`` for a GET3D ``.pt``), then
+    :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model
+    in settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
+    rule = _check_options(prompt, rule, options)
+    text = "" if seed is None else str(seed).strip()
+    if not text.isdigit():
+        raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
+                         "give the seed of the asset to refine, as in get3d generate --seeds")
+    asset = asset_from_checkpoint(ckpt, int(text), truncation, device, tet_res=tet_res, category=category)
+    settings = dict(ckpt=str(ckpt), seed_of_asset=int(text), truncation=truncation, category=category)
+    return _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
+                              options)
+
+
+def refine_mesh(mesh, prompt: str, model, outdir, rule: str = "sds", device=None, local_files_only=None,
+                guidance: Optional[float] = None, run_seed: int = 0, tet_res: Optional[int] = None,
+                plane_res: int = 128, fit_steps: int = 300, **options) -> RefineResult:
+    """``get3d refine --mesh`` end to end: the mesh file as an asset (get3d.distill.mesh_asset, its
+    colours fitted unless a snapshot to resume from exists), then :func:`refine` as
+    :func:`refine_checkpoint` does."""
+    from get3d.distill.mesh_asset import asset_from_mesh
+    from get3d.training.checkpoint import latest_snapshot
+
+    rule = _check_options(prompt, rule, options)
+    resume = options.get("resume")
+    if resume is not None and outdir is not None and (resume != "auto" or latest_snapshot(Path(outdir) / "snapshots")):
+        fit_steps = 0  # the snapshot holds the fitted (and refined) colour planes
+    asset = asset_from_mesh(mesh, tet_res=tet_res, plane_res=plane_res, fit_steps=fit_steps, device=device,
+                            seed=run_seed, backend=options.get("backend", "auto"))
+    settings = dict(mesh=str(mesh), seed_of_asset=None)
+    return _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
+                              options)

@@ -1,0 +1,122 @@
+"""An asset for ``get3d refine --mesh PATH``: any mesh file as explicit SDF, deformation and colour field.
+
+1. The file is read by ``render-dataset``'s loader (get3d.datasets.render_meshes: every format
+   trimesh reads, scenes flattened, corner colours, face colours, vertex colours, textures) and
+   normalised like the dataset meshes: bounding box centred at the origin, largest side ``scale``
+   (0.9, GET3D's Blender script), inside the tet grid's box of side ``grid_scale``.
+2. ``sdf`` [N] at the tet-grid vertices: exact distance to the surface, negative where the
+   generalised winding number exceeds 0.5 (get3d.geometry.mesh_sdf). A mesh with no grid vertex
+   inside is an open surface (or too thin for the grid): a one-line error says how to fix it.
+   ``deformation`` [N,3] starts at zero (the zero level set already lies on the surface to within
+   the linear interpolation of marching tets).
+3. ``tex_planes`` [1,3,3,R,R]: a colour field ``sigmoid(sum of three axis-aligned planes)``
+   (get3d.distill.asset.plane_colours) fitted by Adam to the mesh's own base colours at uniformly
+   sampled surface points (``fit_steps``, mean squared error). A mesh with no colours (every face
+   the loader's default grey, no textures) keeps zero planes: neutral grey 0.5, no fit.
+
+The fit's final mean absolute colour error is kept in ``RefineAsset.info`` (settings.json records
+it): three planes cannot hold every colour pattern exactly (a sum of 2D fields), which a textured
+mesh's fine detail exposes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from get3d.distill.asset import AssetParams, RefineAsset, plane_colours
+from get3d.errors import Get3dError
+from get3d.geometry import edge_table, tet_grid
+
+__all__ = ["asset_from_mesh", "sample_surface"]
+
+DEFAULT_TET_RES = 90  # GET3D's ShapeNet grid
+
+
+def sample_surface(verts: torch.Tensor, faces: torch.Tensor, count: int, generator: torch.Generator):
+    """Area-weighted uniform samples: -> (points [count,3], face_index [count], barycentrics [count,3])."""
+    tri = verts[faces]  # [F,3,3]
+    area = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1).norm(dim=-1)
+    if not float(area.sum()) > 0:
+        raise Get3dError("mesh has zero surface area")
+    face = torch.multinomial(area, count, replacement=True, generator=generator)
+    r1, r2 = torch.rand(2, count, generator=generator)
+    s = r1.sqrt()  # uniform on the triangle (Osada et al. 2002)
+    bary = torch.stack([1 - s, s * (1 - r2), s * r2], -1)
+    points = (tri[face] * bary[..., None]).sum(1)
+    return points, face, bary
+
+
+def _has_colours(shading) -> bool:
+    from get3d.datasets.render_meshes import DEFAULT_GREY
+
+    grey = torch.tensor(DEFAULT_GREY)
+    return bool(shading.textures) or not torch.allclose(shading.corner_color, grey.expand_as(shading.corner_color))
+
+
+def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, generator, backend):
+    """-> (planes [1,3,3,R,R], final mean |error|) fitted to the mesh's base colours."""
+    from get3d.datasets.render_meshes import surface_albedo
+
+    planes = torch.zeros(1, 3, 3, plane_res, plane_res, requires_grad=True)
+    optimizer = torch.optim.Adam([planes], lr=lr)
+    error = float("nan")
+    for _ in range(steps):
+        points, face, bary = sample_surface(verts, shading.faces, samples, generator)
+        with torch.no_grad():
+            target = surface_albedo(shading, face, bary, backend).clamp(0, 1)
+        rgb = plane_colours(planes, points / (0.5 * grid_scale))
+        loss = ((rgb - target) ** 2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        error = float((rgb.detach() - target).abs().mean())
+    return planes.detach(), error
+
+
+def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, scale: float = 0.9,
+                    plane_res: int = 128, fit_steps: int = 300, fit_samples: int = 32768, fit_lr: float = 0.05,
+                    device=None, seed: int = 0, backend: str = "auto") -> RefineAsset:
+    """The mesh file ``path`` as a RefineAsset (see the module docstring); ``fit_steps=0`` skips the
+    colour fit (zero planes: grey), as a resumed run does, whose snapshot holds the fitted planes."""
+    from get3d.datasets.render_meshes import load_shading_mesh, normalize_verts
+    from get3d.geometry.mesh_sdf import mesh_sdf
+    from get3d.render.rasterizer import get_backend
+
+    path = Path(path)
+    res = int(tet_res or DEFAULT_TET_RES)
+    if res < 8:
+        raise Get3dError(f"--tet-res must be >= 8, got {res}")
+    if not 0 < scale < grid_scale:
+        raise Get3dError(f"mesh scale {scale} must lie in (0, grid_scale={grid_scale}) to fit the grid's box")
+    if plane_res < 2 or fit_steps < 0:
+        raise Get3dError(f"plane_res must be >= 2 and fit_steps >= 0, got {plane_res} and {fit_steps}")
+    if not path.is_file():
+        raise Get3dError(f"--mesh {path}: no such file")
+    shading = load_shading_mesh(path)
+    try:
+        verts = normalize_verts(shading.verts, scale)
+    except Get3dError as err:
+        raise Get3dError(f"{path}: {err}") from None
+    grid, tets = tet_grid(res, "cpu")
+    grid = grid * grid_scale
+    sdf, winding = mesh_sdf(verts, shading.faces, grid)
+    inside = int((winding.abs() > 0.5).sum())
+    if inside == 0:
+        raise Get3dError(f"{path}: the mesh has no inside (an open surface, or parts thinner than the "
+                         f"--tet-res {res} grid); close it (trimesh.repair.fill_holes, Blender's 3D-Print "
+                         f"Toolbox 'Make Manifold') or raise --tet-res")
+    generator = torch.Generator().manual_seed(int(seed))
+    planes = torch.zeros(1, 3, 3, plane_res, plane_res)
+    error, fitted = None, _has_colours(shading) and fit_steps > 0
+    if fitted:
+        planes, error = _fit_colours(shading, verts, plane_res, fit_steps, grid_scale, fit_samples, fit_lr,
+                                     generator, get_backend(backend))
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    params = AssetParams(sdf, torch.zeros_like(grid), planes).to(dev)
+    grid, tets = grid.to(dev), tets.to(dev)
+    info = dict(mesh=str(path), tet_res=res, grid_scale=grid_scale, scale=scale, plane_res=plane_res,
+                inside_vertices=inside, colour_fit_steps=fit_steps if fitted else 0,
+                colour_fit_mean_abs_error=error, has_colours=_has_colours(shading))
+    return RefineAsset(params, grid, tets, edge_table(tets).edges, None, None, None, float(grid_scale),
+                       source=str(path), info=info)
