@@ -107,3 +107,18 @@ def test_finetune_text_bench_quick_prints_json():
     [row] = report["results"]
     assert row["device"] == "cpu" and row["measured"] and row["skipped_steps"] == 0
     assert row["s_per_iter"] > 0 and row["trainable_parameters"] > 0 and row["peak_memory_gb"] > 0
+
+
+def test_refine_bench_quick_prints_json():
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "refine.py"), "--quick", "--devices", "cpu"],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH.parent),
+                                                                      os.environ.get("PYTHONPATH")]))},
+    )
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "refine" and report["quick"]
+    [row] = report["results"]
+    assert row["device"] == "cpu" and row["rule"] == "sds" and row["steps_timed"] == 1
+    phases = [row[k] for k in ("render_s", "encode_s", "rule_s", "backward_s")]
+    assert all(p > 0 for p in phases) and row["s_per_step"] == pytest.approx(sum(phases))
