@@ -460,6 +460,8 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
 @click.option("--fit-steps", default=300, show_default=True, type=int,
               help="--mesh: steps fitting the colour field to the mesh's colours (0: grey).")
 @click.option("--snapshot-every", default=100, show_default=True, type=int)
+@click.option("--export-every", default=0, show_default=True, type=int,
+              help="Also export the mesh every K steps to OUTDIR/progress (0: only at the end).")
 @click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
 @click.option("--texture-res", default=1024, show_default=True, type=int, help="Baked texture size.")
 @click.option("--preview-res", default=256, show_default=True, type=int)
@@ -470,7 +472,7 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
 @click.option("--tensorboard", is_flag=True, help="TensorBoard scalars and render grids in OUTDIR/tb.")
 def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, outdir, guidance, lr_sdf,
                lr_deformation, lr_texture, sdf_reg_weight, laplacian_weight, geometry_only, texture_only, batch,
-               render_res, background, tet_res, category, plane_res, fit_steps, snapshot_every, resume,
+               render_res, background, tet_res, category, plane_res, fit_steps, snapshot_every, export_every, resume,
                texture_res, preview_res, truncation, run_seed, device, offline, tensorboard):
     """Refine one asset (a checkpoint's seed, or a mesh file) toward a text prompt by score
     distillation (SDS, ISM, SDI)."""
@@ -485,7 +487,7 @@ def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, ou
     options = dict(steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
                    lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
                    geometry_only=geometry_only, texture_only=texture_only, batch=batch, render_res=render_res,
-                   background=background, snapshot_every=snapshot_every, resume=resume, texture_res=texture_res,
+                   background=background, snapshot_every=snapshot_every, export_every=export_every, resume=resume, texture_res=texture_res,
                    preview_res=preview_res, run_seed=run_seed, tensorboard=tensorboard, progress=True,
                    device=device, local_files_only=True if offline else None, guidance=guidance,
                    tet_res=tet_res)

@@ -77,7 +77,7 @@ class RefineResult:
     timings: dict = field(default_factory=lambda: {k: 0.0 for k in PHASES})  # seconds summed over steps
 
 
-def _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res):
+def _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res, export_every=0):
     if not isinstance(prompt, str) or not prompt.strip():
         raise Get3dError("--prompt is empty: give the text the asset should match")
     if rule not in RULES:
@@ -90,6 +90,8 @@ def _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_eve
         raise Get3dError(f"--batch must be >= 1, got {batch}")
     if snapshot_every < 1:
         raise Get3dError(f"--snapshot-every must be >= 1, got {snapshot_every}")
+    if export_every < 0:
+        raise Get3dError(f"--export-every must be >= 0, got {export_every}")
     if render_res is not None and render_res < 8:
         raise Get3dError(f"--render-res must be >= 8, got {render_res}")
 
@@ -126,10 +128,11 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
            resume: Optional[str] = None, max_bad_steps: int = 10, seed: int = 0, texture_res: int = 1024,
            formats="glb,obj", preview_res: int = 256, turntable_frames: int = 24, export: bool = True,
            tensorboard: bool = False, progress: bool = False, backend: str = "auto",
-           settings: Optional[dict] = None, profile: bool = False) -> RefineResult:
+           settings: Optional[dict] = None, profile: bool = False, export_every: int = 0) -> RefineResult:
     """Refine ``asset`` in place so its renders match ``prompt`` under ``prior`` (see the module
     docstring). ``prior`` is any DiffusionPrior; ``rule_options`` go to ``make_rule(rule, ...)``;
-    ``background``: an RGB triple in [0, 1], a name, or ``"random"`` (parse_refine_background).
+    ``background``: an RGB triple in [0, 1], a name, or ``"random"`` (parse_refine_background);
+    ``export_every`` K > 0 also exports the mesh every K steps as ``outdir/progress/step-<step>.*``.
     Returns a RefineResult (the asset, the exported mesh, per-step losses, skipped count, files, and
     ``timings``: seconds per phase summed over the finite steps: ``render`` = mesh extraction +
     rasterisation, ``encode`` = prior.encode, ``rule`` = the rule's loss (its UNet calls),
@@ -143,7 +146,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
 
     check_prior(prior)
     rule = str(rule).strip().lower()
-    _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res)
+    _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res, export_every)
     rule_obj = make_rule(rule, **(rule_options or {}))
     views = views or ViewRanges()
     size = int(prior.image_size)
@@ -178,6 +181,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
                   background="random" if random_background else background.tolist(),
                   views=asdict(views), view_prompts=view_prompts, snapshot_every=snapshot_every,
                   max_bad_steps=max_bad_steps, seed=seed, texture_res=texture_res, formats=formats,
+                  export_every=export_every,
                   asset=dict(asset.info, source=asset.source))
 
     snap_dir = outdir / "snapshots" if outdir is not None else None
@@ -283,6 +287,11 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
                 writer.add_images("renders", images.detach().clamp(0, 1), step)
         if (step + 1) % snapshot_every == 0 and step + 1 < steps:
             snapshot(step + 1)
+        if outdir is not None and export_every > 0 and (step + 1) % export_every == 0 and step + 1 < steps:
+            from get3d.generate import parse_formats, save_asset
+
+            result.files += save_asset(asset.mesh(texture_res, backend), outdir / "progress", f"step-{step + 1:06d}",
+                                       parse_formats(formats))
     if steps > start:
         snapshot(steps)
     if writer is not None:
@@ -312,7 +321,7 @@ def _check_options(prompt, rule, options) -> str:
     rule = str(rule).strip().lower()
     _check(prompt, rule, options.get("steps", 500), options.get("geometry_only", False),
            options.get("texture_only", False), options.get("batch", 1), options.get("snapshot_every", 100),
-           options.get("render_res"))
+           options.get("render_res"), options.get("export_every", 0))
     parse_refine_background(options.get("background", "white"))
     return rule
 

@@ -125,7 +125,7 @@ def _cli(tiny_sd, outdir, mesh, *extra):
     return CliRunner().invoke(cli, args)
 
 
-@pytest.mark.parametrize("rule,extra", [("sds", ["--background", "random"]), ("ism", ["--texture-only"]),
+@pytest.mark.parametrize("rule,extra", [("sds", ["--background", "random", "--export-every", "1"]), ("ism", ["--texture-only"]),
                                         pytest.param("sdi", ["--texture-only"], marks=pytest.mark.slow)])
 def test_each_rule_refines_a_mesh_file_through_the_cli(tiny_sd, offline, tmp_path, rule, extra):
     result = _cli(tiny_sd, tmp_path / "out", _coloured_box(tmp_path / "box.ply"), "--rule", rule, "--steps", "2",
@@ -139,6 +139,8 @@ def test_each_rule_refines_a_mesh_file_through_the_cli(tiny_sd, offline, tmp_pat
     assert settings["rule"] == rule and settings["mesh"] == str(tmp_path / "box.ply")
     assert settings["asset"]["tet_res"] == 16 and settings["asset"]["colour_fit_steps"] == 20
     assert settings["finite_steps"] == 2
+    if "--export-every" in extra:  # the mesh after step 1 too (the last step's is refined.*)
+        assert Mesh.load(tmp_path / "out" / "progress" / "step-000001.obj").num_faces > 0
 
 
 def test_mesh_refine_resumes_without_refitting(tiny_sd, offline, tmp_path):
