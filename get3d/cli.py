@@ -528,7 +528,7 @@ def _train_argv(params: dict) -> list[str]:
 
 def _train_config(preset_name, config_file, resume, outdir, overrides):
     """Config from --preset / --config, else from the run being resumed (its snapshot or config.json)."""
-    from get3d.training.checkpoint import read_snapshot
+    from get3d.snapshot import read_snapshot
     from get3d.training.options import build_config
 
     base = None

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.export.gallery import GalleryItem, write_gallery
 from get3d.export.previews import image_grid, render_previews, save_gif, save_image
@@ -25,55 +24,15 @@ from get3d.export.uv_bake import bake_texture, uv_unwrap
 from get3d.geometry.mesh import Mesh
 from get3d.render.camera import Cameras
 
-BUNDLED_DIR = Path(__file__).parent / "pretrained"
-FORMATS = ("glb", "obj", "ply")
 
 
 # ---------------------------------------------------------------------------------- loading
-def resolve_checkpoint(ckpt: str | Path) -> Path:
-    """A snapshot path, an output folder (its newest complete snapshot), or a bundled model's name."""
-    from get3d.training.checkpoint import latest_snapshot, resolve_snapshot_path
-
-    path = Path(ckpt)
-    if path.is_dir():
-        snap = latest_snapshot(path)
-        if snap is None:
-            raise Get3dError(f"{path}: no complete snapshot in this folder")
-        return Path(snap.json_path)
-    if path.exists() or path.with_suffix(".json").exists():
-        return resolve_snapshot_path(path)
-    bundled = BUNDLED_DIR / f"{ckpt}.json"
-    if bundled.exists():
-        return bundled
-    names = sorted(p.stem for p in BUNDLED_DIR.glob("*.json")) if BUNDLED_DIR.is_dir() else []
-    raise Get3dError(f"--ckpt: {ckpt!r} is neither a snapshot file or folder nor a bundled model "
-                     f"(bundled: {', '.join(names) or 'none'})")
-
-
-def load_generator(ckpt: str | Path, device: str | torch.device | None = None, category: str | None = None):
-    """Load the EMA generator of a snapshot, or of a GET3D ``.pt`` checkpoint (``category`` gives
-    its grid: see get3d.official): -> (G in eval mode, Config)."""
-    from get3d.networks.generator import Generator
-    from get3d.official import is_official_checkpoint, load_official_checkpoint
-    from get3d.training.checkpoint import read_snapshot, restore_modules
-
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if is_official_checkpoint(ckpt):
-        official = load_official_checkpoint(ckpt, category=category, device=device)
-        return official.G_ema.requires_grad_(False), official.config
-    path = resolve_checkpoint(ckpt)
-    tensors, meta = read_snapshot(path)
-    config = Config.from_dict(meta["config"])
-    generator = Generator(config.model)
-    restore_modules(tensors, {"G_ema": generator}, source=str(path))
-    return generator.to(device).eval().requires_grad_(False), config
-
-
-def seed_latents(generator, seeds: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
-    """z_geo, z_tex [len(seeds), z_dim]: each seed alone decides its two codes (CPU RNG, so
-    the same seed gives the same codes on any device)."""
-    z = torch.stack([torch.randn(2, generator.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-    return z[:, 0].to(device), z[:, 1].to(device)
+# Checkpoint resolution and loading live in get3d.snapshot, the seed -> latents convention in
+# get3d.networks.generator and file writing in get3d.export.files (below every command, so the
+# text and distill stages and metrics need not import this module); re-exported here.
+from get3d.export.files import FORMATS, parse_formats, save_asset  # noqa: E402,F401
+from get3d.networks.generator import seed_latents  # noqa: E402,F401
+from get3d.snapshot import BUNDLED_DIR, load_generator, resolve_checkpoint  # noqa: E402,F401
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -88,14 +47,6 @@ def parse_seeds(text: str) -> list[int]:
             raise Get3dError(f"--seeds: range {part.strip()!r} runs backwards")
         seeds.extend(range(lo, hi + 1))
     return seeds
-
-
-def parse_formats(text: str | list[str]) -> list[str]:
-    items = [t.strip().lower().lstrip(".") for t in (text.split(",") if isinstance(text, str) else text)]
-    bad = [t for t in items if t not in FORMATS]
-    if bad or not items:
-        raise Get3dError(f"--format: unknown format {bad[0] if bad else text!r}; choose from {', '.join(FORMATS)}")
-    return items
 
 
 # ---------------------------------------------------------------------------------- one asset
@@ -135,13 +86,6 @@ def textured_mesh(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, texture
         texture = bake_texture(verts, faces, uvs, field, texture_res, backend=backend)
     timings["bake"] = time.perf_counter() - clock
     return Mesh(verts.float().cpu(), faces.cpu(), uvs.cpu(), texture.cpu())
-
-
-def save_asset(mesh: Mesh, outdir: Path, stem: str, formats: list[str]) -> list[str]:
-    files = []
-    for fmt in formats:
-        files.append(str(mesh.save(outdir / f"{stem}.{fmt}")))
-    return files
 
 
 # ---------------------------------------------------------------------------------- commands

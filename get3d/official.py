@@ -230,7 +230,7 @@ def load_official_checkpoint(path, category: Optional[str] = None, tet_res: Opti
 def convert_official(path, out, category: Optional[str] = None, tet_res: Optional[int] = None,
                      grid_scale: Optional[float] = None) -> Path:
     """``get3d convert-official``: write a GET3D checkpoint as a get3d snapshot -> its JSON path."""
-    from get3d.training.checkpoint import write_snapshot
+    from get3d.snapshot import write_snapshot
 
     ckpt = load_official_checkpoint(path, category, tet_res, grid_scale, device="cpu")
     modules = {"G": ckpt.G, "G_ema": ckpt.G_ema}

@@ -14,7 +14,7 @@ from pathlib import Path
 from get3d.config import Config
 from get3d.generate import resolve_checkpoint
 from get3d.networks.generator import Generator
-from get3d.training.checkpoint import read_snapshot, restore_modules, write_snapshot
+from get3d.snapshot import read_snapshot, restore_modules, write_snapshot
 
 PRETRAINED = Path(__file__).resolve().parents[1] / "get3d" / "pretrained"
 

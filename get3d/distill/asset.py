@@ -120,7 +120,8 @@ def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None,
     """The generator's output for ``seed`` (as ``get3d generate`` makes it) as a RefineAsset;
     ``tet_res``: refine on another grid (the SDF re-evaluated there); ``category``: the grid of a
     GET3D ``.pt``."""
-    from get3d.generate import load_generator, seed_latents
+    from get3d.networks.generator import seed_latents
+    from get3d.snapshot import load_generator
 
     if seed is None or int(seed) < 0:
         raise Get3dError(f"--seed must be a non-negative integer, got {seed!r}")

@@ -15,7 +15,7 @@ Each step (``step`` counts from 0; ``steps`` is the run's total, resumed runs in
 A step whose loss or gradients are not finite (or whose prior returns NaN) is skipped and
 counted; ``max_bad_steps`` in a row stop the run with an error, the last snapshot untouched
 (snapshots are written only from finite parameters). Snapshots: ``outdir/snapshots/
-snapshot-<step>.{safetensors,json}`` (get3d.training.checkpoint) every ``snapshot_every``
+snapshot-<step>.{safetensors,json}`` (get3d.snapshot) every ``snapshot_every``
 steps and at the end; ``resume="auto"`` continues from the newest.
 
 Outputs in ``outdir``: ``refined.glb``, ``refined.obj`` (+ .mtl, .png) through get3d.generate's
@@ -113,7 +113,7 @@ def _render(asset: RefineAsset, renderer, verts, faces, cameras: list, res: int,
 
 
 def _write_json(path: Path, record: dict) -> None:
-    from get3d.training.checkpoint import _atomic_write
+    from get3d.snapshot import _atomic_write
 
     text = json.dumps(record, indent=2, default=str).encode()
     _atomic_write(path, lambda handle: handle.write(text))
@@ -141,7 +141,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
     from tqdm import tqdm
 
     from get3d.render import Renderer
-    from get3d.training.checkpoint import latest_snapshot, read_snapshot, restore_modules, restore_optimizers, \
+    from get3d.snapshot import latest_snapshot, read_snapshot, restore_modules, restore_optimizers, \
         write_snapshot
 
     check_prior(prior)
@@ -288,7 +288,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
         if (step + 1) % snapshot_every == 0 and step + 1 < steps:
             snapshot(step + 1)
         if outdir is not None and export_every > 0 and (step + 1) % export_every == 0 and step + 1 < steps:
-            from get3d.generate import parse_formats, save_asset
+            from get3d.export.files import parse_formats, save_asset
 
             result.files += save_asset(asset.mesh(texture_res, backend), outdir / "progress", f"step-{step + 1:06d}",
                                        parse_formats(formats))
@@ -299,7 +299,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
 
     if outdir is not None and export:
         from get3d.export.previews import image_grid, render_previews, save_gif, save_image
-        from get3d.generate import parse_formats, save_asset
+        from get3d.export.files import parse_formats, save_asset
         from get3d.render.camera import Cameras
 
         result.mesh = asset.mesh(texture_res, backend)
@@ -364,7 +364,7 @@ def refine_mesh(mesh, prompt: str, model, outdir, rule: str = "sds", device=None
     colours fitted unless a snapshot to resume from exists), then :func:`refine` as
     :func:`refine_checkpoint` does."""
     from get3d.distill.mesh_asset import asset_from_mesh
-    from get3d.training.checkpoint import latest_snapshot
+    from get3d.snapshot import latest_snapshot
 
     rule = _check_options(prompt, rule, options)
     resume = options.get("resume")

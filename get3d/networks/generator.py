@@ -543,3 +543,10 @@ class Generator(torch.nn.Module):
             ws_geo = self._style_mix(self.mapping_geo, ws_geo, z_geo, psi, style_mixing_prob, generator)
             ws_tex = self._style_mix(self.mapping_tex, ws_tex, z_tex, psi, style_mixing_prob, generator)
         return self.synthesis(ws_geo, ws_tex, cameras, resolution=resolution, return_meshes=return_meshes)
+
+
+def seed_latents(generator, seeds: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """z_geo, z_tex [len(seeds), z_dim]: each seed alone decides its two codes (CPU RNG, so
+    the same seed gives the same codes on any device)."""
+    z = torch.stack([torch.randn(2, generator.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+    return z[:, 0].to(device), z[:, 1].to(device)

@@ -190,7 +190,7 @@ def before_after_grid(frozen, tuned, seeds, views: int, resolution: int, truncat
     """[2*S*H, views*W, 3]: for each seed a row of the frozen generator's views, then the same
     latents and cameras through the tuned one (orbit at 20 deg elevation, starting at 30 deg)."""
     from get3d.export.previews import image_grid
-    from get3d.generate import seed_latents
+    from get3d.networks.generator import seed_latents
 
     device = next(frozen.parameters()).device
     seeds = list(seeds)
@@ -229,7 +229,7 @@ def _meta(tuner: TextFinetuner, extra: Optional[dict]) -> dict:
 
 
 def _resume(tuner: TextFinetuner, outdir: Path, resume) -> Optional[Path]:
-    from get3d.training.checkpoint import latest_snapshot, read_snapshot, resolve_snapshot_path, restore_modules, \
+    from get3d.snapshot import latest_snapshot, read_snapshot, resolve_snapshot_path, restore_modules, \
         restore_optimizers
 
     if resume in (None, False, "", "none"):
@@ -299,7 +299,7 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
         raise Get3dError("--resume needs --outdir (the folder holding the snapshots)")
 
     def save(step: int) -> Path:
-        from get3d.training.checkpoint import prune_snapshots, write_snapshot
+        from get3d.snapshot import prune_snapshots, write_snapshot
 
         tuner.tuned.requires_grad_(False)
         snap = write_snapshot(outdir, step * opts.batch, {"G_ema": tuner.tuned}, config=config, step=step,
@@ -371,10 +371,10 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
     GET3D ``.pt`` checkpoint. Prompts, layer group and options are checked before anything heavy
     is loaded.
     """
-    from get3d.generate import load_generator, resolve_checkpoint
+    from get3d.snapshot import load_generator, resolve_checkpoint
     from get3d.official import is_official_checkpoint
     from get3d.text.encoder import load_clip, split_names
-    from get3d.training.checkpoint import _sha256
+    from get3d.snapshot import _sha256
 
     check_prompts(source, target)
     names = split_names(clip)

@@ -1,7 +1,7 @@
 """GET3D training: losses, the loop, snapshots, multi-process helpers. See docs/training.md.
 
 ``from get3d.training import train, build_config`` loads the loop lazily, so importing
-``get3d.training.checkpoint`` alone stays cheap.
+``get3d.snapshot`` alone stays cheap.
 """
 _LAZY = {
     "train": "get3d.training.loop",

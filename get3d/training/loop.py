@@ -37,7 +37,7 @@ from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.render import Cameras
 from get3d.training import distributed as du
-from get3d.training.checkpoint import (Snapshot, latest_snapshot, list_snapshots, prune_snapshots, read_snapshot,
+from get3d.snapshot import (Snapshot, latest_snapshot, list_snapshots, prune_snapshots, read_snapshot,
                                        resolve_snapshot_path, restore_modules, restore_optimizers, restore_rng,
                                        write_snapshot)
 from get3d.training.monitor import Monitor, StatsAccumulator
@@ -86,7 +86,7 @@ def _init_weights(state, init, source_cfg: Config) -> str:
     folder or bundled model name (G_ema, and G, D_rgb, D_mask where it has them), or a GET3D .pt.
     G starts as the checkpoint's G when present, else as its G_ema; the discriminators stay fresh
     when the checkpoint has none. Shapes must match the run's model config (one line otherwise)."""
-    from get3d.generate import resolve_checkpoint  # checkpoint resolution (bundled names) lives there
+    from get3d.snapshot import resolve_checkpoint
     from get3d.official import is_official_checkpoint, load_official_checkpoint
 
     if is_official_checkpoint(init):

@@ -13,7 +13,7 @@ from get3d.distill.views import SUFFIXES, ViewRanges, view_suffix_index
 from get3d.generate import generate_assets
 from get3d.render import Renderer
 from get3d.render.camera import Cameras
-from get3d.training.checkpoint import latest_snapshot
+from get3d.snapshot import latest_snapshot
 
 RED = torch.tensor([1.0, 0.0, 0.0])
 
@@ -134,15 +134,15 @@ def test_laplacian_is_zero_for_a_vertex_at_its_neighbours_mean():
 
 
 def test_a_seed_whose_shape_is_empty_is_refused(monkeypatch):
-    import get3d.generate
+    import get3d.snapshot
 
-    generator, config = get3d.generate.load_generator("tiny-chair", "cpu")
+    generator, config = get3d.snapshot.load_generator("tiny-chair", "cpu")
 
     class Outside(torch.nn.Module):  # GET3D's SDF (positive inside) negative everywhere: no surface
         def forward(self, ws, feat):
             return -torch.ones(*feat.shape[:-1], 1)
 
     generator.generator.mlp_synthesis_sdf = Outside()
-    monkeypatch.setattr(get3d.generate, "load_generator", lambda *a, **k: (generator, config))
+    monkeypatch.setattr(get3d.snapshot, "load_generator", lambda *a, **k: (generator, config))
     with pytest.raises(Get3dError, match="seed 3: the generated shape is empty"):
         asset_from_checkpoint("tiny-chair", 3, device="cpu")

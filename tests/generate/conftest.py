@@ -3,7 +3,7 @@ import torch
 
 from get3d.config import preset
 from get3d.networks.generator import Generator
-from get3d.training.checkpoint import write_snapshot
+from get3d.snapshot import write_snapshot
 
 
 def tiny_generator(seed: int = 0) -> tuple[Generator, object]:

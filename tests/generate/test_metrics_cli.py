@@ -66,7 +66,7 @@ def test_snapshot_hook_for_training(tiny_data, tmp_path, monkeypatch):
     """What `get3d train --metrics` calls at each snapshot: scalars for the EMA generator."""
     from get3d.errors import Get3dError
     from get3d.metrics.evaluate import snapshot_metrics_hook
-    from get3d.training.checkpoint import write_snapshot
+    from get3d.snapshot import write_snapshot
     from tests.generate.conftest import tiny_generator
 
     monkeypatch.setenv("GET3D_CACHE_DIR", str(tmp_path / "cache"))

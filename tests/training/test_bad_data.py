@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from get3d.cli import cli
 from get3d.datasets import RenderFolderDataset
-from get3d.training.checkpoint import list_snapshots
+from get3d.snapshot import list_snapshots
 from get3d.training.loop import train
 
 from .conftest import tiny_config
@@ -93,7 +93,7 @@ def test_init_starts_a_fresh_run_from_the_bundled_model(tiny_data, tmp_path):
     import torch
 
     from get3d.generate import load_generator, resolve_checkpoint
-    from get3d.training.checkpoint import read_snapshot
+    from get3d.snapshot import read_snapshot
     from get3d.training.loop import train
     from get3d.training.options import build_config
 

@@ -8,7 +8,7 @@ import torch
 
 from get3d.config import Config, preset
 from get3d.errors import Get3dError
-from get3d.training.checkpoint import (latest_snapshot, list_snapshots, prune_snapshots, read_snapshot,
+from get3d.snapshot import (latest_snapshot, list_snapshots, prune_snapshots, read_snapshot,
                                        restore_modules, restore_optimizers, restore_rng, write_snapshot)
 
 

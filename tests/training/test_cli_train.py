@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from get3d.cli import cli
-from get3d.training.checkpoint import list_snapshots, read_snapshot
+from get3d.snapshot import list_snapshots, read_snapshot
 
 TINY = ["--preset", "tiny", "--resolution", "32", "--batch", "2", "--snapshot-kimg", "0.004", "--device", "cpu"]
 

@@ -7,7 +7,7 @@ import torch
 
 from get3d.errors import Get3dError
 from get3d.training import loss as loss_module
-from get3d.training.checkpoint import list_snapshots, read_snapshot, restore_modules, restore_optimizers
+from get3d.snapshot import list_snapshots, read_snapshot, restore_modules, restore_optimizers
 from get3d.training.loop import build_state, train
 from tests.training.conftest import tiny_config
 
