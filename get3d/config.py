@@ -44,6 +44,11 @@ class ModelConfig:
     tex_feat_channels: int = 16  # texture MLP output width before to_rgb (GET3D --feat_channel)
     n_implicit_layers: int = 1  # hidden layers of the SDF/deformation/texture heads (GET3D 1)
     rgb_activation: str = "sigmoid"  # 'sigmoid' (get3d) or 'get3d' (clamp((x + 1) / 2, 0, 1), converted weights)
+    # How Generator.synthesis composes its images. get3d: colour antialiased like the mask, on black
+    # (as the dataset images). GET3D: colour from the hard (centre-covered) mask, not antialiased,
+    # with to_rgb applied to zero features off the object, so the background shows to_rgb's bias.
+    image_background: str = "black"  # 'black' or 'to_rgb_bias' (GET3D's)
+    antialias_color: bool = True  # False = GET3D's (only the mask is antialiased)
     d_architecture: str = "resnet"  # discriminators: 'resnet' or 'skip' (GET3D's released configs)
     d_camera_encoding: str = "sincos"  # discriminator camera code: 'sincos' (4) or 'get3d' (14 values)
     d_channel_base: int | None = None  # discriminator channel schedule (None = channel_base / channel_max)

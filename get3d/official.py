@@ -19,7 +19,8 @@ widths and depth, the texture feature width, the discriminator resolution, archi
 resnet) and camera code (GET3D's 14 values). What shapes cannot tell comes from the category
 (GET3D's values: tet_res 90; dmtet_scale car 1.0, chair 0.8, motorbike 1.0, others 1.0 unless
 given) or the arguments. Converted generators use GET3D's colour activation
-(``rgb_activation='get3d'``).
+(``rgb_activation='get3d'``), and its images: the ``to_rgb`` bias as background, colour not
+antialiased (``image_background='to_rgb_bias'``, ``antialias_color=False``).
 
 Sign convention: get3d's SDF is negative inside, GET3D's head positive inside; the generator keeps
 GET3D's head and negates its output (get3d/networks/generator.py), so weights need no change.
@@ -122,6 +123,7 @@ def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_
         mlp_hidden=_shape(g_state, f"{mlp}0.weight", source)[0], tet_res=int(tet_res), grid_scale=float(grid_scale),
         deformation_multiplier=1.0, conv_clamp=None, tex_feat_channels=_shape(g_state, tex_last, source)[0],
         n_implicit_layers=n_layers - 1, rgb_activation="get3d", d_architecture="skip", d_camera_encoding="get3d",
+        image_background="to_rgb_bias", antialias_color=False,  # GET3D's images (docs/model.md)
     )
     if d_state:
         d_res = sorted(int(m.group(1)) for k in d_state if (m := re.fullmatch(r"b(\d+)\.conv0\.weight", k)))

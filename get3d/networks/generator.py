@@ -337,6 +337,10 @@ class Generator(torch.nn.Module):
         self.noise_mode = noise_mode
         self.render_backend = render_backend
         self.rgb_activation = rgb_activation
+        if cfg.image_background not in ("black", "to_rgb_bias"):
+            raise Get3dError(f"image_background must be 'black' or 'to_rgb_bias', got {cfg.image_background!r}")
+        self.image_background = cfg.image_background
+        self.antialias_color = bool(cfg.antialias_color)
         self.fused_modconv = fused_modconv
         self.generator = TriPlaneTexGeo(
             cfg.w_dim, img_channels=tex_feat_channels, shape_min=-0.5 * self.grid_scale,
@@ -457,13 +461,22 @@ class Generator(torch.nn.Module):
 
     def _texture_padded(self, tex_planes: torch.Tensor, ws_tex: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """points [B,P,3] -> rgb [B,P,3] in [0,1]."""
-        feat = self.generator.texture_features(tex_planes, points, ws_tex)
+        return self._to_rgb(self.generator.texture_features(tex_planes, points, ws_tex), ws_tex)
+
+    def _to_rgb(self, feat: torch.Tensor, ws_tex: torch.Tensor) -> torch.Tensor:
+        """texture features [B,P,C] -> rgb [B,P,3] in [0,1] (to_rgb, then the colour activation)."""
         if self.to_rgb is not None:
             feat = self.to_rgb.forward_points(feat, ws_tex[:, -1])
         feat = feat.float()
         if self.rgb_activation == "sigmoid":
             return torch.sigmoid(feat)
         return ((feat + 1) / 2).clamp(0, 1)
+
+    def background_color(self, ws_tex: torch.Tensor) -> torch.Tensor:
+        """ws_tex [B,num_ws_tex,w_dim] -> [B,3]: the colour of zero texture features, which is what
+        GET3D's images show off the object (to_rgb's bias through the activation)."""
+        channels = self.to_rgb.in_channels if self.to_rgb is not None else 3
+        return self._to_rgb(ws_tex.new_zeros(ws_tex.shape[0], 1, channels), ws_tex)[:, 0]
 
     def _texture_ragged(self, tex_planes, ws_tex, points: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
         if points.shape[0] == 0:
@@ -518,11 +531,16 @@ class Generator(torch.nn.Module):
                 return self._texture_ragged(tex_planes, ws_tex, points, batch_index)
 
             result = Renderer(self.render_backend).render(
-                [v for v, _ in meshes], [f for _, f in meshes], cameras, resolution, texture_fn=texture_fn
+                [v for v, _ in meshes], [f for _, f in meshes], cameras, resolution, texture_fn=texture_fn,
+                antialias_color=self.antialias_color,
             )
+            rgb = result.color
+            if self.image_background == "to_rgb_bias":
+                covered = result.mask if self.antialias_color else result.hard_mask
+                rgb = rgb + self.background_color(ws_tex)[:, None, None, :] * (1 - covered)
             sdf_entropy = sdf_reg_loss(geo["sdf"], geo["edges"])
         return GeneratorOutput(
-            rgb=result.color.permute(0, 3, 1, 2),
+            rgb=rgb.permute(0, 3, 1, 2),
             mask=result.mask.permute(0, 3, 1, 2),
             sdf=geo["sdf"],
             sdf_reg=sdf_entropy + geo["empty_loss"],

@@ -268,6 +268,7 @@ class Renderer:
         normals: str = "vertex",
         uv_v_up: bool = True,
         fragment_fn: Optional[FragmentFn] = None,
+        antialias_color: bool = True,
     ) -> RenderResult:
         """Render B meshes, item b from camera b.
 
@@ -285,6 +286,8 @@ class Renderer:
         fragment_fn: ``(Fragments) -> colour [P, C]``, the general form of ``texture_fn``: also
             gets each foreground pixel's face index, barycentrics and normal (multi-material
             meshes, vertex colours, lighting). The colour is antialiased like the others.
+        antialias_color: False leaves the colour as shaded at pixel centres (exactly 0 where no
+            triangle covers the centre), as GET3D renders its images; the mask is always antialiased.
         """
         if sum(x is not None for x in (texture_fn, textures, fragment_fn)) > 1:
             raise Get3dError("give only one of texture_fn, textures and fragment_fn")
@@ -347,7 +350,7 @@ class Renderer:
         elif fragment_fn is not None:
             color = _shade_fragments(fragment_fn, position, normal, local_tri, rast, covered[..., 0])
         mask = self.backend.antialias(hard.contiguous(), rast, packed.pos, packed.tri)
-        if color is not None:
+        if color is not None and antialias_color:
             color = self.backend.antialias(color.contiguous(), rast, packed.pos, packed.tri)
 
         flip = _top_row_first

@@ -220,3 +220,28 @@ def test_extract_meshes_can_report_empty_shapes_as_none():
     # All-zero weights give a constant SDF: no surface, so the template stands in unless asked.
     assert all(len(f) > 0 for _, f in template)
     assert all(f is None for _, f in reported)
+
+
+def test_get3d_image_style_shows_the_to_rgb_bias_off_the_object_and_no_colour_antialiasing():
+    """image_background='to_rgb_bias' + antialias_color=False: GET3D's images (its generate():
+    to_rgb of zero features off the hard mask, colour not antialiased, mask antialiased)."""
+    torch.manual_seed(0)
+    styled = Generator(_cfg(image_background="to_rgb_bias", antialias_color=False, rgb_activation="get3d"),
+                       render_backend="torch")
+    with torch.no_grad():
+        styled.to_rgb.bias.copy_(torch.tensor([0.2, -0.4, 0.6]))  # GET3D space [-1,1] -> [0.6, 0.3, 0.8]
+        z_geo, z_tex, cams = _inputs(2, seed=3)
+        ws_geo, ws_tex = styled.mapping(z_geo, z_tex)
+        out = styled.synthesis(ws_geo, ws_tex, cams, return_meshes=True)
+        ref = Renderer("torch").render([v for v, _ in out.meshes], [f for _, f in out.meshes], cams, 64)
+        covered = ref.triangle_id >= 0
+        b, y, x = covered.nonzero(as_tuple=True)
+        colours = styled.texture_colors(ws_tex, ref.position[b, y, x], b, ws_geo=ws_geo)
+    rgb = out.rgb.permute(0, 2, 3, 1)
+    background = torch.tensor([0.6, 0.3, 0.8])  # clamp((bias + 1) / 2): independent of the code path
+    assert torch.allclose(rgb[~covered], background.expand(int((~covered).sum()), 3), atol=1e-6)
+    # Every covered pixel, silhouettes included, shows the field's colour unblended.
+    torch.testing.assert_close(rgb[b, y, x], colours, rtol=1e-5, atol=1e-5)
+    assert ((out.mask > 0) & (out.mask < 1)).any()  # the mask is still antialiased
+    with pytest.raises(Get3dError, match="image_background"):
+        Generator(_cfg(image_background="grey"), render_backend="torch")

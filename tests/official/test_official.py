@@ -45,6 +45,7 @@ def test_architecture_is_read_from_shapes(official):
     assert (m.tet_res, m.grid_scale, m.conv_clamp) == (90, 1.0, None)
     assert m.img_resolution == given["D_kwargs"]["img_resolution"] and m.d_architecture == "skip"
     assert m.d_camera_encoding == "get3d" and m.rgb_activation == "get3d"
+    assert m.image_background == "to_rgb_bias" and not m.antialias_color  # GET3D's images
     assert official.G_ema.num_ws_geo == 13 and official.G_ema.num_ws_tex == 6
 
 
