@@ -429,6 +429,15 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
 
 
 # ----------------------------------------------------------------------------------- refine
+def _refine_defaults():
+    from get3d.distill.options import RefineOptions  # torch-free: the CLI starts fast
+
+    return RefineOptions()
+
+
+_RF = _refine_defaults()  # option defaults come from the dataclass (refine() reads the same)
+
+
 @cli.command("refine")
 @click.option("--ckpt", default=None, help="Snapshot file or folder, bundled model name (e.g. tiny-chair) or GET3D .pt "
               "holding the asset's generator (with --seed).")
@@ -437,43 +446,45 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
               help="Refine this mesh file instead (any format render-dataset reads; not with --ckpt/--seed).")
 @click.option("--prompt", required=True, help="Text the asset should match from every side.")
 @click.option("--negative-prompt", default="", help="Unconditional / negative prompt (default: empty).")
-@click.option("--rule", default="sds", show_default=True, help="sds, ism or sdi.")
+@click.option("--rule", default=_RF.rule, show_default=True, help="sds, ism or sdi.")
 @click.option("--model", required=True, help="Stable Diffusion folder (diffusers layout) or hub id.")
-@click.option("--steps", default=500, show_default=True, type=int, help="Total optimisation steps.")
+@click.option("--steps", default=_RF.steps, show_default=True, type=int, help="Total optimisation steps.")
 @click.option("--outdir", default="out/refine", show_default=True)
 @click.option("--guidance", default=None, type=float, help="Guidance scale (default: the rule's).")
-@click.option("--lr-sdf", default=1e-2, show_default=True, type=float)
-@click.option("--lr-deformation", default=1e-4, show_default=True, type=float)
-@click.option("--lr-texture", default=1e-2, show_default=True, type=float)
-@click.option("--sdf-reg-weight", default=0.01, show_default=True, type=float, help="GET3D's SDF regulariser.")
-@click.option("--laplacian-weight", default=0.1, show_default=True, type=float, help="Mesh smoothness.")
+@click.option("--lr-sdf", default=_RF.lr_sdf, show_default=True, type=float)
+@click.option("--lr-deformation", default=_RF.lr_deformation, show_default=True, type=float)
+@click.option("--lr-texture", default=_RF.lr_texture, show_default=True, type=float)
+@click.option("--sdf-reg-weight", default=_RF.sdf_reg_weight, show_default=True, type=float, help="GET3D's SDF regulariser.")
+@click.option("--laplacian-weight", default=_RF.laplacian_weight, show_default=True, type=float, help="Mesh smoothness.")
 @click.option("--geometry-only", is_flag=True, help="Freeze the texture.")
 @click.option("--texture-only", is_flag=True, help="Freeze the geometry.")
-@click.option("--batch", default=1, show_default=True, type=int, help="Views per step.")
+@click.option("--batch", default=_RF.batch, show_default=True, type=int, help="Views per step.")
 @click.option("--render-res", default=None, type=int, help="Render size (default: the model's image size).")
-@click.option("--background", default="white", show_default=True,
+@click.option("--background", default=_RF.background, show_default=True,
               help="white, black, grey, R,G,B in [0,1], or random (a random solid colour per view and step).")
 @click.option("--tet-res", default=None, type=int, help="Tet grid to refine on (default: the checkpoint's; "
-              "90 for --mesh). A --ckpt asset's SDF is re-evaluated on the new grid.")
+              f"{_RF.mesh_tet_res} for --mesh). A --ckpt asset's SDF is re-evaluated on the new grid.")
 @click.option("--category", default=None, help="Category of a GET3D .pt checkpoint (car, chair, motorbike, ...).")
-@click.option("--plane-res", default=128, show_default=True, type=int, help="--mesh: colour triplane resolution.")
-@click.option("--fit-steps", default=300, show_default=True, type=int,
+@click.option("--plane-res", default=_RF.plane_res, show_default=True, type=int, help="--mesh: colour triplane resolution.")
+@click.option("--fit-steps", default=_RF.fit_steps, show_default=True, type=int,
               help="--mesh: steps fitting the colour field to the mesh's colours (0: grey).")
-@click.option("--snapshot-every", default=100, show_default=True, type=int)
-@click.option("--export-every", default=0, show_default=True, type=int,
+@click.option("--snapshot-every", default=_RF.snapshot_every, show_default=True, type=int)
+@click.option("--max-bad-steps", default=_RF.max_bad_steps, show_default=True, type=int,
+              help="Stop after this many non-finite steps in a row (the last snapshot stays intact).")
+@click.option("--export-every", default=_RF.export_every, show_default=True, type=int,
               help="Also export the mesh every K steps to OUTDIR/progress (0: only at the end).")
 @click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
-@click.option("--texture-res", default=1024, show_default=True, type=int, help="Baked texture size.")
-@click.option("--preview-res", default=256, show_default=True, type=int)
-@click.option("--truncation", default=0.7, show_default=True, type=float)
-@click.option("--run-seed", default=0, show_default=True, type=int, help="Seed of cameras and noise.")
+@click.option("--texture-res", default=_RF.texture_res, show_default=True, type=int, help="Baked texture size.")
+@click.option("--preview-res", default=_RF.preview_res, show_default=True, type=int)
+@click.option("--truncation", default=_RF.truncation, show_default=True, type=float)
+@click.option("--run-seed", default=_RF.run_seed, show_default=True, type=int, help="Seed of cameras and noise.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
 @click.option("--tensorboard", is_flag=True, help="TensorBoard scalars and render grids in OUTDIR/tb.")
 def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, outdir, guidance, lr_sdf,
                lr_deformation, lr_texture, sdf_reg_weight, laplacian_weight, geometry_only, texture_only, batch,
-               render_res, background, tet_res, category, plane_res, fit_steps, snapshot_every, export_every, resume,
-               texture_res, preview_res, truncation, run_seed, device, offline, tensorboard):
+               render_res, background, tet_res, category, plane_res, fit_steps, snapshot_every, max_bad_steps,
+               export_every, resume, texture_res, preview_res, truncation, run_seed, device, offline, tensorboard):
     """Refine one asset (a checkpoint's seed, or a mesh file) toward a text prompt by score
     distillation (SDS, ISM, SDI)."""
     from get3d.distill.refine import refine_checkpoint, refine_mesh
@@ -487,7 +498,7 @@ def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, ou
     options = dict(steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
                    lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
                    geometry_only=geometry_only, texture_only=texture_only, batch=batch, render_res=render_res,
-                   background=background, snapshot_every=snapshot_every, export_every=export_every, resume=resume, texture_res=texture_res,
+                   background=background, snapshot_every=snapshot_every, export_every=export_every, max_bad_steps=max_bad_steps, resume=resume, texture_res=texture_res,
                    preview_res=preview_res, run_seed=run_seed, tensorboard=tensorboard, progress=True,
                    device=device, local_files_only=True if offline else None, guidance=guidance,
                    tet_res=tet_res)
@@ -504,44 +515,25 @@ def main():
 
 
 # ------------------------------------------------------------------------------------ train
-# Options re-passed verbatim when `--gpus N` relaunches the command under torchrun.
-_TRAIN_FLAGS = {"data": "--data", "outdir": "--outdir", "preset_name": "--preset", "config_file": "--config",
-                "kimg": "--kimg", "batch": "--batch", "resume": "--resume", "seed": "--seed",
-                "resolution": "--resolution", "gamma": "--gamma", "snapshot_kimg": "--snapshot-kimg",
-                "device": "--device", "max_steps": "--max-steps", "metrics": "--metrics",
-                "metrics_images": "--metrics-images", "metrics_shapes": "--metrics-shapes",
-                "inception": "--inception", "init": "--init", "split_file": "--split",
-                "data_category": "--category"}
-
-
-def _train_argv(params: dict) -> list[str]:
-    """The `train` arguments of this invocation, minus --gpus (for the torchrun workers)."""
-    argv = ["train"]
-    for name, flag in _TRAIN_FLAGS.items():
-        if params.get(name) is not None:
-            argv += [flag, str(params[name])]
-    for name in ("skip_bad", "quiet"):
-        if params.get(name):
-            argv.append("--" + name.replace("_", "-"))
+def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
+    """This invocation's own arguments, rebuilt from the command's click parameters: every option
+    the user gave (not defaults: the relaunched command applies those itself), minus ``drop``.
+    Used by ``train --gpus N`` to start the torchrun workers with the same command line."""
+    argv = [ctx.info_name]
+    for param in ctx.command.params:
+        name = param.name
+        if name in drop or not isinstance(param, click.Option):
+            continue
+        if ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None):
+            continue
+        value = ctx.params.get(name)
+        flag = max(param.opts, key=len)  # the long spelling
+        if param.is_flag:
+            if value:
+                argv.append(flag)
+        elif value is not None:
+            argv += [flag, str(value)]
     return argv
-
-
-def _train_config(preset_name, config_file, resume, outdir, overrides):
-    """Config from --preset / --config, else from the run being resumed (its snapshot or config.json)."""
-    from get3d.snapshot import read_snapshot
-    from get3d.training.options import build_config
-
-    base = None
-    if preset_name is None and config_file is None and resume is not None:
-        saved = Path(outdir) / "config.json"
-        if resume != "auto":
-            base = read_snapshot(resume, verify=False)[1].get("config")
-        elif saved.is_file():
-            try:
-                base = json.loads(saved.read_text())
-            except json.JSONDecodeError as err:
-                raise Get3dError(f"{saved}: not valid JSON ({err})") from None
-    return build_config(preset_name, config_file, base=base, **overrides)
 
 
 @cli.command("train")
@@ -591,16 +583,17 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, re
     if gpus < 1:
         raise Get3dError(f"--gpus must be >= 1, got {gpus}")
     if gpus > 1 and not in_torchrun():
-        command = torchrun_command(gpus, _train_argv(ctx.params))
+        command = torchrun_command(gpus, _relaunch_argv(ctx, drop=("gpus",)))
         click.echo("launching: " + " ".join(command), err=True)
         sys.exit(subprocess.run(command).returncode)
 
     from get3d.training.loop import train
+    from get3d.training.options import config_for_run
 
     overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
                      resolution=resolution, split_file=str(split_file) if split_file else None,
                      category=data_category)
-    cfg = _train_config(preset_name, config_file, resume, outdir, overrides)
+    cfg = config_for_run(preset_name, config_file, resume, outdir, overrides)
     hook = None
     if metrics:
         from get3d.metrics.evaluate import snapshot_metrics_hook

@@ -1,13 +1,33 @@
 """Score distillation from a 2D diffusion model: the prior protocol, the rules SDS / ISM / SDI,
-a diffusers-backed Stable Diffusion prior and a 2D playground (docs/distill.md).
+a diffusers-backed Stable Diffusion prior, a 2D playground and ``get3d refine`` (docs/distill.md,
+docs/refine.md).
 
-Importing this package does not import diffusers or transformers: ``load_diffusion`` does.
+Names load lazily (PEP 562): importing this package imports neither torch nor diffusers, so
+``get3d.distill.options`` (the refine command's defaults) is cheap for the CLI; ``load_diffusion``
+imports diffusers.
 """
-from get3d.distill.analytic import AnalyticPrior
-from get3d.distill.prior import DiffusionPrior
-from get3d.distill.rules import ISM, RULES, SDI, SDS, make_rule
+from importlib import import_module
 
-__all__ = ["AnalyticPrior", "DiffusionPrior", "ISM", "RULES", "SDI", "SDS", "load_diffusion", "make_rule", "refine"]
+_EXPORTS = {
+    "get3d.distill.analytic": ("AnalyticPrior",),
+    "get3d.distill.prior": ("DiffusionPrior", "check_prior"),
+    "get3d.distill.rules": ("ISM", "RULES", "SDI", "SDS", "make_rule"),
+    "get3d.distill.options": ("RefineOptions",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted([*_WHERE, "load_diffusion", "refine"])
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'get3d.distill' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
 
 
 def load_diffusion(name_or_path, device=None, dtype=None, local_files_only=None):
@@ -17,8 +37,12 @@ def load_diffusion(name_or_path, device=None, dtype=None, local_files_only=None)
     return _load(name_or_path, device=device, dtype=dtype, local_files_only=local_files_only)
 
 
-def refine(prior, asset, prompt, rule="sds", steps=500, outdir=None, **options):
-    """Refine an explicit asset toward ``prompt`` under any DiffusionPrior (see get3d.distill.refine)."""
+def refine(prior, asset, prompt, rule=None, steps=None, outdir=None, **options):
+    """Refine an explicit asset toward ``prompt`` under any DiffusionPrior (see get3d.distill.refine;
+    ``rule`` and ``steps`` default to RefineOptions')."""
+    from get3d.distill.options import RefineOptions
     from get3d.distill.refine import refine as _refine
 
-    return _refine(prior, asset, prompt, rule, steps, outdir, **options)
+    defaults = RefineOptions()
+    return _refine(prior, asset, prompt, rule or defaults.rule, defaults.steps if steps is None else steps, outdir,
+                   **options)

@@ -25,12 +25,13 @@ from pathlib import Path
 import torch
 
 from get3d.distill.asset import AssetParams, RefineAsset, plane_colours
+from get3d.distill.options import RefineOptions
 from get3d.errors import Get3dError
 from get3d.geometry import edge_table, tet_grid
 
 __all__ = ["asset_from_mesh", "sample_surface"]
 
-DEFAULT_TET_RES = 90  # GET3D's ShapeNet grid
+_D = RefineOptions()
 
 
 def sample_surface(verts: torch.Tensor, faces: torch.Tensor, count: int, generator: torch.Generator):
@@ -75,7 +76,7 @@ def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, gene
 
 
 def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, scale: float = 0.9,
-                    plane_res: int = 128, fit_steps: int = 300, fit_samples: int = 32768, fit_lr: float = 0.05,
+                    plane_res: int = _D.plane_res, fit_steps: int = _D.fit_steps, fit_samples: int = 32768, fit_lr: float = 0.05,
                     device=None, seed: int = 0, backend: str = "auto") -> RefineAsset:
     """The mesh file ``path`` as a RefineAsset (see the module docstring); ``fit_steps=0`` skips the
     colour fit (zero planes: grey), as a resumed run does, whose snapshot holds the fitted planes."""
@@ -84,7 +85,7 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
     from get3d.render.rasterizer import get_backend
 
     path = Path(path)
-    res = int(tet_res or DEFAULT_TET_RES)
+    res = int(tet_res or _D.mesh_tet_res)
     if res < 8:
         raise Get3dError(f"--tet-res must be >= 8, got {res}")
     if not 0 < scale < grid_scale:

@@ -41,10 +41,13 @@ import torch
 import torch.nn.functional as F
 
 from get3d.distill.asset import RefineAsset, asset_from_checkpoint, laplacian_loss
+from get3d.distill.options import RefineOptions
 from get3d.distill.prior import check_prior
 from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
 from get3d.distill.views import SUFFIXES, ViewRanges, sample_views
 from get3d.errors import Get3dError
+
+_D = RefineOptions()  # every default below comes from here (the CLI reads the same)
 
 __all__ = ["PHASES", "RefineResult", "parse_refine_background", "refine", "refine_checkpoint", "refine_mesh"]
 
@@ -119,16 +122,18 @@ def _write_json(path: Path, record: dict) -> None:
     _atomic_write(path, lambda handle: handle.write(text))
 
 
-def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int = 500, outdir=None, *,
-           negative_prompt: str = "", rule_options: Optional[dict] = None, lr_sdf: float = 1e-2,
-           lr_deformation: float = 1e-4, lr_texture: float = 1e-2, sdf_reg_weight: float = 0.01,
-           laplacian_weight: float = 0.1, geometry_only: bool = False, texture_only: bool = False,
-           batch: int = 1, render_res: Optional[int] = None, background=(1.0, 1.0, 1.0),
-           views: Optional[ViewRanges] = None, view_prompts: bool = True, snapshot_every: int = 100,
-           resume: Optional[str] = None, max_bad_steps: int = 10, seed: int = 0, texture_res: int = 1024,
-           formats="glb,obj", preview_res: int = 256, turntable_frames: int = 24, export: bool = True,
+def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: int = _D.steps, outdir=None, *,
+           negative_prompt: str = "", rule_options: Optional[dict] = None, lr_sdf: float = _D.lr_sdf,
+           lr_deformation: float = _D.lr_deformation, lr_texture: float = _D.lr_texture,
+           sdf_reg_weight: float = _D.sdf_reg_weight, laplacian_weight: float = _D.laplacian_weight,
+           geometry_only: bool = False, texture_only: bool = False, batch: int = _D.batch,
+           render_res: Optional[int] = None, background=_D.background, views: Optional[ViewRanges] = None,
+           view_prompts: bool = True, snapshot_every: int = _D.snapshot_every, resume: Optional[str] = None,
+           max_bad_steps: int = _D.max_bad_steps, seed: int = _D.run_seed, texture_res: int = _D.texture_res,
+           formats="glb,obj", preview_res: int = _D.preview_res, turntable_frames: int = 24, export: bool = True,
            tensorboard: bool = False, progress: bool = False, backend: str = "auto",
-           settings: Optional[dict] = None, profile: bool = False, export_every: int = 0) -> RefineResult:
+           settings: Optional[dict] = None, profile: bool = False, export_every: int = _D.export_every
+           ) -> RefineResult:
     """Refine ``asset`` in place so its renders match ``prompt`` under ``prior`` (see the module
     docstring). ``prior`` is any DiffusionPrior; ``rule_options`` go to ``make_rule(rule, ...)``;
     ``background``: an RGB triple in [0, 1], a name, or ``"random"`` (parse_refine_background);
@@ -319,10 +324,11 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = "sds", steps: int
 
 def _check_options(prompt, rule, options) -> str:
     rule = str(rule).strip().lower()
-    _check(prompt, rule, options.get("steps", 500), options.get("geometry_only", False),
-           options.get("texture_only", False), options.get("batch", 1), options.get("snapshot_every", 100),
-           options.get("render_res"), options.get("export_every", 0))
-    parse_refine_background(options.get("background", "white"))
+    _check(prompt, rule, options.get("steps", _D.steps), options.get("geometry_only", False),
+           options.get("texture_only", False), options.get("batch", _D.batch),
+           options.get("snapshot_every", _D.snapshot_every), options.get("render_res"),
+           options.get("export_every", _D.export_every))
+    parse_refine_background(options.get("background", _D.background))
     return rule
 
 
@@ -339,8 +345,8 @@ def _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, gui
                   seed=run_seed, **options)
 
 
-def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = "sds", truncation: float = 0.7,
-                      device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = 0,
+def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = _D.rule, truncation: float = _D.truncation,
+                      device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = _D.run_seed,
                       tet_res: Optional[int] = None, category: Optional[str] = None, **options) -> RefineResult:
     """``get3d refine --ckpt`` end to end: load the prior (``load_diffusion(model)``) and the asset of
     ``seed`` in ``ckpt`` (on a ``tet_res`` grid when given; ``category`` for a GET3D ``.pt``), then
@@ -357,9 +363,9 @@ def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = "sds",
                               options)
 
 
-def refine_mesh(mesh, prompt: str, model, outdir, rule: str = "sds", device=None, local_files_only=None,
-                guidance: Optional[float] = None, run_seed: int = 0, tet_res: Optional[int] = None,
-                plane_res: int = 128, fit_steps: int = 300, **options) -> RefineResult:
+def refine_mesh(mesh, prompt: str, model, outdir, rule: str = _D.rule, device=None, local_files_only=None,
+                guidance: Optional[float] = None, run_seed: int = _D.run_seed, tet_res: Optional[int] = None,
+                plane_res: int = _D.plane_res, fit_steps: int = _D.fit_steps, **options) -> RefineResult:
     """``get3d refine --mesh`` end to end: the mesh file as an asset (get3d.distill.mesh_asset, its
     colours fitted unless a snapshot to resume from exists), then :func:`refine` as
     :func:`refine_checkpoint` does."""

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from get3d.config import Config, preset
 from get3d.errors import Get3dError
 
-__all__ = ["build_config", "validate_config"]
+__all__ = ["build_config", "config_for_run", "validate_config"]
 
 # CLI option -> (config section, field)
 _OVERRIDES = {
@@ -116,3 +116,23 @@ def validate_config(cfg: Config, world_size: int = 1) -> Config:
         if len(rng) != 2 or not rng[0] <= rng[1]:
             raise Get3dError(f"{name} must be [low, high] with low <= high, got {list(rng)!r}")
     return cfg
+
+
+def config_for_run(preset_name: Optional[str], config_file: Optional[str | Path], resume: Optional[str],
+                   outdir: str | Path, overrides: dict) -> Config:
+    """``get3d train``'s config: from ``--preset`` / ``--config``, else from the run being resumed
+    (the snapshot given to ``--resume``, or with ``--resume auto`` the run's ``config.json``),
+    then the single-option ``overrides``."""
+    from get3d.snapshot import read_snapshot
+
+    base = None
+    if preset_name is None and config_file is None and resume is not None:
+        saved = Path(outdir) / "config.json"
+        if resume != "auto":
+            base = read_snapshot(resume, verify=False)[1].get("config")
+        elif saved.is_file():
+            try:
+                base = json.loads(saved.read_text())
+            except json.JSONDecodeError as err:
+                raise Get3dError(f"{saved}: not valid JSON ({err})") from None
+    return build_config(preset_name, config_file, base=base, **overrides)

@@ -127,3 +127,41 @@ def test_train_split_and_category_reach_the_config(tiny_data, tmp_path):
 
     saved = json.loads((out / "config.json").read_text())["data"]
     assert saved["split_file"] == str(split) and saved["category"] == "vase"
+
+
+def test_the_relaunch_repasses_every_train_option_given(monkeypatch):
+    """Built from the command's own click parameters: an option added to `train` later is
+    re-passed to the torchrun workers without anyone keeping a list."""
+    import click
+
+    from get3d.cli import cli
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    seen = {}
+    monkeypatch.setattr(subprocess, "run", lambda command: seen.setdefault("command", command) and
+                        subprocess.CompletedProcess(command, 0))
+    given = []
+    for param in cli.commands["train"].params:
+        if not isinstance(param, click.Option) or param.name in ("gpus", "help"):
+            continue
+        flag = max(param.opts, key=len)
+        if param.is_flag:
+            given.append((flag,))
+        else:
+            kind = param.type.name if hasattr(param.type, "name") else "text"
+            given.append((flag, {"integer": "3", "float": "0.5"}.get(kind, "x")))
+    args = [a for pair in given for a in pair]
+    assert "--data" in args and "--skip-bad" in args
+    result = _train(*args, "--gpus", "2")
+    assert result.exit_code == 0, result.output
+    relaunched = seen["command"][seen["command"].index("train") + 1:]
+    pairs, i = set(), 0
+    while i < len(relaunched):
+        if i + 1 < len(relaunched) and not relaunched[i + 1].startswith("--"):
+            pairs.add((relaunched[i], relaunched[i + 1]))
+            i += 2
+        else:
+            pairs.add((relaunched[i],))
+            i += 1
+    assert pairs == set(given) and "--gpus" not in relaunched
