@@ -11,7 +11,8 @@
    the linear interpolation of marching tets).
 3. ``tex_planes`` [1,3,3,R,R]: a colour field ``sigmoid(sum of three axis-aligned planes)``
    (get3d.distill.asset.plane_colours) fitted by Adam to the mesh's own base colours at uniformly
-   sampled surface points (``fit_steps``, mean squared error). A mesh with no colours (every face
+   sampled surface points (``fit_steps`` steps of ``fit_samples`` points from a pool of four times
+   as many, mean squared error). A mesh with no colours (every face
    the loader's default grey, no textures) keeps zero planes: neutral grey 0.5, no fit.
 
 The fit's final mean absolute colour error is kept in ``RefineAsset.info`` (settings.json records
@@ -56,22 +57,27 @@ def _has_colours(shading) -> bool:
 
 
 def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, generator, backend):
-    """-> (planes [1,3,3,R,R], final mean |error|) fitted to the mesh's base colours."""
+    """-> (planes [1,3,3,R,R], final mean |error|) fitted to the mesh's base colours.
+
+    The mesh's colours are looked up once, at a pool of 4 x ``samples`` surface points; each step
+    fits a random ``samples`` of them (the lookups, textures included, cost more than the fit)."""
     from get3d.datasets.render_meshes import surface_albedo
 
+    pool_points, face, bary = sample_surface(verts, shading.faces, 4 * samples, generator)
+    with torch.no_grad():
+        pool_target = surface_albedo(shading, face, bary, backend).clamp(0, 1)
+    pool_points = pool_points / (0.5 * grid_scale)
     planes = torch.zeros(1, 3, 3, plane_res, plane_res, requires_grad=True)
     optimizer = torch.optim.Adam([planes], lr=lr)
     error = float("nan")
     for _ in range(steps):
-        points, face, bary = sample_surface(verts, shading.faces, samples, generator)
-        with torch.no_grad():
-            target = surface_albedo(shading, face, bary, backend).clamp(0, 1)
-        rgb = plane_colours(planes, points / (0.5 * grid_scale))
-        loss = ((rgb - target) ** 2).mean()
+        pick = torch.randint(0, pool_points.shape[0], (samples,), generator=generator)
+        rgb = plane_colours(planes, pool_points[pick])
+        loss = ((rgb - pool_target[pick]) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        error = float((rgb.detach() - target).abs().mean())
+        error = float((rgb.detach() - pool_target[pick]).abs().mean())
     return planes.detach(), error
 
 

@@ -168,3 +168,19 @@ def test_bad_asset_arguments_are_one_line(tiny_sd, offline, tmp_path, args, mess
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("get3d: error")]
     assert len(lines) == 1 and message in lines[0], result.output
+
+
+def test_a_textured_mesh_file_fits_its_texture(tmp_path):
+    from PIL import Image
+
+    box = trimesh.creation.box((1.0, 0.6, 0.4))
+    image = Image.new("RGB", (4, 4), (255, 0, 0))
+    image.paste((0, 0, 255), (2, 0, 4, 4))  # left half of the texture red, right half blue
+    uv = np.stack([np.where(box.vertices[:, 0] > 0, 0.875, 0.125), np.full(len(box.vertices), 0.5)], -1)
+    box.visual = trimesh.visual.TextureVisuals(uv=uv, image=image)
+    box.export(tmp_path / "textured.obj")
+    asset = asset_from_mesh(tmp_path / "textured.obj", tet_res=16, plane_res=16, fit_steps=150, fit_samples=4096,
+                            device="cpu")
+    colours = asset.colors(torch.tensor([[0.45, 0.0, 0.0], [-0.45, 0.0, 0.0]]))
+    assert asset.info["has_colours"]
+    assert (colours - torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])).abs().max() < 0.15, colours
