@@ -265,6 +265,9 @@ def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, reso
 @click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
 @click.option("--num-shapes", default=1000, show_default=True, help="Generated shapes for COV/MMD/1-NNA.")
 @click.option("--truncation", default=1.0, show_default=True, help="Truncation psi (GET3D evaluates with 1).")
+@click.option("--protocol", default="get3d", show_default=True, type=click.Choice(["get3d", "dataset"]),
+              help="get3d: GET3D's metric_utils.py (style mixing 0.9 per sample, training-distribution cameras); "
+              "dataset: no style mixing, cameras of random real views.")
 @click.option("--ref-meshes", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Reference mesh folder for geometry metrics (default: DATA/mesh[/CATEGORY]).")
 @click.option("--num-points", default=2048, show_default=True, help="Surface points per shape.")
@@ -282,7 +285,7 @@ def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, reso
 @click.option("--batch", default=8, show_default=True, help="Generation batch size.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
-def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_shapes, truncation, ref_meshes,
+def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_shapes, truncation, protocol, ref_meshes,
                 num_points, inception, extractor, prompt, clip_models, clip_images, clip_views, out_json, batch, seed,
                 device):
     """FID/KID on renders, COV/MMD/1-NNA (Chamfer) on shapes, CLIP score against a prompt; prints JSON."""
@@ -296,7 +299,8 @@ def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_s
     result = evaluate(ckpt, data_dir, metrics, num_images=num_images, num_shapes=num_shapes, truncation=truncation,
                       ref_meshes=ref_meshes, num_points=num_points, inception=inception, extractor=feature_net,
                       device=device, seed=seed, batch=batch, category=category, split_file=split_file,
-                      prompt=prompt, clip=clip_models, clip_images=clip_images, clip_views=clip_views)
+                      prompt=prompt, clip=clip_models, clip_images=clip_images, clip_views=clip_views,
+                      protocol=protocol)
     text = json.dumps(result, indent=2)
     if out_json is not None:
         out_json.parent.mkdir(parents=True, exist_ok=True)
