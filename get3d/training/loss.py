@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from get3d.config import DataConfig, TrainConfig
+from get3d.errors import Get3dError
 from get3d.render import Cameras
 
 __all__ = [
@@ -120,9 +121,9 @@ class Get3dLoss:
         self.gamma_rgb = float(train.r1_gamma)
         self.gamma_mask = float(train.r1_gamma if train.r1_gamma_mask is None else train.r1_gamma_mask)
         if train.mask_range not in ("signed", "unit"):
-            raise ValueError(f"train.mask_range must be 'signed' or 'unit', got {train.mask_range!r}")
+            raise Get3dError(f"train.mask_range must be 'signed' or 'unit', got {train.mask_range!r}")
         if train.w_avg_phase not in ("G", "D"):
-            raise ValueError(f"train.w_avg_phase must be 'G' or 'D', got {train.w_avg_phase!r}")
+            raise Get3dError(f"train.w_avg_phase must be 'G' or 'D', got {train.w_avg_phase!r}")
 
     # ------------------------------------------------------------------ inputs
     def sample_fake(self, batch: int, z_dim: int, rng: torch.Generator) -> FakeBatch:

@@ -1,7 +1,8 @@
 """Training configs from the command line: a preset or JSON file, then single-option overrides.
 
 Order of precedence (later wins): ``--preset NAME`` (or the config saved in a run being resumed),
-``--variant get3d|get3d-plus`` (GET3D-faithful training or get3d's own choices), ``--config FILE`` (a full or partial Config JSON, merged section by section), then the single
+``--variant get3d|get3d-plus`` (GET3D-faithful training or get3d's own choices, config.VARIANTS),
+``--config FILE`` (a full or partial Config JSON, merged section by section), then the single
 options ``--kimg --batch --resolution --seed --gamma --snapshot-kimg``. ``--resolution`` sets both
 the training image size (``data.resolution``) and the generator's render size
 (``model.img_resolution``), which must agree.

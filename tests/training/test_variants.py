@@ -293,3 +293,24 @@ def test_one_get3d_training_step_runs_and_updates_w_avg_in_the_d_phase():
     mask = ((xx ** 2 + yy ** 2) < 0.3).float()[None, None].repeat(2, 1, 1, 1)
     outcome = runner(mask.repeat(1, 3, 1, 1) * 0.5, mask, torch.tensor([[10.0, 5.0], [200.0, 20.0]]), 0, 2)
     assert outcome.ok and seen == [True]
+
+
+def test_cli_train_variant_is_recorded_and_snapshot_rebuilds_it(tiny_data, tmp_path):
+    from click.testing import CliRunner
+
+    from get3d.cli import cli
+    from get3d.generate import load_generator
+    from get3d.training.checkpoint import read_snapshot
+
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny_data), "--outdir", str(out), "--preset", "tiny", "--variant", "get3d",
+            "--resolution", "16", "--batch", "2", "--snapshot-kimg", "0.004", "--device", "cpu", "--max-steps", "2",
+            "--quiet"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    meta = read_snapshot(out / "snapshot-000000004.json")[1]
+    assert meta["config"]["train"]["variant"] == "get3d" and meta["config"]["data"]["alpha"] == "binary"
+    assert meta["config"]["model"]["d_architecture"] == "skip" and meta["config"]["model"]["w_avg_beta"] == 0.998
+    G, cfg = load_generator(out, device="cpu")
+    assert G.mapping_geo.w_avg_beta == 0.998 and cfg.train.style_mixing_group == 4
+    assert not torch.equal(G.mapping_geo.w_avg, torch.zeros_like(G.mapping_geo.w_avg))  # updated in Dmain
