@@ -9,6 +9,7 @@ are not available offline, so it is not measured here.
 
 Arms (all start from the 'get3d' variant; each changes one group of fields to get3d-plus's):
 
+  init           no training (0 steps): the score of the random initialisation, for scale
   get3d          GET3D's train_3d.py / training loop
   soft-masks     data.alpha='blend' + train.mask_range='signed' (soft real masks, masks in [-1, 1])
   resnet-sincos  model.d_architecture='resnet' + d_camera_encoding='sincos'
@@ -32,6 +33,7 @@ from _env import environment
 from get3d.config import apply_variant
 
 ARMS = {
+    "init": {},
     "get3d": {},
     "soft-masks": {"data": {"alpha": "blend"}, "train": {"mask_range": "signed"}},
     "resnet-sincos": {"model": {"d_architecture": "resnet", "d_camera_encoding": "sincos"}},
@@ -62,7 +64,8 @@ def run_arm(arm: str, seed: int, steps: int, res: int, data: Path, work: Path, n
     from get3d.metrics.evaluate import evaluate_generator
     from get3d.training.loop import train
 
-    cfg = arm_config(arm, seed, steps, res)
+    steps = 0 if arm == "init" else steps
+    cfg = arm_config(arm, seed, max(steps, 1), res)
     start = time.perf_counter()
     result = train(cfg, data, work / f"{arm}-s{seed}", max_steps=steps, progress=False, device="cpu")
     train_s = time.perf_counter() - start

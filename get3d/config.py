@@ -10,6 +10,10 @@ lr multiplier 0.01, triplanes of 3 x 32 channels at 256^2 from a StyleGAN2 backb
 batch 32 over 8 GPUs, Adam lr 0.002 betas (0, 0.99), lazy R1 every 16 steps, SDF regulariser
 0.01, style mixing 0.9. Per category: car gamma 40 / dmtet_scale 1.0, chair gamma 400 / 0.8,
 motorbike gamma 80 / 1.0.
+
+Training choices where get3d's own ('get3d-plus') and GET3D's ('get3d') differ are fields too,
+set together by :func:`apply_variant` (VARIANTS; docs/training.md). Fields added after
+snapshots were first written default to what those snapshots were built and trained with.
 """
 from __future__ import annotations
 
