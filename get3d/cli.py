@@ -70,19 +70,26 @@ def _parse_light(text: str) -> tuple[float, float, float]:
     return values
 
 
-def _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit, backend):
+def _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit, backend, recentre=True):
     from get3d.datasets.render_meshes import Lighting, RenderSettings
 
     lighting = Lighting(1.0, 0.0) if unlit else Lighting(ambient, diffuse, _parse_light(light_dir))
-    return RenderSettings(views=views, resolution=res, scale=scale, seed=seed, lighting=lighting, backend=backend)
+    return RenderSettings(views=views, resolution=res, scale=scale, seed=seed, lighting=lighting, backend=backend,
+                          recentre=recentre)
 
 
-def _render_options(default_res: int):
+def _render_options(default_res: int, per_category_scale: bool = False):
     """Options shared by render-dataset and synth-data."""
+    if per_category_scale:
+        scale = click.option("--scale", default=None, type=float,
+                             help="Largest bounding-box side after normalising [default: per category as GET3D's "
+                             "Blender script: chair 0.7, car and motorbike 0.9, others 0.9].")
+    else:
+        scale = click.option("--scale", default=0.9, show_default=True, help="Largest bounding-box side after normalising.")
     options = [
         click.option("--views", default=24, show_default=True, help="Views per shape."),
         click.option("--res", default=default_res, show_default=True, help="Image resolution (square)."),
-        click.option("--scale", default=0.9, show_default=True, help="Largest bounding-box side after normalising."),
+        scale,
         click.option("--seed", default=0, show_default=True, help="Seed for the camera angles."),
         click.option("--ambient", default=0.45, show_default=True, help="Ambient light strength."),
         click.option("--diffuse", default=0.55, show_default=True, help="Diffuse light strength."),
@@ -113,18 +120,24 @@ def _report_render(summary) -> None:
 @click.option("--category", default=None, help="Category name for every shape (default: from the folders).")
 @click.option("--keep-meshes", is_flag=True, help="Also write each normalised mesh as OUT/mesh/<category>/<shape>.ply "
               "(the default --ref-meshes of get3d metrics).")
-@_render_options(default_res=1024)
-def render_dataset_cmd(mesh_dir, out_dir, category, keep_meshes, views, res, scale, seed, ambient, diffuse, light_dir,
-                       unlit, workers, backend):
+@click.option("--recentre", is_flag=True, help="Centre each mesh's bounding box at the origin before scaling "
+              "(GET3D's Blender script does not; ShapeNet models are already roughly centred).")
+@_render_options(default_res=1024, per_category_scale=True)
+def render_dataset_cmd(mesh_dir, out_dir, category, keep_meshes, recentre, views, res, scale, seed, ambient, diffuse,
+                       light_dir, unlit, workers, backend):
     """Render a folder of meshes (OBJ+MTL, GLB/GLTF, PLY, OFF, STL; ShapeNet v1/v2) into GET3D's layout.
 
-    Finished shapes are skipped on a re-run; a mesh that fails is reported and skipped.
+    Meshes are scaled like GET3D's Blender script (per category, about their own origin; see
+    --scale and --recentre). Finished shapes are skipped on a re-run; a mesh that fails is
+    reported and skipped.
     """
     from get3d.datasets.render_meshes import render_mesh_folder
 
     import dataclasses
 
-    settings = _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit, backend)
+    if scale is not None and not scale > 0:
+        raise Get3dError(f"--scale must be > 0, got {scale}")
+    settings = _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit, backend, recentre)
     settings = dataclasses.replace(settings, keep_meshes=keep_meshes)
     summary = render_mesh_folder(mesh_dir, out_dir, settings, category=category, workers=workers)
     _report_render(summary)
@@ -252,6 +265,9 @@ def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, reso
 @click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
 @click.option("--num-shapes", default=1000, show_default=True, help="Generated shapes for COV/MMD/1-NNA.")
 @click.option("--truncation", default=1.0, show_default=True, help="Truncation psi (GET3D evaluates with 1).")
+@click.option("--protocol", default="get3d", show_default=True, type=click.Choice(["get3d", "dataset"]),
+              help="get3d: GET3D's metric_utils.py (style mixing 0.9 per sample, training-distribution cameras); "
+              "dataset: no style mixing, cameras of random real views.")
 @click.option("--ref-meshes", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Reference mesh folder for geometry metrics (default: DATA/mesh[/CATEGORY]).")
 @click.option("--num-points", default=2048, show_default=True, help="Surface points per shape.")
@@ -269,7 +285,7 @@ def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, reso
 @click.option("--batch", default=8, show_default=True, help="Generation batch size.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
-def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_shapes, truncation, ref_meshes,
+def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_shapes, truncation, protocol, ref_meshes,
                 num_points, inception, extractor, prompt, clip_models, clip_images, clip_views, out_json, batch, seed,
                 device):
     """FID/KID on renders, COV/MMD/1-NNA (Chamfer) on shapes, CLIP score against a prompt; prints JSON."""
@@ -283,7 +299,8 @@ def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_s
     result = evaluate(ckpt, data_dir, metrics, num_images=num_images, num_shapes=num_shapes, truncation=truncation,
                       ref_meshes=ref_meshes, num_points=num_points, inception=inception, extractor=feature_net,
                       device=device, seed=seed, batch=batch, category=category, split_file=split_file,
-                      prompt=prompt, clip=clip_models, clip_images=clip_images, clip_views=clip_views)
+                      prompt=prompt, clip=clip_models, clip_images=clip_images, clip_views=clip_views,
+                      protocol=protocol)
     text = json.dumps(result, indent=2)
     if out_json is not None:
         out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -545,6 +562,9 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
               "shapenet-motorbike (default when resuming: the run's own config).")
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="JSON config (full or partial, merged over the preset).")
+@click.option("--variant", type=click.Choice(["get3d", "get3d-plus"]), default=None,
+              help="Training choices: 'get3d' (what GET3D's train_3d.py runs; the shapenet-* presets' default) "
+              "or 'get3d-plus' (get3d's own; the tiny preset's). See docs/training.md.")
 @click.option("--kimg", type=float, default=None, help="Training length in thousands of real images.")
 @click.option("--batch", type=int, default=None, help="Total batch size over all GPUs.")
 @click.option("--gpus", type=int, default=1, show_default=True,
@@ -570,7 +590,7 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
               "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, resume, seed, resolution, gamma,
+def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
               snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
               split_file, data_category, init, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
@@ -592,7 +612,7 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, kimg, batch, gpus, re
 
     overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
                      resolution=resolution, split_file=str(split_file) if split_file else None,
-                     category=data_category)
+                     category=data_category, variant=variant)
     cfg = config_for_run(preset_name, config_file, resume, outdir, overrides)
     hook = None
     if metrics:

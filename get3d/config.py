@@ -10,6 +10,10 @@ lr multiplier 0.01, triplanes of 3 x 32 channels at 256^2 from a StyleGAN2 backb
 batch 32 over 8 GPUs, Adam lr 0.002 betas (0, 0.99), lazy R1 every 16 steps, SDF regulariser
 0.01, style mixing 0.9. Per category: car gamma 40 / dmtet_scale 1.0, chair gamma 400 / 0.8,
 motorbike gamma 80 / 1.0.
+
+Training choices where get3d's own ('get3d-plus') and GET3D's ('get3d') differ are fields too,
+set together by :func:`apply_variant` (VARIANTS; docs/training.md). Fields added after
+snapshots were first written default to what those snapshots were built and trained with.
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ class ModelConfig:
     d_camera_encoding: str = "sincos"  # discriminator camera code: 'sincos' (4) or 'get3d' (14 values)
     d_channel_base: int | None = None  # discriminator channel schedule (None = channel_base / channel_max)
     d_channel_max: int | None = None
+    w_avg_beta: float = 0.995  # decay of the mappings' tracked mean w (GET3D 0.998; truncation only)
 
 
 @dataclass
@@ -66,7 +71,7 @@ class TrainConfig:
     r1_interval: int = 16  # lazy regularisation; lr and betas are rescaled accordingly
     sdf_reg_weight: float = 0.01
     style_mixing_prob: float = 0.9
-    ema_kimg: float = 10.0  # half-life of the generator EMA, in thousands of images
+    ema_kimg: float | None = 10.0  # G_ema half-life in kimg; None = GET3D's batch * 10 / 32
     ema_rampup: float | None = 0.05  # EMA half-life ramp-up as a fraction of images seen
     kimg: float = 20000.0  # training length
     snapshot_kimg: float = 200.0  # snapshot (and image grid) interval
@@ -77,6 +82,15 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile the networks
     max_bad_steps: int = 10  # consecutive non-finite steps before training stops
+    # GET3D-faithful vs get3d's own choices (docs/training.md). The defaults are what snapshots
+    # written before these fields existed were trained with ('get3d-plus'); apply_variant() sets
+    # them all, and the shapenet-* presets use 'get3d'.
+    variant: str = "get3d-plus"  # the bundle the fields below started from (see VARIANTS)
+    g_reg_interval: int | None = None  # G's Adam lr/betas rescaled as if lazily regularised every k steps (GET3D 4)
+    empty_loss_weight: float | None = None  # weight of the empty-shape loss; None = sdf_reg_weight (GET3D 1)
+    mask_range: str = "signed"  # masks into D_mask: 'signed' ([-1, 1], like RGB) or 'unit' ([0, 1], GET3D)
+    style_mixing_group: int | None = None  # samples sharing one mixing draw; None = per sample (GET3D 4 = batch_gpu)
+    w_avg_phase: str = "G"  # pass that updates w_avg: 'G' (Gmain) or 'D' (the Dmain fakes, GET3D)
 
 
 @dataclass
@@ -87,6 +101,10 @@ class DataConfig:
     rotation_range: tuple[float, float] = (0.0, 360.0)  # fake-camera sampling, degrees
     elevation_range: tuple[float, float] = (0.0, 30.0)
     workers: int = 2
+    # Real images: 'blend' (colour premultiplied by alpha, area-resized; soft mask like the
+    # generator's antialiased one) or 'binary' (GET3D's training/dataset.py: RGB bilinear, alpha
+    # nearest, colour kept where alpha > 0, mask binarised).
+    alpha: str = "blend"
 
 
 @dataclass
@@ -130,12 +148,50 @@ def _build(kind, values: dict[str, Any], section: str):
     return kind(**converted)
 
 
+# Each variant sets these fields; "get3d" is what GET3D's train_3d.py and training loop run,
+# "get3d-plus" get3d's own choices (each kept as an option, measured in docs/training.md).
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "get3d": {
+        "model": {"d_architecture": "skip", "d_camera_encoding": "get3d", "w_avg_beta": 0.998, "conv_clamp": None},
+        "train": {"g_reg_interval": 4, "empty_loss_weight": 1.0, "mask_range": "unit", "style_mixing_group": 4,
+                  "w_avg_phase": "D", "ema_kimg": None, "ema_rampup": 0.05},
+        "data": {"alpha": "binary"},
+    },
+    "get3d-plus": {
+        "model": {"d_architecture": "resnet", "d_camera_encoding": "sincos", "w_avg_beta": 0.995, "conv_clamp": 256.0},
+        "train": {"g_reg_interval": None, "empty_loss_weight": None, "mask_range": "signed",
+                  "style_mixing_group": None, "w_avg_phase": "G"},
+        "data": {"alpha": "blend"},
+    },
+}
+
+
+def apply_variant(config: Config, name: str) -> Config:
+    """Set every field a variant decides (VARIANTS[name]) and ``train.variant``; in place, returned.
+
+    'get3d-plus' leaves the EMA settings as they are (the preset's); 'get3d' uses GET3D's
+    half-life formula (batch * 10 / 32 kimg) with its 0.05 ramp-up."""
+    if name not in VARIANTS:
+        raise Get3dError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+    for section, values in VARIANTS[name].items():
+        for key, value in values.items():
+            setattr(getattr(config, section), key, value)
+    config.train.variant = name
+    return config
+
+
+def ema_half_life_kimg(train: TrainConfig) -> float:
+    """The G_ema half-life in kimg: ``ema_kimg``, or GET3D's ``batch * 10 / 32`` when it is None."""
+    return train.batch * 10 / 32 if train.ema_kimg is None else float(train.ema_kimg)
+
+
 def _shapenet(gamma: float, grid_scale: float) -> Config:
-    return Config(
+    """GET3D's train_3d.py settings for one ShapeNet category (the 'get3d' variant)."""
+    return apply_variant(Config(
         model=ModelConfig(grid_scale=grid_scale),
         train=TrainConfig(r1_gamma=gamma),
         data=DataConfig(resolution=1024),
-    )
+    ), "get3d")
 
 
 def _tiny() -> Config:

@@ -124,6 +124,7 @@ def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_
         deformation_multiplier=1.0, conv_clamp=None, tex_feat_channels=_shape(g_state, tex_last, source)[0],
         n_implicit_layers=n_layers - 1, rgb_activation="get3d", d_architecture="skip", d_camera_encoding="get3d",
         image_background="to_rgb_bias", antialias_color=False,  # GET3D's images (docs/model.md)
+        w_avg_beta=0.998,  # GET3D's MappingNetwork default (matters only if training continues)
     )
     if d_state:
         d_res = sorted(int(m.group(1)) for k in d_state if (m := re.fullmatch(r"b(\d+)\.conv0\.weight", k)))

@@ -122,3 +122,18 @@ def test_refine_bench_quick_prints_json():
     assert row["device"] == "cpu" and row["rule"] == "sds" and row["steps_timed"] == 1
     phases = [row[k] for k in ("render_s", "encode_s", "rule_s", "backward_s")]
     assert all(p > 0 for p in phases) and row["s_per_step"] == pytest.approx(sum(phases))
+
+
+def test_train_ab_bench_quick_prints_json(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "train_ab.py"), "--quick", "--arms", "get3d,g-lr", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH.parent),
+                                                                        os.environ.get("PYTHONPATH")]))},
+    )
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "train_ab" and report["quick"]
+    assert [(r["arm"], r["steps"]) for r in report["rows"]] == [("get3d", 2), ("g-lr", 2)]
+    assert set(report["summary"]) == {"get3d", "g-lr"}
+    config = json.loads((tmp_path / "g-lr-s0" / "config.json").read_text())
+    assert config["train"]["variant"] == "get3d" and config["train"]["g_reg_interval"] is None

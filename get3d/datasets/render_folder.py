@@ -38,6 +38,7 @@ from get3d.errors import Get3dError
 from get3d.render.camera import Cameras
 
 _VIEW_NAME = re.compile(r"^(\d{3,})\.png$")
+ALPHA_MODES = ("blend", "binary")
 
 
 @dataclass
@@ -151,6 +152,8 @@ class RenderFolderDataset(torch.utils.data.Dataset):
         on_bad_image: what an item does when its image fails to decode: "raise" (Get3dError
             naming the file) or "replace" (return the next readable view instead, with the
             failed files' messages in ``bad_files``).
+        alpha: "blend" (soft mask, colour premultiplied; default) or "binary" (GET3D's reading,
+            see the module docstring).
     Items (dict): image [3,H,W] float32 in [0,1] composited on black, mask [1,H,W] float32 in
         [0,1], rotation and elevation (degrees, float32 scalars), pose [4,4] camera-to-world
         (OpenGL axes, GET3D's camera convention), category, shape_id, view, bad_files (str: one
@@ -161,8 +164,11 @@ class RenderFolderDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | Path, resolution: int | None = None, category: str | list[str] | None = None,
                  split_file: str | Path | None = None, skip_bad: bool = False, verify: str = "header",
-                 on_bad_image: str = "raise"):
+                 on_bad_image: str = "raise", alpha: str = "blend"):
         self.root = Path(root)
+        if alpha not in ALPHA_MODES:
+            raise Get3dError(f"alpha must be one of {ALPHA_MODES}, got {alpha!r}")
+        self.alpha = alpha
         if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
             raise Get3dError(f"resolution must be a positive integer, got {resolution!r}")
         if verify not in ("header", "full", "none"):
@@ -264,7 +270,7 @@ class RenderFolderDataset(torch.utils.data.Dataset):
     def _load_item(self, idx: int) -> dict:
         shape_idx, view = self.index[idx]
         shape = self.shapes[shape_idx]
-        image, mask = load_rgba(shape.images[view], self.resolution)
+        image, mask = load_rgba(shape.images[view], self.resolution, self.alpha)
         rotation = torch.tensor(shape.rotation[view], dtype=torch.float32)
         elevation = torch.tensor(shape.elevation[view], dtype=torch.float32)
         pose = torch.linalg.inv(Cameras(rotation[None], elevation[None]).view()[0])
@@ -272,17 +278,27 @@ class RenderFolderDataset(torch.utils.data.Dataset):
                 "category": shape.category, "shape_id": shape.shape_id, "view": view}
 
 
-def load_rgba(path: Path, resolution: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read an RGBA PNG -> (rgb on black [3,H,W], mask [1,H,W]) in [0,1], resized to ``resolution``."""
+def load_rgba(path: Path, resolution: int | None, alpha: str = "blend") -> tuple[torch.Tensor, torch.Tensor]:
+    """Read an RGBA PNG -> (rgb on black [3,H,W], mask [1,H,W]) in [0,1], resized to ``resolution``
+    ("blend": premultiplied colour and soft mask; "binary": GET3D's reading, mask in {0, 1})."""
     try:
         with Image.open(path) as im:
             rgba = np.asarray(im.convert("RGBA"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise Get3dError(f"{path}: unreadable image ({type(err).__name__}: {err})") from None
     x = torch.from_numpy(rgba.copy()).permute(2, 0, 1).float().div_(255.0)  # [4,H,W]
-    alpha = x[3:4]
-    x = torch.cat([x[:3] * alpha, alpha])  # premultiply: colour on black
-    if resolution is not None and tuple(x.shape[1:]) != (resolution, resolution):
+    resize = resolution is not None and tuple(x.shape[1:]) != (resolution, resolution)
+    if alpha == "binary":
+        rgb, a = x[:3], x[3:4]
+        if resize:
+            size = (resolution, resolution)
+            rgb = F.interpolate(rgb[None], size=size, mode="bilinear", align_corners=False)[0].clamp_(0, 1)
+            a = F.interpolate(a[None], size=size, mode="nearest")[0]  # OpenCV INTER_NEAREST's pixel choice
+        mask = (a > 0).float()
+        return (rgb * mask).contiguous(), mask.contiguous()
+    alpha_ch = x[3:4]
+    x = torch.cat([x[:3] * alpha_ch, alpha_ch])  # premultiply: colour on black
+    if resize:
         shrinking = x.shape[1] >= resolution and x.shape[2] >= resolution
         if shrinking:
             x = F.interpolate(x[None], size=(resolution, resolution), mode="area")[0]

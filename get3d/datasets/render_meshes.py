@@ -1,7 +1,8 @@
 """Render a folder of meshes into GET3D's dataset layout, without Blender.
 
-For each mesh: normalise it like GET3D's Blender script (centre its bounding box at the origin,
-scale its largest side to ``scale``), draw ``views`` cameras with rotation uniform in [0, 360)
+For each mesh: normalise it (scale its largest bounding-box side to ``scale``: GET3D's Blender
+script uses 0.9 for cars and motorbikes and 0.7 for chairs, CATEGORY_SCALES; that script scales
+about the file's own origin and does not re-centre, so ``recentre`` is an option), draw ``views`` cameras with rotation uniform in [0, 360)
 and elevation uniform in [0, 30) degrees (seeded per shape, so a re-run draws the same ones),
 render RGBA images with simple lighting, and write::
 
@@ -191,12 +192,27 @@ def load_shading_mesh(path: str | Path) -> ShadingMesh:
     )
 
 
-def normalize_verts(verts: torch.Tensor, scale: float) -> torch.Tensor:
-    """Centre the bounding box at the origin and make its largest side ``scale`` (GET3D's script)."""
+# GET3D's render_shapenet_data/render_all.py: --scale per ShapeNet synset (car, chair, motorbike);
+# every other category renders at 0.9. Names and synset ids both work.
+CATEGORY_SCALES = {"car": 0.9, "chair": 0.7, "motorbike": 0.9,
+                   "02958343": 0.9, "03001627": 0.7, "03790512": 0.9}
+DEFAULT_SCALE = 0.9
+
+
+def category_scale(category: str) -> float:
+    """GET3D's normalised size (largest bounding-box side) for a category name or synset id."""
+    return CATEGORY_SCALES.get(str(category).lower(), DEFAULT_SCALE)
+
+
+def normalize_verts(verts: torch.Tensor, scale: float, recentre: bool = True) -> torch.Tensor:
+    """Make the largest bounding-box side ``scale``; ``recentre`` also moves the box centre to
+    the origin first (GET3D's Blender script only scales, about the file's origin)."""
     lo, hi = verts.amin(0), verts.amax(0)
     extent = float((hi - lo).max())
     if not extent > 0:
         raise Get3dError("mesh has zero extent (all vertices at one point)")
+    if not recentre:
+        return verts * (scale / extent)
     return (verts - (lo + hi) / 2) * (scale / extent)
 
 
@@ -328,11 +344,15 @@ def shape_is_done(out_dir: Path, category: str, shape_id: str, views: int) -> bo
 class RenderSettings:
     views: int = 24
     resolution: int = 1024
-    scale: float = 0.9
+    scale: float | None = 0.9  # largest bounding-box side; None = per category (category_scale, GET3D's)
     seed: int = 0
     lighting: Lighting = Lighting()
     backend: str = "auto"
     keep_meshes: bool = False  # also write the normalised mesh as OUT/mesh/<category>/<shape>.ply (COV/MMD)
+    recentre: bool = True  # centre the bounding box first (render-dataset: off unless --recentre, as GET3D)
+
+    def scale_for(self, category: str) -> float:
+        return category_scale(category) if self.scale is None else float(self.scale)
 
 
 def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, renderer: Renderer | None = None) -> None:
@@ -340,7 +360,7 @@ def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, re
     renderer = renderer or Renderer(settings.backend)
     device = "cuda" if renderer.backend.name == "nvdiffrast" else "cpu"
     mesh = load_shading_mesh(source.path)
-    mesh.verts = normalize_verts(mesh.verts, settings.scale)
+    mesh.verts = normalize_verts(mesh.verts, settings.scale_for(source.category), settings.recentre)
     if settings.keep_meshes:
         # Geometry only, in the renders' frame: what the metrics' --ref-meshes default expects.
         mesh_dir = out_dir / "mesh" / source.category
@@ -395,7 +415,7 @@ def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: Rend
     """
     from tqdm import tqdm
 
-    if settings.views < 1 or settings.resolution < 8 or not settings.scale > 0:
+    if settings.views < 1 or settings.resolution < 8 or (settings.scale is not None and not settings.scale > 0):
         raise Get3dError("--views must be >= 1, --res >= 8 and --scale > 0")
     out_dir = Path(out_dir)
     sources = discover_meshes(mesh_dir, category)

@@ -1,9 +1,13 @@
 """Metrics of a trained generator against a dataset: the library behind ``get3d metrics``.
 
-Images (FID, KID), GET3D's protocol: generate with truncation psi = 1 (configurable), from the
-dataset's own camera distribution (each fake image takes the angles of a random real view), at
-the dataset's resolution, composited on black like the real renders; real statistics are cached
-per dataset, resolution and extractor.
+Images (FID, KID), GET3D's protocol (``protocol="get3d"``, its metrics/metric_utils.py): one
+latent pair per image, style mixing with probability 0.9 drawn per image, truncation psi = 1
+(configurable), cameras drawn from the generator's training distribution (the config's
+rotation/elevation ranges; GET3D's ``sample_camera``), at the dataset's resolution, composited
+on black like the real renders; real statistics are cached per dataset, resolution and
+extractor. GET3D's paper numbers use its test split (``--split`` with
+3dgan_data_split/shapenet_<category>/test.txt). ``protocol="dataset"`` is the older get3d way:
+no style mixing, each fake image taking the angles of a random real view.
 
 Text (``clip``, get3d.metrics.clip_score): mean CLIP cosine between renders and ``prompt``,
 measured without a dataset: how far a text fine-tune moved toward its text, beside FID for how
@@ -29,6 +33,13 @@ GEOMETRY_METRICS = ("cov", "mmd", "1nna")
 TEXT_METRICS = ("clip",)
 ALL_METRICS = IMAGE_METRICS + GEOMETRY_METRICS + TEXT_METRICS
 DEFAULT_CLIP = "openai/clip-vit-base-patch32,openai/clip-vit-base-patch16"  # the fine-tune's default pair
+PROTOCOLS = ("get3d", "dataset")
+GET3D_EVAL_MIXING = 0.9  # metric_utils.py: use_style_mixing=True with the generator's 0.9
+
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise Get3dError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
 
 
 def parse_metrics(text: str | list[str]) -> list[str]:
@@ -87,26 +98,43 @@ def reference_meshes(data_dir: Path, ref_meshes, names: list[str], category: str
     return files
 
 
-def generated_images(generator, cameras: tuple[np.ndarray, np.ndarray], num: int, resolution: int,
-                     truncation: float = 1.0, batch: int = 8, seed: int = 0):
-    """Yield uint8 batches [B,3,R,R] of generated images, each from a random dataset camera."""
+def generated_images(generator, cameras, num: int, resolution: int, truncation: float = 1.0, batch: int = 8,
+                     seed: int = 0, protocol: str = "dataset"):
+    """Yield uint8 batches [B,3,R,R] of generated images.
+
+    ``cameras``: (rotation, elevation) arrays in degrees, each image taking a random pair
+    (``protocol="dataset"``), or ((rot_lo, rot_hi), (elev_lo, elev_hi)) ranges sampled
+    uniformly like training cameras, with style mixing (prob. 0.9 per image) (``"get3d"``)."""
+    _check_protocol(protocol)
     device = next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed)
-    rotation, elevation = (torch.as_tensor(a, dtype=torch.float32) for a in cameras)
+    if protocol == "dataset":
+        rotation, elevation = (torch.as_tensor(a, dtype=torch.float32) for a in cameras)
     for start in range(0, num, batch):
         n = min(batch, num - start)
         z = torch.randn(n, 2, generator.z_dim, generator=rng).to(device)
-        pick = torch.randint(len(rotation), (n,), generator=rng)
-        cams = Cameras(rotation[pick], elevation[pick]).to(device)
+        if protocol == "dataset":
+            pick = torch.randint(len(rotation), (n,), generator=rng)
+            cams = Cameras(rotation[pick], elevation[pick]).to(device)
+            mixing = 0.0
+        else:
+            cams = Cameras.sample_training_cameras(n, generator=rng, rot_range=tuple(cameras[0]),
+                                                   elev_range=tuple(cameras[1]), device=device)
+            mixing = GET3D_EVAL_MIXING
         with torch.no_grad():
-            out = generator(z[:, 0], z[:, 1], cams, psi=truncation, resolution=resolution)
+            out = generator(z[:, 0], z[:, 1], cams, psi=truncation, resolution=resolution,
+                            style_mixing_prob=mixing, generator=rng)
         yield (out.rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu()
 
 
-def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0) -> tuple[list, int]:
-    """(meshes as Mesh, number of empty shapes left out) for ``num`` random latents."""
+def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0,
+                     protocol: str = "dataset") -> tuple[list, int]:
+    """(meshes as Mesh, number of empty shapes left out) for ``num`` random latents; with
+    ``protocol="get3d"`` the geometry codes are style-mixed (prob. 0.9 per shape), as GET3D's
+    save_geo_for_inference samples its shapes for COV/MMD."""
     from get3d.geometry import Mesh
 
+    _check_protocol(protocol)
     device = next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed + 1)  # independent of the image stream
     meshes, empty = [], 0
@@ -114,6 +142,9 @@ def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0
         z = torch.randn(1, 2, generator.z_dim, generator=rng).to(device)
         with torch.no_grad():
             ws_geo, _ = generator.mapping(z[:, 0], z[:, 1], psi=truncation)
+            if protocol == "get3d":
+                ws_geo = generator._style_mix(generator.mapping_geo, ws_geo, z[:, 0], truncation, GET3D_EVAL_MIXING,
+                                              rng)
             # Raw extraction, as GET3D samples its shapes for COV/MMD (no boundary caps).
             (verts, faces), = generator.extract_meshes(ws_geo, empty_as_none=True, closed=False)
         if faces is None or faces.shape[0] == 0:
@@ -128,7 +159,7 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,
              num_points: int = 2048, inception: str | Path | None = None, extractor=None,
              device=None, seed: int = 0, batch: int = 8, category: str | None = None,
              split_file: str | Path | None = None, prompt: str | None = None, clip=None,
-             clip_images: int = 100, clip_views: int = 4) -> dict:
+             clip_images: int = 100, clip_views: int = 4, protocol: str = "get3d") -> dict:
     """Compute the asked metrics for a checkpoint; returns a JSON-ready dict.
 
     ``category``: the dataset's category folder (DATA/img/<category>; default: the one the
@@ -141,6 +172,7 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,
     from get3d.official import is_official_checkpoint
 
     names = parse_metrics(metrics)  # before loading anything: a typo fails fast
+    _check_protocol(protocol)
     encoders = None
     if "clip" in names:
         if not str(prompt or "").strip():
@@ -167,7 +199,7 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,
                                      num_points=num_points, inception=inception, extractor=extractor,
                                      device=device, seed=seed, batch=batch, category=category,
                                      split_file=split_file, encoders=encoders, prompt=prompt,
-                                     clip_images=clip_images, clip_views=clip_views))
+                                     clip_images=clip_images, clip_views=clip_views, protocol=protocol))
     return result
 
 
@@ -185,19 +217,22 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="
                        inception: str | Path | None = None, extractor=None, device=None, seed: int = 0,
                        batch: int = 8, category: str | None = None, split_file: str | Path | None = None,
                        encoders=None, prompt: str | None = None, clip_images: int = 100,
-                       clip_views: int = 4) -> dict:
+                       clip_views: int = 4, protocol: str = "get3d") -> dict:
     """The metrics of an in-memory generator (what ``evaluate`` and training snapshots use).
 
     ``category`` defaults to the config's training category; ``encoders``: ImageTextEncoders for
-    the clip metric (see :func:`evaluate`).
+    the clip metric (see :func:`evaluate`); ``protocol``: see the module docstring.
     """
     from get3d.metrics.fid import image_metrics
     from get3d.metrics.geometry import geometry_metrics
 
     names = parse_metrics(metrics)
+    _check_protocol(protocol)
     gen_device = next(generator.parameters()).device
     category = category or config.data.category
     result: dict = {"truncation": truncation}
+    if any(m not in TEXT_METRICS for m in names):
+        result["protocol"] = protocol
     image_names = [m for m in names if m in IMAGE_METRICS]
     geometry_names = [m for m in names if m in GEOMETRY_METRICS]
     if image_names or geometry_names:
@@ -217,13 +252,16 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="
 
             extractor = InceptionExtractor.from_path(inception, device=gen_device)
         resolution = config.data.resolution
-        cams = dataset_cameras(data_dir, category, split_file)
-        fakes = generated_images(generator, cams, num_images, resolution, truncation, batch, seed)
+        if protocol == "get3d":
+            cams = (tuple(config.data.rotation_range), tuple(config.data.elevation_range))
+        else:
+            cams = dataset_cameras(data_dir, category, split_file)
+        fakes = generated_images(generator, cams, num_images, resolution, truncation, batch, seed, protocol)
         result.update(image_metrics(real_images(data_dir, category, split_file), fakes, resolution,
                                     extractor=extractor, metrics=image_names, device=device, seed=seed,
                                     kid_subset_size=min(1000, num_images)))
     if geometry_names:
-        meshes, empty = generated_meshes(generator, num_shapes, truncation, seed)
+        meshes, empty = generated_meshes(generator, num_shapes, truncation, seed, protocol)
         if not meshes:
             raise Get3dError(f"all {num_shapes} generated shapes are empty; cannot compute {', '.join(geometry_names)}")
         geo = geometry_metrics(meshes, reference, num_points=num_points, seed=seed,

@@ -311,18 +311,19 @@ class Generator(torch.nn.Module):
         render_backend: rasterizer backend name ('auto', 'torch', 'nvdiffrast').
         rgb_activation: 'sigmoid' or 'get3d' (``clamp((x + 1) / 2, 0, 1)``: GET3D's images live
             in [-1, 1]; converted GET3D checkpoints use it). None = cfg's (default 'sigmoid').
-        w_avg_beta: decay of the tracked mean w (truncation).
+        w_avg_beta: decay of the tracked mean w (truncation). None = cfg's (default 0.995, GET3D 0.998).
         fused_modconv: run modulated convs as grouped convolutions (same result).
     """
 
     def __init__(self, cfg: ModelConfig, *, tex_feat_channels: Optional[int] = None,
                  n_implicit_layers: Optional[int] = None, noise_mode: str = "const", render_backend: str = "auto",
-                 rgb_activation: Optional[str] = None, w_avg_beta: float = 0.995, fused_modconv: bool = False):
+                 rgb_activation: Optional[str] = None, w_avg_beta: Optional[float] = None, fused_modconv: bool = False):
         super().__init__()
         # None = the config's value (ModelConfig records these so snapshots rebuild what was trained).
         tex_feat_channels = cfg.tex_feat_channels if tex_feat_channels is None else tex_feat_channels
         n_implicit_layers = cfg.n_implicit_layers if n_implicit_layers is None else n_implicit_layers
         rgb_activation = cfg.rgb_activation if rgb_activation is None else rgb_activation
+        w_avg_beta = cfg.w_avg_beta if w_avg_beta is None else w_avg_beta
         if rgb_activation not in ("sigmoid", "get3d"):
             raise Get3dError(f"rgb_activation must be 'sigmoid' or 'get3d', got {rgb_activation!r}")
         if noise_mode not in ("const", "random", "none"):
@@ -387,17 +388,25 @@ class Generator(torch.nn.Module):
             raise Get3dError(f"{name} must be [B, {num}, {self.w_dim}], got {shape}")
 
     def _style_mix(self, mapping: MappingNetwork, ws: torch.Tensor, z: torch.Tensor, psi: float, prob: float,
-                   generator: Optional[torch.Generator]) -> torch.Tensor:
-        """Per sample, with probability ``prob`` replace ws[b, cutoff_b:] (cutoff_b uniform in
-        [1, num_ws)) by the ws of a fresh z (StyleGAN2 style mixing, drawn per sample)."""
+                   generator: Optional[torch.Generator], group: Optional[int] = None) -> torch.Tensor:
+        """With probability ``prob`` replace ws[b, cutoff:] (cutoff uniform in [1, num_ws)) by the
+        ws of a fresh z (StyleGAN2 style mixing). ``group=None`` draws the coin and the cutoff per
+        sample; ``group=k`` once per chunk of k consecutive samples (GET3D draws them once per
+        ``batch_gpu`` chunk of 4). The fresh z is always per sample."""
         batch, num_ws = ws.shape[:2]
         if num_ws < 2:
             return ws
+        if group is not None and group < 1:
+            raise Get3dError(f"style mixing group must be >= 1 or None, got {group}")
         dev = generator.device if generator is not None else z.device
         z2 = torch.randn(z.shape, generator=generator, device=dev).to(device=z.device, dtype=z.dtype)
-        cutoff = torch.randint(1, num_ws, (batch,), generator=generator, device=dev)
-        use = torch.rand(batch, generator=generator, device=dev) < prob
-        cutoff = torch.where(use, cutoff, torch.full_like(cutoff, num_ws)).to(z.device)
+        draws = batch if group is None else -(-batch // group)
+        cutoff = torch.randint(1, num_ws, (draws,), generator=generator, device=dev)
+        use = torch.rand(draws, generator=generator, device=dev) < prob
+        cutoff = torch.where(use, cutoff, torch.full_like(cutoff, num_ws))
+        if group is not None:
+            cutoff = cutoff.repeat_interleave(group)[:batch]
+        cutoff = cutoff.to(z.device)
         ws2 = mapping(z2, None, psi)
         mix = torch.arange(num_ws, device=z.device)[None, :] >= cutoff[:, None]  # [B,num_ws]
         return torch.where(mix[..., None], ws2, ws)
@@ -553,13 +562,17 @@ class Generator(torch.nn.Module):
 
     def forward(self, z_geo: torch.Tensor, z_tex: torch.Tensor, cameras: Cameras, psi: float = 1.0,
                 style_mixing_prob: float = 0.0, update_w_avg: bool = False, resolution: Optional[int] = None,
-                return_meshes: bool = False, generator: Optional[torch.Generator] = None) -> GeneratorOutput:
-        """mapping (+ style mixing with probability ``style_mixing_prob`` per sample, using the
-        ``generator`` RNG for the extra z, the cutoffs and the coin flips) -> synthesis."""
+                return_meshes: bool = False, generator: Optional[torch.Generator] = None,
+                style_mixing_group: Optional[int] = None) -> GeneratorOutput:
+        """mapping (+ style mixing with probability ``style_mixing_prob`` per sample, or per chunk
+        of ``style_mixing_group`` samples, using the ``generator`` RNG for the extra z, the cutoffs
+        and the coin flips) -> synthesis."""
         ws_geo, ws_tex = self.mapping(z_geo, z_tex, psi=psi, update_w_avg=update_w_avg)
         if style_mixing_prob > 0:
-            ws_geo = self._style_mix(self.mapping_geo, ws_geo, z_geo, psi, style_mixing_prob, generator)
-            ws_tex = self._style_mix(self.mapping_tex, ws_tex, z_tex, psi, style_mixing_prob, generator)
+            ws_geo = self._style_mix(self.mapping_geo, ws_geo, z_geo, psi, style_mixing_prob, generator,
+                                     style_mixing_group)
+            ws_tex = self._style_mix(self.mapping_tex, ws_tex, z_tex, psi, style_mixing_prob, generator,
+                                     style_mixing_group)
         return self.synthesis(ws_geo, ws_tex, cameras, resolution=resolution, return_meshes=return_meshes)
 
 

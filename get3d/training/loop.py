@@ -131,7 +131,8 @@ def _make_loader(cfg: Config, data_dir, env: du.DistEnv, start: int, skip_bad: b
     from get3d.datasets import RenderFolderDataset
 
     dataset = RenderFolderDataset(data_dir, resolution=cfg.data.resolution, category=cfg.data.category,
-                                  split_file=cfg.data.split_file, skip_bad=skip_bad, on_bad_image="replace")
+                                  split_file=cfg.data.split_file, skip_bad=skip_bad, on_bad_image="replace",
+                                  alpha=cfg.data.alpha)
     sampler = du.ShardedInfiniteSampler(len(dataset), env.rank, env.world_size, seed=cfg.train.seed, start=start)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.train.batch // env.world_size, sampler=sampler, num_workers=cfg.data.workers,

@@ -1,10 +1,12 @@
 """GET3D's adversarial objective: non-saturating logistic loss, lazy R1, SDF regulariser.
 
 Two discriminators judge every image: ``D_rgb`` sees the colour, ``D_mask`` the silhouette,
-both conditioned on the camera ``[B,2] = (rotation, elevation)`` in degrees and fed images
-mapped from [0,1] to [-1,1] (``x * 2 - 1``). Per training step (StyleGAN2's phase order):
+both conditioned on the camera ``[B,2] = (rotation, elevation)`` in degrees and fed RGB mapped
+from [0,1] to [-1,1] (``x * 2 - 1``); masks are mapped the same way with ``mask_range='signed'``
+or enter as they are, in [0,1], with ``'unit'`` (GET3D). Per training step (StyleGAN2's phase order):
 
-- ``Gmain``: ``softplus(-D_rgb(fake)) + softplus(-D_mask(fake)) + sdf_reg_weight * sdf_reg``
+- ``Gmain``: ``softplus(-D_rgb(fake)) + softplus(-D_mask(fake)) + sdf_reg_weight * sdf_entropy
+  + empty_loss_weight * empty_loss`` (``empty_loss_weight`` None = ``sdf_reg_weight``; GET3D 1)
 - ``Dmain``: ``softplus(D(fake)) + softplus(-D(real))`` for each discriminator
 - ``Dreg`` (every ``r1_interval`` steps, "lazy" regularisation): ``gamma / 2 * R1 * interval``
   with R1 the squared gradient norm of D's logits w.r.t. the real image; the mask
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from get3d.config import DataConfig, TrainConfig
+from get3d.errors import Get3dError
 from get3d.render import Cameras
 
 __all__ = [
@@ -117,6 +120,10 @@ class Get3dLoss:
         self.channels_last = channels_last
         self.gamma_rgb = float(train.r1_gamma)
         self.gamma_mask = float(train.r1_gamma if train.r1_gamma_mask is None else train.r1_gamma_mask)
+        if train.mask_range not in ("signed", "unit"):
+            raise Get3dError(f"train.mask_range must be 'signed' or 'unit', got {train.mask_range!r}")
+        if train.w_avg_phase not in ("G", "D"):
+            raise Get3dError(f"train.w_avg_phase must be 'G' or 'D', got {train.w_avg_phase!r}")
 
     # ------------------------------------------------------------------ inputs
     def sample_fake(self, batch: int, z_dim: int, rng: torch.Generator) -> FakeBatch:
@@ -133,27 +140,40 @@ class Get3dLoss:
         img = to_d_input(img)
         return img.contiguous(memory_format=torch.channels_last) if self.channels_last else img
 
+    def _prep_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """Masks [B,1,H,W] in [0,1] -> D_mask's input: [-1,1] ('signed') or unchanged ('unit')."""
+        if self.cfg.mask_range == "signed":
+            return self._prep(mask)
+        return mask.contiguous(memory_format=torch.channels_last) if self.channels_last else mask
+
     def _generate(self, fake: FakeBatch, update_w_avg: bool):
         with self._amp():
             return self.G(fake.z_geo, fake.z_tex, fake.cameras, style_mixing_prob=self.cfg.style_mixing_prob,
-                          update_w_avg=update_w_avg, generator=fake.rng)
+                          update_w_avg=update_w_avg, generator=fake.rng,
+                          style_mixing_group=self.cfg.style_mixing_group)
 
-    def _logits(self, D, img: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _logits(self, D, img: torch.Tensor, labels: torch.Tensor, mask: bool = False) -> torch.Tensor:
         with self._amp():
-            return D(self._prep(img), labels).float()
+            return D(self._prep_mask(img) if mask else self._prep(img), labels).float()
 
     # ------------------------------------------------------------------ phases
     def generator_loss(self, fake: FakeBatch) -> tuple[torch.Tensor, dict]:
-        """Gmain: fool both discriminators, plus the SDF regulariser. Updates G's w_avg."""
-        out = self._generate(fake, update_w_avg=True)
+        """Gmain: fool both discriminators, plus the SDF regularisers. Updates G's w_avg when
+        ``w_avg_phase == 'G'``."""
+        out = self._generate(fake, update_w_avg=self.cfg.w_avg_phase == "G")
         labels = fake.labels
         l_rgb = self._logits(self.D_rgb, out.rgb, labels)
-        l_mask = self._logits(self.D_mask, out.mask, labels)
+        l_mask = self._logits(self.D_mask, out.mask, labels, mask=True)
         adv = g_nonsaturating(l_rgb) + g_nonsaturating(l_mask)
         sdf_reg = out.sdf_reg.float()
-        loss = adv.mean() + self.cfg.sdf_reg_weight * sdf_reg.mean()
+        if self.cfg.empty_loss_weight is None:  # one weight for both terms (get3d-plus, older snapshots)
+            loss = adv.mean() + self.cfg.sdf_reg_weight * sdf_reg.mean()
+        else:
+            loss = (adv.mean() + self.cfg.sdf_reg_weight * out.sdf_entropy.float().mean()
+                    + self.cfg.empty_loss_weight * out.empty_loss.float().mean())
         stats = {
             "Loss/G/adv": adv.mean(), "Loss/G/sdf_reg": sdf_reg.mean(), "Loss/G/total": loss,
+            "Loss/G/empty": out.empty_loss.float().mean(),
             "Logits/fake_rgb_G": l_rgb.mean(), "Logits/fake_mask_G": l_mask.mean(),
             "SDF/mean": out.sdf.mean(), "SDF/abs_mean": out.sdf.abs().mean(),
             "SDF/inside_frac": (out.sdf < 0).float().mean(), "SDF/empty_frac": out.empty.float().mean(),
@@ -163,14 +183,15 @@ class Get3dLoss:
 
     def discriminator_loss(self, fake: FakeBatch, real_rgb: torch.Tensor, real_mask: torch.Tensor,
                            real_labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Dmain: push fakes down and reals up, for D_rgb and D_mask (fakes are not backpropagated into G)."""
+        """Dmain: push fakes down and reals up, for D_rgb and D_mask (fakes are not backpropagated
+        into G). Updates G's w_avg when ``w_avg_phase == 'D'`` (GET3D: ``update_emas`` in Dgen)."""
         with torch.no_grad():
-            out = self._generate(fake, update_w_avg=False)
+            out = self._generate(fake, update_w_avg=self.cfg.w_avg_phase == "D")
         labels = fake.labels
         f_rgb = self._logits(self.D_rgb, out.rgb.detach(), labels)
-        f_mask = self._logits(self.D_mask, out.mask.detach(), labels)
+        f_mask = self._logits(self.D_mask, out.mask.detach(), labels, mask=True)
         r_rgb = self._logits(self.D_rgb, real_rgb, real_labels)
-        r_mask = self._logits(self.D_mask, real_mask, real_labels)
+        r_mask = self._logits(self.D_mask, real_mask, real_labels, mask=True)
         loss_rgb = d_logistic(r_rgb, f_rgb).mean()
         loss_mask = d_logistic(r_mask, f_mask).mean()
         loss = loss_rgb + loss_mask
@@ -185,6 +206,6 @@ class Get3dLoss:
                 interval: int) -> tuple[torch.Tensor, dict]:
         """Dreg: ``(gamma/2 * R1_rgb + gamma_mask/2 * R1_mask) * interval`` (lazy R1, full precision)."""
         r1_rgb = r1_penalty(self.D_rgb_reg, self._prep(real_rgb), real_labels)
-        r1_mask = r1_penalty(self.D_mask_reg, self._prep(real_mask), real_labels)
+        r1_mask = r1_penalty(self.D_mask_reg, self._prep_mask(real_mask), real_labels)
         loss = (self.gamma_rgb / 2 * r1_rgb + self.gamma_mask / 2 * r1_mask) * interval
         return loss, {"Loss/R1/rgb": r1_rgb, "Loss/R1/mask": r1_mask, "Loss/R1/total": loss}

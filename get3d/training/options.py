@@ -1,6 +1,7 @@
 """Training configs from the command line: a preset or JSON file, then single-option overrides.
 
 Order of precedence (later wins): ``--preset NAME`` (or the config saved in a run being resumed),
+``--variant get3d|get3d-plus`` (GET3D-faithful training or get3d's own choices, config.VARIANTS),
 ``--config FILE`` (a full or partial Config JSON, merged section by section), then the single
 options ``--kimg --batch --resolution --seed --gamma --snapshot-kimg``. ``--resolution`` sets both
 the training image size (``data.resolution``) and the generator's render size
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from get3d.config import Config, preset
+from get3d.config import VARIANTS, Config, apply_variant, preset
 from get3d.errors import Get3dError
 
 __all__ = ["build_config", "config_for_run", "validate_config"]
@@ -46,9 +47,11 @@ def _read_json(path: str | Path) -> dict:
 
 
 def build_config(preset_name: Optional[str] = None, config_file: Optional[str | Path] = None,
-                 base: Optional[dict] = None, *, resolution: Optional[int] = None, **overrides: Any) -> Config:
-    """A Config from a preset name (or ``base``, a Config dict such as a snapshot's), a JSON file
-    merged over it, and the non-None ``overrides`` (kimg, batch, seed, gamma, snapshot_kimg).
+                 base: Optional[dict] = None, *, resolution: Optional[int] = None, variant: Optional[str] = None,
+                 **overrides: Any) -> Config:
+    """A Config from a preset name (or ``base``, a Config dict such as a snapshot's), then
+    ``variant`` ('get3d' or 'get3d-plus', config.apply_variant), a JSON file merged over it, and
+    the non-None ``overrides`` (kimg, batch, seed, gamma, snapshot_kimg).
 
     Raises Get3dError when nothing names a starting point or a value is invalid for its option.
     """
@@ -60,6 +63,8 @@ def build_config(preset_name: Optional[str] = None, config_file: Optional[str | 
         merged = Config().to_dict()
     else:
         raise Get3dError("give --preset NAME or --config FILE (or resume a run that has a config.json)")
+    if variant is not None:
+        merged = apply_variant(Config.from_dict(merged), variant).to_dict()
     if config_file is not None:
         for section, values in _read_json(config_file).items():
             if not isinstance(values, dict):
@@ -93,8 +98,10 @@ def validate_config(cfg: Config, world_size: int = 1) -> Config:
     if d.resolution != m.img_resolution:
         raise Get3dError(f"data.resolution {d.resolution} != model.img_resolution {m.img_resolution}; "
                          "set both with --resolution")
-    positive = {"--kimg": t.kimg, "--snapshot-kimg": t.snapshot_kimg, "train.ema_kimg": t.ema_kimg,
+    positive = {"--kimg": t.kimg, "--snapshot-kimg": t.snapshot_kimg,
                 "train.lr_g": t.lr_g, "train.lr_d": t.lr_d, "train.log_interval_kimg": t.log_interval_kimg}
+    if t.ema_kimg is not None:
+        positive["train.ema_kimg"] = t.ema_kimg
     for name, value in positive.items():
         if not isinstance(value, (int, float)) or not value > 0:
             raise Get3dError(f"{name} must be > 0, got {value!r}")
@@ -110,6 +117,22 @@ def validate_config(cfg: Config, world_size: int = 1) -> Config:
         raise Get3dError(f"train.betas must be two numbers in [0, 1), got {t.betas!r}")
     if t.ema_rampup is not None and not t.ema_rampup > 0:
         raise Get3dError(f"train.ema_rampup must be > 0 or null, got {t.ema_rampup!r}")
+    if t.variant not in VARIANTS:
+        raise Get3dError(f"train.variant must be one of {', '.join(VARIANTS)}, got {t.variant!r}")
+    if t.g_reg_interval is not None and (not isinstance(t.g_reg_interval, int) or t.g_reg_interval < 1):
+        raise Get3dError(f"train.g_reg_interval must be an integer >= 1 or null, got {t.g_reg_interval!r}")
+    if t.empty_loss_weight is not None and not t.empty_loss_weight >= 0:
+        raise Get3dError(f"train.empty_loss_weight must be >= 0 or null, got {t.empty_loss_weight!r}")
+    if t.mask_range not in ("signed", "unit"):
+        raise Get3dError(f"train.mask_range must be 'signed' or 'unit', got {t.mask_range!r}")
+    if t.style_mixing_group is not None and (not isinstance(t.style_mixing_group, int) or t.style_mixing_group < 1):
+        raise Get3dError(f"train.style_mixing_group must be an integer >= 1 or null, got {t.style_mixing_group!r}")
+    if t.w_avg_phase not in ("G", "D"):
+        raise Get3dError(f"train.w_avg_phase must be 'G' or 'D', got {t.w_avg_phase!r}")
+    if not 0 <= m.w_avg_beta < 1:
+        raise Get3dError(f"model.w_avg_beta must be in [0, 1), got {m.w_avg_beta!r}")
+    if d.alpha not in ("blend", "binary"):
+        raise Get3dError(f"data.alpha must be 'blend' or 'binary', got {d.alpha!r}")
     if not isinstance(d.workers, int) or d.workers < 0:
         raise Get3dError(f"data.workers must be an integer >= 0, got {d.workers!r}")
     for name, rng in (("data.rotation_range", d.rotation_range), ("data.elevation_range", d.elevation_range)):

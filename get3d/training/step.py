@@ -35,7 +35,10 @@ class TrainState:
 def build_state(cfg: Config, device: torch.device) -> TrainState:
     """Fresh networks (seeded by cfg.train.seed, identical on every rank) and their Adams.
 
-    The discriminators' lr and betas are rescaled for lazy R1 (see loss.lazy_adam_params).
+    The discriminators' lr and betas are rescaled for lazy R1 (see loss.lazy_adam_params), and
+    G's likewise when ``train.g_reg_interval`` is set: GET3D passes ``G_reg_interval=4`` to its
+    training loop, which rescales G's Adam to lr * 0.8 and beta2 ** 0.8 although no G
+    regulariser ever runs (``pl_weight=0``).
     """
     from get3d.networks import Generator, build_discriminators
 
@@ -45,18 +48,20 @@ def build_state(cfg: Config, device: torch.device) -> TrainState:
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     t = cfg.train
     d_lr, d_betas = lazy_adam_params(t.lr_d, tuple(t.betas), t.r1_interval)
+    g_lr, g_betas = lazy_adam_params(t.lr_g, tuple(t.betas), t.g_reg_interval or 0)
     opt = {
-        "G": torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=tuple(t.betas), eps=1e-8),
+        "G": torch.optim.Adam(G.parameters(), lr=g_lr, betas=g_betas, eps=1e-8),
         "D_rgb": torch.optim.Adam(D_rgb.parameters(), lr=d_lr, betas=d_betas, eps=1e-8),
         "D_mask": torch.optim.Adam(D_mask.parameters(), lr=d_lr, betas=d_betas, eps=1e-8),
     }
     return TrainState(G, G_ema, D_rgb, D_mask, opt)
 
 
-def ema_beta(images_seen: int, batch: int, ema_kimg: float, ema_rampup: Optional[float]) -> float:
-    """StyleGAN2's EMA decay per step: half-life ``ema_kimg`` thousand images, shortened to
-    ``images_seen * ema_rampup`` early in training so G_ema does not lag the random init."""
-    ema_nimg = ema_kimg * 1000
+def ema_beta(images_seen: int, batch: int, ema_kimg: Optional[float], ema_rampup: Optional[float]) -> float:
+    """StyleGAN2's EMA decay per step: half-life ``ema_kimg`` thousand images (None: GET3D's
+    ``batch * 10 / 32``), shortened to ``images_seen * ema_rampup`` early in training so G_ema
+    does not lag the random init."""
+    ema_nimg = (batch * 10 / 32 if ema_kimg is None else ema_kimg) * 1000
     if ema_rampup is not None:
         ema_nimg = min(ema_nimg, images_seen * ema_rampup)
     return 0.5 ** (batch / max(ema_nimg, 1e-8))
@@ -179,11 +184,14 @@ class StepRunner:
         finally:
             _set_requires_grad(st.D_rgb, True)
             _set_requires_grad(st.D_mask, True)
-        du.average_buffers(self.w_avg, env)
+        if t.w_avg_phase == "G":
+            du.average_buffers(self.w_avg, env)
         bad_phase = None if ok else "G"
         if ok:
             fake = loss_fn.sample_fake(self.batch, self.cfg.model.z_dim, rng)
             loss, more = loss_fn.discriminator_loss(fake, real_rgb, real_mask, real_labels)
+            if t.w_avg_phase == "D":
+                du.average_buffers(self.w_avg, env)
             stats.update(more)
             ok = _run_phase(loss, self.D_params, self.D_opts, env)
             bad_phase = None if ok else "D"

@@ -197,7 +197,7 @@ def test_keep_meshes_writes_normalised_copies_for_the_geometry_metrics(mesh_dir,
     out = tmp_path / "k"
     result = CliRunner().invoke(cli, ["render-dataset", str(mesh_dir / "props"), str(out), "--keep-meshes",
                                       "--views", "1", "--res", "16", "--workers", "0", "--backend", "torch",
-                                      "--scale", "0.7"])
+                                      "--scale", "0.7", "--recentre"])
     assert result.exit_code == 0, result.output
     kept = sorted((out / "mesh").rglob("*.ply"))
     rendered = sorted(p.name for p in (out / "img").glob("*/*"))
