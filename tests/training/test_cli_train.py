@@ -149,6 +149,9 @@ def test_the_relaunch_repasses_every_train_option_given(monkeypatch):
         if param.is_flag:
             given.append((flag,))
         else:
+            if isinstance(param.type, click.Choice):
+                given.append((flag, str(param.type.choices[-1])))
+                continue
             kind = param.type.name if hasattr(param.type, "name") else "text"
             given.append((flag, {"integer": "3", "float": "0.5"}.get(kind, "x")))
     args = [a for pair in given for a in pair]

@@ -300,7 +300,7 @@ def test_cli_train_variant_is_recorded_and_snapshot_rebuilds_it(tiny_data, tmp_p
 
     from get3d.cli import cli
     from get3d.generate import load_generator
-    from get3d.training.checkpoint import read_snapshot
+    from get3d.snapshot import read_snapshot
 
     out = tmp_path / "run"
     args = ["train", "--data", str(tiny_data), "--outdir", str(out), "--preset", "tiny", "--variant", "get3d",
