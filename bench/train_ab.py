@@ -14,6 +14,8 @@ Arms (all start from the 'get3d' variant; each changes one group of fields to ge
   soft-masks     data.alpha='blend' + train.mask_range='signed' (soft real masks, masks in [-1, 1])
   resnet-sincos  model.d_architecture='resnet' + d_camera_encoding='sincos'
   g-lr           train.g_reg_interval=None (G's Adam at lr 0.002, beta2 0.99)
+  black-aa       model.image_background='black' + antialias_color=True (fakes on black, colour
+                 antialiased; GET3D shows to_rgb's bias off the object and no colour antialiasing)
   get3d-plus     every get3d-plus choice at once (the tiny preset's own variant)
 
     python bench/train_ab.py [--steps 300] [--seeds 0,1] [--arms get3d,get3d-plus] [--res 32]
@@ -38,6 +40,7 @@ ARMS = {
     "soft-masks": {"data": {"alpha": "blend"}, "train": {"mask_range": "signed"}},
     "resnet-sincos": {"model": {"d_architecture": "resnet", "d_camera_encoding": "sincos"}},
     "g-lr": {"train": {"g_reg_interval": None}},
+    "black-aa": {"model": {"image_background": "black", "antialias_color": True}},
     "get3d-plus": "get3d-plus",
 }
 

@@ -152,13 +152,15 @@ def _build(kind, values: dict[str, Any], section: str):
 # "get3d-plus" get3d's own choices (each kept as an option, measured in docs/training.md).
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "get3d": {
-        "model": {"d_architecture": "skip", "d_camera_encoding": "get3d", "w_avg_beta": 0.998, "conv_clamp": None},
+        "model": {"d_architecture": "skip", "d_camera_encoding": "get3d", "w_avg_beta": 0.998, "conv_clamp": None,
+                  "image_background": "to_rgb_bias", "antialias_color": False},
         "train": {"g_reg_interval": 4, "empty_loss_weight": 1.0, "mask_range": "unit", "style_mixing_group": 4,
                   "w_avg_phase": "D", "ema_kimg": None, "ema_rampup": 0.05},
         "data": {"alpha": "binary"},
     },
     "get3d-plus": {
-        "model": {"d_architecture": "resnet", "d_camera_encoding": "sincos", "w_avg_beta": 0.995, "conv_clamp": 256.0},
+        "model": {"d_architecture": "resnet", "d_camera_encoding": "sincos", "w_avg_beta": 0.995, "conv_clamp": 256.0,
+                  "image_background": "black", "antialias_color": True},
         "train": {"g_reg_interval": None, "empty_loss_weight": None, "mask_range": "signed",
                   "style_mixing_group": None, "w_avg_phase": "G"},
         "data": {"alpha": "blend"},

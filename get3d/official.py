@@ -51,6 +51,9 @@ CATEGORIES = {
     "house": dict(tet_res=90, grid_scale=1.0),
 }
 # ShapeNet synset ids, the names GET3D's render folders use (DATA/img/03001627/...), as aliases.
+# How GET3D turns its texture field into images; converted checkpoints, and runs started from one
+# with `get3d train --init`, use it (the weights' to_rgb was trained for it).
+IMAGE_STYLE = {"rgb_activation": "get3d", "image_background": "to_rgb_bias", "antialias_color": False}
 SYNSETS = {"02958343": "car", "03001627": "chair", "03790512": "motorbike", "04379243": "table"}
 
 
@@ -122,8 +125,8 @@ def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_
         triplane_channels=feat, channel_base=channel_base, channel_max=channel_max,
         mlp_hidden=_shape(g_state, f"{mlp}0.weight", source)[0], tet_res=int(tet_res), grid_scale=float(grid_scale),
         deformation_multiplier=1.0, conv_clamp=None, tex_feat_channels=_shape(g_state, tex_last, source)[0],
-        n_implicit_layers=n_layers - 1, rgb_activation="get3d", d_architecture="skip", d_camera_encoding="get3d",
-        image_background="to_rgb_bias", antialias_color=False,  # GET3D's images (docs/model.md)
+        n_implicit_layers=n_layers - 1, d_architecture="skip", d_camera_encoding="get3d",
+        **IMAGE_STYLE,  # GET3D's colour activation and images (docs/model.md)
         w_avg_beta=0.998,  # GET3D's MappingNetwork default (matters only if training continues)
     )
     if d_state:

@@ -115,6 +115,20 @@ def _init_weights(state, init, source_cfg: Config) -> str:
     return source
 
 
+def _adopt_official_image_style(cfg: Config, init) -> dict:
+    """A run started from a GET3D .pt takes GET3D's colour activation and image style
+    (get3d.official.IMAGE_STYLE: what the weights' to_rgb was trained for), whatever the preset
+    said; -> the fields changed, {name: (old, new)} (the run's log names them)."""
+    from get3d.official import IMAGE_STYLE, is_official_checkpoint
+
+    if not is_official_checkpoint(init):
+        return {}
+    changed = {k: (getattr(cfg.model, k), v) for k, v in IMAGE_STYLE.items() if getattr(cfg.model, k) != v}
+    for key, (_, value) in changed.items():
+        setattr(cfg.model, key, value)
+    return changed
+
+
 def _find_resume(resume, outdir: Path) -> Optional[Path]:
     if resume is None:
         if list_snapshots(outdir):
@@ -201,6 +215,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     t = cfg.train
     outdir.mkdir(parents=True, exist_ok=True)
     resume_path = _find_resume(resume, outdir)
+    adopted = _adopt_official_image_style(cfg, init) if resume_path is None and init is not None else {}
     state = build_state(cfg, env.device)
     step, images_seen, last_snapshot = 0, 0, None
     if resume_path is not None:
@@ -259,6 +274,9 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
             monitor.message(f"resumed from {resume_path} at step {step}, {images_seen / 1000:.3f} kimg")
         elif init_source is not None:
             monitor.message(f"initialised from {init_source}")
+            if adopted:
+                monitor.message("GET3D checkpoint: its image style is used: " + ", ".join(
+                    f"model.{k} {old!r} -> {new!r}" for k, (old, new) in adopted.items()))
         for _ in range(steps_left):
             real = next(data)
             bad = [line for text in real["bad_files"] if text for line in text.split("\n")]

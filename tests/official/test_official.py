@@ -201,3 +201,27 @@ def test_snapshots_from_before_the_new_config_fields_rebuild_identically():
         a = G.texture_colors(ws[1][:1], pts, idx, ws_geo=ws[0][:1])
         b = old.texture_colors(ws[1][:1], pts, idx, ws_geo=ws[0][:1])
     assert torch.equal(a, b)
+
+
+@needs_fixture
+def test_train_init_from_a_get3d_checkpoint_adopts_its_image_style(official, tiny_data, tmp_path, capsys):
+    """`get3d train --init MODEL.pt`: the weights load, and the run takes GET3D's colour activation
+    and image style (what the checkpoint's to_rgb was trained for) even where the config said otherwise."""
+    import dataclasses
+
+    from get3d.config import Config, preset
+    from get3d.training.loop import train
+
+    model = dataclasses.replace(official.config.model, rgb_activation="sigmoid", image_background="black",
+                                antialias_color=True)
+    cfg = Config(model=model, train=preset("tiny").train, data=dataclasses.replace(preset("tiny").data, resolution=32))
+    cfg.data.workers = 0
+    result = train(cfg, tiny_data, tmp_path / "run", device="cpu", progress=False, max_steps=0,
+                   init=FIXTURE / "official.pt")
+    for key, value in official.G_ema.state_dict().items():
+        assert torch.equal(result.state.G_ema.state_dict()[key], value), key
+    G = result.state.G_ema
+    assert (G.rgb_activation, G.image_background, G.antialias_color) == ("get3d", "to_rgb_bias", False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
+    assert saved["rgb_activation"] == "get3d" and saved["image_background"] == "to_rgb_bias"
+    assert "its image style is used: model.rgb_activation 'sigmoid' -> 'get3d'" in capsys.readouterr().err
