@@ -199,6 +199,7 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
         skip_bad: skip unreadable dataset files instead of stopping (see the module docstring).
         init: start a fresh run from these weights (snapshot, run folder, bundled model name or
             GET3D .pt; see _init_weights). Ignored when resuming: the run's own snapshot wins.
+            ``resume`` naming a GET3D .pt means the same as ``init`` (it holds weights only).
     """
     env = du.setup(device)
     try:
@@ -214,6 +215,13 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         raise Get3dError(f"--max-steps must be >= 0, got {max_steps}")
     t = cfg.train
     outdir.mkdir(parents=True, exist_ok=True)
+    if resume not in (None, "auto") and init is None:
+        from get3d.official import is_official_checkpoint
+
+        if is_official_checkpoint(resume):
+            # A GET3D .pt holds weights only (no optimizer state, step count or RNG): continuing
+            # from it is starting from its weights, which is what --init does.
+            resume, init = None, resume
     resume_path = _find_resume(resume, outdir)
     adopted = _adopt_official_image_style(cfg, init) if resume_path is None and init is not None else {}
     state = build_state(cfg, env.device)

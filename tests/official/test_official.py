@@ -218,6 +218,11 @@ def test_train_init_from_a_get3d_checkpoint_adopts_its_image_style(official, tin
     cfg.data.workers = 0
     result = train(cfg, tiny_data, tmp_path / "run", device="cpu", progress=False, max_steps=0,
                    init=FIXTURE / "official.pt")
+    # --resume with a GET3D .pt (weights only) continues from its weights exactly as --init does.
+    resumed = train(cfg, tiny_data, tmp_path / "run2", device="cpu", progress=False, max_steps=0,
+                    resume=str(FIXTURE / "official.pt"))
+    assert resumed.steps == 0 and all(torch.equal(resumed.state.G.state_dict()[k], v)
+                                      for k, v in official.G.state_dict().items())
     for key, value in official.G_ema.state_dict().items():
         assert torch.equal(result.state.G_ema.state_dict()[key], value), key
     G = result.state.G_ema
