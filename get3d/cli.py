@@ -79,25 +79,30 @@ def _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit
 
 
 def _render_options(default_res: int, per_category_scale: bool = False):
-    """Options shared by render-dataset and synth-data."""
+    """Options shared by render-dataset and synth-data; defaults from get3d.datasets.settings
+    (torch-free), the dataclasses the renderer reads."""
+    from get3d.datasets.settings import RenderSettings
+
+    rs = RenderSettings()
+    light_dir = ",".join(str(v) for v in rs.lighting.direction)
     if per_category_scale:
         scale = click.option("--scale", default=None, type=float,
                              help="Largest bounding-box side after normalising [default: per category as GET3D's "
                              "Blender script: chair 0.7, car and motorbike 0.9, others 0.9].")
     else:
-        scale = click.option("--scale", default=0.9, show_default=True, help="Largest bounding-box side after normalising.")
+        scale = click.option("--scale", default=rs.scale, show_default=True, help="Largest bounding-box side after normalising.")
     options = [
-        click.option("--views", default=24, show_default=True, help="Views per shape."),
+        click.option("--views", default=rs.views, show_default=True, help="Views per shape."),
         click.option("--res", default=default_res, show_default=True, help="Image resolution (square)."),
         scale,
-        click.option("--seed", default=0, show_default=True, help="Seed for the camera angles."),
-        click.option("--ambient", default=0.45, show_default=True, help="Ambient light strength."),
-        click.option("--diffuse", default=0.55, show_default=True, help="Diffuse light strength."),
-        click.option("--light-dir", default="-0.35,0.55,0.75", show_default=True,
+        click.option("--seed", default=rs.seed, show_default=True, help="Seed for the camera angles."),
+        click.option("--ambient", default=rs.lighting.ambient, show_default=True, help="Ambient light strength."),
+        click.option("--diffuse", default=rs.lighting.diffuse, show_default=True, help="Diffuse light strength."),
+        click.option("--light-dir", default=light_dir, show_default=True,
                      help="Light direction in camera space (x right, y up, z toward the viewer)."),
         click.option("--unlit", is_flag=True, help="Write plain albedo colours (no shading)."),
         click.option("--workers", default=None, type=int, help="CPU worker processes (default: one per core)."),
-        click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "torch", "nvdiffrast"])),
+        click.option("--backend", default=rs.backend, show_default=True, type=click.Choice(["auto", "torch", "nvdiffrast"])),
     ]
 
     def decorate(fn):

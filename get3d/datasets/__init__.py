@@ -1,13 +1,24 @@
-"""Datasets: GET3D render folders, meshes rendered into that layout, procedural categories."""
-from get3d.datasets.render_folder import LoadReport, RenderFolderDataset, load_rgba, read_split_file
-from get3d.datasets.synthetic import CATEGORIES, generate_shape, generate_shapes
+"""Datasets: GET3D render folders, meshes rendered into that layout, procedural categories.
 
-__all__ = [
-    "CATEGORIES",
-    "LoadReport",
-    "RenderFolderDataset",
-    "generate_shape",
-    "generate_shapes",
-    "load_rgba",
-    "read_split_file",
-]
+Names load lazily (PEP 562), so ``get3d.datasets.settings`` (the CLI's defaults) imports without torch.
+"""
+from importlib import import_module
+
+_EXPORTS = {
+    "get3d.datasets.render_folder": ("LoadReport", "RenderFolderDataset", "load_rgba", "read_split_file"),
+    "get3d.datasets.synthetic": ("CATEGORIES", "generate_shape", "generate_shapes"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'get3d.datasets' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from get3d.datasets.settings import CATEGORY_SCALES, DEFAULT_SCALE, Lighting, RenderSettings, category_scale  # noqa: F401
 from get3d.errors import Get3dError
 from get3d.geometry.mesh import MESH_FORMATS
 from get3d.render.camera import Cameras
@@ -194,16 +195,6 @@ def load_shading_mesh(path: str | Path) -> ShadingMesh:
 
 # GET3D's render_shapenet_data/render_all.py: --scale per ShapeNet synset (car, chair, motorbike);
 # every other category renders at 0.9. Names and synset ids both work.
-CATEGORY_SCALES = {"car": 0.9, "chair": 0.7, "motorbike": 0.9,
-                   "02958343": 0.9, "03001627": 0.7, "03790512": 0.9}
-DEFAULT_SCALE = 0.9
-
-
-def category_scale(category: str) -> float:
-    """GET3D's normalised size (largest bounding-box side) for a category name or synset id."""
-    return CATEGORY_SCALES.get(str(category).lower(), DEFAULT_SCALE)
-
-
 def normalize_verts(verts: torch.Tensor, scale: float, recentre: bool = True) -> torch.Tensor:
     """Make the largest bounding-box side ``scale``; ``recentre`` also moves the box centre to
     the origin first (GET3D's Blender script only scales, about the file's origin)."""
@@ -217,20 +208,6 @@ def normalize_verts(verts: torch.Tensor, scale: float, recentre: bool = True) ->
 
 
 # ---------------------------------------------------------------------------------- shading
-@dataclass(frozen=True)
-class Lighting:
-    """Lambert shading with a light fixed relative to the camera, so every view shows shape alike.
-
-    colour = albedo * (ambient + diffuse * max(0, n . l)); ``direction`` in camera space
-    (x right, y up, z toward the viewer). Faces are lit from whichever side the camera sees,
-    because many ShapeNet meshes have inconsistent winding. ``Lighting(1, 0)`` renders flat albedo.
-    """
-
-    ambient: float = 0.45
-    diffuse: float = 0.55
-    direction: tuple = (-0.35, 0.55, 0.75)
-
-
 def surface_albedo(mesh: ShadingMesh, face_index: torch.Tensor, barycentrics: torch.Tensor, backend) -> torch.Tensor:
     """The mesh's base colour at surface points: face_index [P], barycentrics [P,3] -> rgb [P,3].
 
@@ -338,21 +315,6 @@ def shape_is_done(out_dir: Path, category: str, shape_id: str, views: int) -> bo
     except (OSError, ValueError):
         return False
     return n == [views, views] and all((img_dir / f"{v:03d}.png").is_file() for v in range(views))
-
-
-@dataclass
-class RenderSettings:
-    views: int = 24
-    resolution: int = 1024
-    scale: float | None = 0.9  # largest bounding-box side; None = per category (category_scale, GET3D's)
-    seed: int = 0
-    lighting: Lighting = Lighting()
-    backend: str = "auto"
-    keep_meshes: bool = False  # also write the normalised mesh as OUT/mesh/<category>/<shape>.ply (COV/MMD)
-    recentre: bool = True  # centre the bounding box first (render-dataset: off unless --recentre, as GET3D)
-
-    def scale_for(self, category: str) -> float:
-        return category_scale(category) if self.scale is None else float(self.scale)
 
 
 def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, renderer: Renderer | None = None) -> None:
