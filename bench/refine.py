@@ -34,26 +34,17 @@ from get3d.distill.refine import PHASES, refine
 RULES = ("sds", "ism", "sdi")
 
 
-class _RandomText:
-    """A prior with text embeddings drawn at random (the full-size SD of bench/distill.py has no
-    text encoder); everything else is the wrapped prior's."""
+def _random_text(prior, emb_shape):
+    """``prior`` with text embeddings drawn at random (the full-size SD of bench/distill.py has no
+    text encoder); everything else is the prior's own (bench/distill.py's counting wrapper)."""
+    from distill import _Counting
 
-    def __init__(self, prior, emb_shape):
-        self.prior, self.emb_shape = prior, emb_shape
-        self.alphas_cumprod, self.image_size, self.dtype = prior.alphas_cumprod, prior.image_size, prior.dtype
+    class RandomText(_Counting):
+        def embed_text(self, prompts):
+            gen = torch.Generator().manual_seed(len(prompts))
+            return torch.randn(len(prompts), *emb_shape, generator=gen).to(self.prior.device, self.dtype)
 
-    def encode(self, images):
-        return self.prior.encode(images)
-
-    def decode(self, latents):
-        return self.prior.decode(latents)
-
-    def embed_text(self, prompts):
-        gen = torch.Generator().manual_seed(len(prompts))
-        return torch.randn(len(prompts), *self.emb_shape, generator=gen).to(self.prior.device, self.dtype)
-
-    def predict_noise(self, x, t, emb):
-        return self.prior.predict_noise(x, t, emb)
+    return RandomText(prior)
 
 
 def bench_rule(prior, rule: str, device, steps: int, warmup: int, batch: int, tet_res) -> dict:
@@ -107,7 +98,7 @@ def main() -> None:
             else:
                 from distill import _sd21_base
 
-                prior, model, tet_res = _RandomText(_sd21_base(device), (77, 1024)), "sd21-base-random-fp16", 90
+                prior, model, tet_res = _random_text(_sd21_base(device), (77, 1024)), "sd21-base-random-fp16", 90
             for rule in rules:
                 row = bench_rule(prior, rule, device, steps, warmup, args.batch, tet_res)
                 report["results"].append({"device": name, "model": model, **row})

@@ -6,7 +6,7 @@ Names load lazily (PEP 562): importing this package imports neither torch nor di
 ``get3d.distill.options`` (the refine command's defaults) is cheap for the CLI; ``load_diffusion``
 imports diffusers.
 """
-from importlib import import_module
+from get3d._lazy import lazy_exports
 
 _EXPORTS = {
     "get3d.distill.analytic": ("AnalyticPrior",),
@@ -14,20 +14,7 @@ _EXPORTS = {
     "get3d.distill.rules": ("ISM", "RULES", "SDI", "SDS", "make_rule"),
     "get3d.distill.options": ("RefineOptions",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted([*_WHERE, "load_diffusion", "refine"])
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        value = getattr(import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'get3d.distill' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS, eager=('load_diffusion', 'refine'))
 
 
 def load_diffusion(name_or_path, device=None, dtype=None, local_files_only=None):

@@ -6,7 +6,7 @@ fine-tuned copy of G; ``finetune_checkpoint`` is what ``get3d finetune-text`` ru
 
 Names load lazily (PEP 562), so ``get3d.text.options`` (the CLI's defaults) imports without torch.
 """
-from importlib import import_module
+from get3d._lazy import lazy_exports
 
 _EXPORTS = {
     "get3d.text.encoder": ("CLIP_MEAN", "CLIP_STD", "CLIPEncoder", "ImageTextEncoder", "load_clip",
@@ -19,17 +19,4 @@ _EXPORTS = {
                         "text_direction"),
     "get3d.text.views": ("render_views",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name):
-    if name in _WHERE:
-        value = getattr(import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'get3d.text' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)
