@@ -4,8 +4,10 @@
    trimesh reads, scenes flattened, corner colours, face colours, vertex colours, textures) and
    normalised like the dataset meshes: bounding box centred at the origin, largest side ``scale``
    (0.9, GET3D's Blender script), inside the tet grid's box of side ``grid_scale``.
-2. ``sdf`` [N] at the tet-grid vertices: exact distance to the surface, negative where the
-   generalised winding number exceeds 0.5 (get3d.geometry.mesh_sdf). A mesh with no grid vertex
+2. ``sdf`` [N] at the tet-grid vertices: exact distance to the surface in grid cells (world
+   distance x tet_res / grid_scale, the scale of a generator's SDF, so --lr-sdf means the same for
+   both kinds of asset), negative where the generalised winding number exceeds 0.5
+   (get3d.geometry.mesh_sdf). A mesh with no grid vertex
    inside is an open surface (or too thin for the grid): a one-line error says how to fix it.
    ``deformation`` [N,3] starts at zero (the zero level set already lies on the surface to within
    the linear interpolation of marching tets).
@@ -108,6 +110,11 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
     grid, tets = tet_grid(res, "cpu")
     grid = grid * grid_scale
     sdf, winding = mesh_sdf(verts, shading.faces, grid)
+    # In grid cells, not world units: marching tets only sees the zero level set, but the shared
+    # learning rate (--lr-sdf) and GET3D's SDF regulariser see the values, and a generator's SDF
+    # near its surface is O(1) (measured: median 1.6-5 on the bundled model at tet_res 24-90)
+    # where a world distance is O(1/tet_res) (0.04 at 32^3): the same lr would tear the mesh apart.
+    sdf = sdf * (res / grid_scale)
     inside = int((winding.abs() > 0.5).sum())
     if inside == 0:
         raise Get3dError(f"{path}: the mesh has no inside (an open surface, or parts thinner than the "
