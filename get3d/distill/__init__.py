@@ -24,12 +24,9 @@ def load_diffusion(name_or_path, device=None, dtype=None, local_files_only=None)
     return _load(name_or_path, device=device, dtype=dtype, local_files_only=local_files_only)
 
 
-def refine(prior, asset, prompt, rule=None, steps=None, outdir=None, **options):
-    """Refine an explicit asset toward ``prompt`` under any DiffusionPrior (see get3d.distill.refine;
-    ``rule`` and ``steps`` default to RefineOptions')."""
-    from get3d.distill.options import RefineOptions
+def refine(prior, asset, prompt, *args, **options):
+    """Refine an explicit asset toward ``prompt`` under any DiffusionPrior (get3d.distill.refine.refine,
+    its arguments and defaults)."""
     from get3d.distill.refine import refine as _refine
 
-    defaults = RefineOptions()
-    return _refine(prior, asset, prompt, rule or defaults.rule, defaults.steps if steps is None else steps, outdir,
-                   **options)
+    return _refine(prior, asset, prompt, *args, **options)

@@ -30,25 +30,12 @@ import torch
 from get3d.distill.asset import AssetParams, RefineAsset, plane_colours
 from get3d.distill.options import RefineOptions
 from get3d.errors import Get3dError
-from get3d.geometry import edge_table, tet_grid
+from get3d.datasets.settings import DEFAULT_SCALE
+from get3d.geometry import Mesh, edge_table, tet_grid
 
-__all__ = ["asset_from_mesh", "sample_surface"]
+__all__ = ["asset_from_mesh"]
 
 _D = RefineOptions()
-
-
-def sample_surface(verts: torch.Tensor, faces: torch.Tensor, count: int, generator: torch.Generator):
-    """Area-weighted uniform samples: -> (points [count,3], face_index [count], barycentrics [count,3])."""
-    tri = verts[faces]  # [F,3,3]
-    area = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1).norm(dim=-1)
-    if not float(area.sum()) > 0:
-        raise Get3dError("mesh has zero surface area")
-    face = torch.multinomial(area, count, replacement=True, generator=generator)
-    r1, r2 = torch.rand(2, count, generator=generator)
-    s = r1.sqrt()  # uniform on the triangle (Osada et al. 2002)
-    bary = torch.stack([1 - s, s * (1 - r2), s * r2], -1)
-    points = (tri[face] * bary[..., None]).sum(1)
-    return points, face, bary
 
 
 def _has_colours(shading) -> bool:
@@ -65,7 +52,8 @@ def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, gene
     fits a random ``samples`` of them (the lookups, textures included, cost more than the fit)."""
     from get3d.datasets.render_meshes import surface_albedo
 
-    pool_points, face, bary = sample_surface(verts, shading.faces, 4 * samples, generator)
+    pool_points, face, bary = Mesh(verts, shading.faces).sample_points(4 * samples, generator,
+                                                                      return_barycentrics=True)
     with torch.no_grad():
         pool_target = surface_albedo(shading, face, bary, backend).clamp(0, 1)
     pool_points = pool_points / (0.5 * grid_scale)
@@ -83,9 +71,9 @@ def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, gene
     return planes.detach(), error
 
 
-def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, scale: float = 0.9,
-                    plane_res: int = _D.plane_res, fit_steps: int = _D.fit_steps, fit_samples: int = 32768, fit_lr: float = 0.05,
-                    device=None, seed: int = 0, backend: str = "auto") -> RefineAsset:
+def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, scale: float = DEFAULT_SCALE,
+                    plane_res: int = _D.plane_res, fit_steps: int = _D.fit_steps, fit_samples: int = 32768,
+                    fit_lr: float = 0.05, device=None, seed: int = 0, backend: str = "auto") -> RefineAsset:
     """The mesh file ``path`` as a RefineAsset (see the module docstring); ``fit_steps=0`` skips the
     colour fit (zero planes: grey), as a resumed run does, whose snapshot holds the fitted planes."""
     from get3d.datasets.render_meshes import load_shading_mesh, normalize_verts
@@ -122,7 +110,8 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
                          f"Toolbox 'Make Manifold') or raise --tet-res")
     generator = torch.Generator().manual_seed(int(seed))
     planes = torch.zeros(1, 3, 3, plane_res, plane_res)
-    error, fitted = None, _has_colours(shading) and fit_steps > 0
+    has_colours = _has_colours(shading)
+    error, fitted = None, has_colours and fit_steps > 0
     if fitted:
         planes, error = _fit_colours(shading, verts, plane_res, fit_steps, grid_scale, fit_samples, fit_lr,
                                      generator, get_backend(backend))
@@ -131,6 +120,6 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
     grid, tets = grid.to(dev), tets.to(dev)
     info = dict(mesh=str(path), tet_res=res, grid_scale=grid_scale, scale=scale, plane_res=plane_res,
                 inside_vertices=inside, colour_fit_steps=fit_steps if fitted else 0,
-                colour_fit_mean_abs_error=error, has_colours=_has_colours(shading))
+                colour_fit_mean_abs_error=error, has_colours=has_colours)
     return RefineAsset(params, grid, tets, edge_table(tets).edges, None, None, None, float(grid_scale),
                        source=str(path), info=info)

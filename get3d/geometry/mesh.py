@@ -106,11 +106,14 @@ class Mesh:
         return self.num_verts - len(self._edge_use_counts()) + self.num_faces
 
     def sample_points(
-        self, num: int, generator: torch.Generator | None = None, return_faces: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        self, num: int, generator: torch.Generator | None = None, return_faces: bool = False,
+        return_barycentrics: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Area-uniform random points on the surface, differentiable w.r.t. ``verts``.
 
-        Returns points [num,3] (and the face index [num] of each when ``return_faces``).
+        Returns points [num,3] (and the face index [num] of each when ``return_faces``; and also
+        the barycentric weights [num,3] of each within its face when ``return_barycentrics``:
+        (points, face_index, weights), for looking up per-corner attributes there).
         """
         areas = self.face_areas().detach()
         if self.is_empty or not float(areas.sum()) > 0:
@@ -122,6 +125,8 @@ class Mesh:
         r = u[:, 0].sqrt()
         w = torch.stack([1 - r, r * (1 - u[:, 1]), r * u[:, 1]], -1)  # [num,3]
         points = (self.verts[self.faces[face_idx]] * w.unsqueeze(-1)).sum(1)
+        if return_barycentrics:
+            return points, face_idx, w
         return (points, face_idx) if return_faces else points
 
     # ------------------------------------------------------------------ IO
