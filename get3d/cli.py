@@ -520,8 +520,9 @@ def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, ou
     options = dict(steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
                    lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
                    geometry_only=geometry_only, texture_only=texture_only, batch=batch, render_res=render_res,
-                   background=background, snapshot_every=snapshot_every, export_every=export_every, max_bad_steps=max_bad_steps, resume=resume, texture_res=texture_res,
-                   preview_res=preview_res, run_seed=run_seed, tensorboard=tensorboard, progress=True,
+                   background=background, snapshot_every=snapshot_every, export_every=export_every,
+                   max_bad_steps=max_bad_steps, resume=resume, texture_res=texture_res, preview_res=preview_res,
+                   run_seed=run_seed, tensorboard=tensorboard, progress=True,
                    device=device, local_files_only=True if offline else None, guidance=guidance,
                    tet_res=tet_res)
     if mesh is not None:
