@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from get3d import __version__
+from get3d.categories import (CLIP_MODELS, GET3D_TET_RES, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES, TRUNCATION,
+                              render_scale_help)
 from get3d.errors import Get3dError
 
 
@@ -47,7 +49,7 @@ def geometry_demo(outdir, res, formats, device):
 
 
 @cli.command("tet-grid")
-@click.option("--res", default=90, show_default=True, help="Grid resolution, named like GET3D's tet_res.")
+@click.option("--res", default=GET3D_TET_RES, show_default=True, help="Grid resolution, named like GET3D's tet_res.")
 def tet_grid_cmd(res):
     """Build (or load) the tet grid for --res, cache it on disk and print its size as JSON."""
     from get3d.geometry.tets import grid_cache_file, cells_for_resolution, edge_table, tet_grid
@@ -88,7 +90,7 @@ def _render_options(default_res: int, per_category_scale: bool = False):
     if per_category_scale:
         scale = click.option("--scale", default=None, type=float,
                              help="Largest bounding-box side after normalising [default: per category as GET3D's "
-                             "Blender script: chair 0.7, car and motorbike 0.9, others 0.9].")
+                             f"Blender script: {render_scale_help()}].")
     else:
         scale = click.option("--scale", default=rs.scale, show_default=True, help="Largest bounding-box side after normalising.")
     options = [
@@ -201,7 +203,7 @@ def _category_option(fn):
 @_category_option
 @click.option("--seeds", default="0-15", show_default=True, help="Seeds, e.g. 0-15 or 1,4,9.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--truncation", default=0.7, show_default=True, help="Truncation psi (1 = none).")
+@click.option("--truncation", default=TRUNCATION, show_default=True, help="Truncation psi (1 = none).")
 @click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
 @click.option("--texture-res", default=1024, show_default=True, help="Baked texture size (square).")
 @click.option("--geometry-only", is_flag=True, help="Meshes only: no UV atlas, no texture.")
@@ -233,7 +235,7 @@ def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--steps", default=8, show_default=True, help="Frames per walk, endpoints included.")
 @click.option("--mode", default="both", show_default=True, type=click.Choice(["geometry", "texture", "both", "grid"]))
-@click.option("--truncation", default=0.7, show_default=True, help="Truncation psi.")
+@click.option("--truncation", default=TRUNCATION, show_default=True, help="Truncation psi.")
 @click.option("--res", "resolution", default=256, show_default=True, help="Image resolution.")
 @click.option("--meshes", "write_meshes", is_flag=True, help="Also write every step as a textured GLB.")
 @click.option("--texture-res", default=512, show_default=True, help="Texture size of --meshes.")
@@ -281,7 +283,7 @@ def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, reso
 @click.option("--extractor", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Another TorchScript feature network (images uint8 [B,3,H,W] -> [B,D]) instead of Inception.")
 @click.option("--prompt", default=None, help="clip: the text renders are scored against.")
-@click.option("--clip", "clip_models", default="openai/clip-vit-base-patch32,openai/clip-vit-base-patch16",
+@click.option("--clip", "clip_models", default=",".join(CLIP_MODELS),
               show_default=True, help="clip: CLIP folders or hub ids, comma-separated (score averaged over them).")
 @click.option("--clip-images", default=100, show_default=True, help="clip: generated latents.")
 @click.option("--clip-views", default=4, show_default=True, help="clip: views per latent.")
@@ -340,7 +342,7 @@ def demo_cmd(outdir, device, backend, kimg, quick, quiet):
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--category", default=None, help="car, chair, motorbike, ... (sets tet_res and grid scale).")
-@click.option("--tet-res", default=None, type=int, help="Override the category's tet grid resolution (GET3D: 90).")
+@click.option("--tet-res", default=None, type=int, help=f"Override the category's tet grid resolution (GET3D: {GET3D_TET_RES}).")
 @click.option("--grid-scale", default=None, type=float, help="Override the category's grid scale (dmtet_scale).")
 def convert_official_cmd(checkpoint, out, category, tet_res, grid_scale):
     """Convert a GET3D .pt checkpoint (G, G_ema, D) into a get3d snapshot (safetensors + JSON)."""
@@ -403,7 +405,7 @@ _FT = _finetune_defaults()  # option defaults come from the dataclass, not from 
 @click.option("--target", required=True, help="What it should make, e.g. 'a golden throne'.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Snapshots, TensorBoard logs and before_after.png.")
-@click.option("--clip", "clip_models", default="openai/clip-vit-base-patch32,openai/clip-vit-base-patch16",
+@click.option("--clip", "clip_models", default=",".join(CLIP_MODELS),
               show_default=True, help="CLIP folders or hub ids, comma-separated (losses summed).")
 @click.option("--clip-weights", default=None, help="Weights of the CLIP models, comma-separated (default: 1 each).")
 @click.option("--layers", default=_FT.layers, show_default=True, type=click.Choice(["texture", "geometry", "all", "auto"]),
@@ -585,8 +587,10 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable dataset files instead of stopping.")
 @click.option("--metrics", default=None, help="Metrics to compute at each snapshot, e.g. fid or cov,mmd "
               "(logged to TensorBoard metrics/ and metrics.jsonl).")
-@click.option("--metrics-images", type=int, default=None, help="Generated images for fid/kid (default 5000).")
-@click.option("--metrics-shapes", type=int, default=None, help="Generated shapes for cov/mmd/1nna (default 200).")
+@click.option("--metrics-images", type=int, default=TRAIN_METRIC_IMAGES, show_default=True,
+              help="Generated images for fid/kid.")
+@click.option("--metrics-shapes", type=int, default=TRAIN_METRIC_SHAPES, show_default=True,
+              help="Generated shapes for cov/mmd/1nna.")
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
@@ -624,8 +628,7 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
     if metrics:
         from get3d.metrics.evaluate import snapshot_metrics_hook
 
-        hook = snapshot_metrics_hook(data, metrics, num_images=metrics_images or 5000,
-                                     num_shapes=metrics_shapes or 200,
+        hook = snapshot_metrics_hook(data, metrics, num_images=metrics_images, num_shapes=metrics_shapes,
                                      inception=inception, log=lambda line: click.echo(line, err=True))
     start = time.perf_counter()
     result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,

@@ -6,10 +6,10 @@ category and a ``tiny`` one that trains on a laptop CPU.
 
 GET3D's own defaults (its ``train_3d.py`` and released configs): z/w 512, 8-layer mappings with
 lr multiplier 0.01, triplanes of 3 x 32 channels at 256^2 from a StyleGAN2 backbone
-(channel_base 32768, channel_max 512), tet_res 90, deformation multiplier 1.0, 1024^2 images,
-batch 32 over 8 GPUs, Adam lr 0.002 betas (0, 0.99), lazy R1 every 16 steps, SDF regulariser
-0.01, style mixing 0.9. Per category: car gamma 40 / dmtet_scale 1.0, chair gamma 400 / 0.8,
-motorbike gamma 80 / 1.0.
+(channel_base 32768, channel_max 512), deformation multiplier 1.0, 1024^2 images, batch 32 over
+8 GPUs, Adam lr 0.002 betas (0, 0.99), lazy R1 every 16 steps, SDF regulariser 0.01, style mixing
+0.9. The per-category values (tet_res, dmtet_scale, R1 gamma) come from get3d.categories: one
+``shapenet-<name>`` preset per category that has a published gamma.
 
 Training choices where get3d's own ('get3d-plus') and GET3D's ('get3d') differ are fields too,
 set together by :func:`apply_variant` (VARIANTS; docs/training.md). Fields added after
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from get3d.categories import CATEGORIES, GET3D_TET_RES, Category
 from get3d.errors import Get3dError
 
 
@@ -37,7 +38,7 @@ class ModelConfig:
     channel_base: int = 32768  # StyleGAN2 channel schedule: min(channel_base // res, channel_max)
     channel_max: int = 512
     mlp_hidden: int = 32  # hidden width of the SDF/deformation and texture MLP heads (GET3D 32)
-    tet_res: int = 90
+    tet_res: int = GET3D_TET_RES
     grid_scale: float = 1.0  # GET3D's dmtet_scale: grid vertices span [-0.5, 0.5]^3 * grid_scale
     deformation_multiplier: float = 1.0
     img_resolution: int = 1024  # render resolution during training
@@ -66,7 +67,7 @@ class TrainConfig:
     lr_g: float = 0.002
     lr_d: float = 0.002
     betas: tuple[float, float] = (0.0, 0.99)
-    r1_gamma: float = 40.0  # for the RGB discriminator
+    r1_gamma: float = CATEGORIES["car"].r1_gamma  # for the RGB discriminator (the defaults are GET3D's car run)
     r1_gamma_mask: float | None = None  # for the mask discriminator; None = same as r1_gamma
     r1_interval: int = 16  # lazy regularisation; lr and betas are rescaled accordingly
     sdf_reg_weight: float = 0.01
@@ -187,11 +188,11 @@ def ema_half_life_kimg(train: TrainConfig) -> float:
     return train.batch * 10 / 32 if train.ema_kimg is None else float(train.ema_kimg)
 
 
-def _shapenet(gamma: float, grid_scale: float) -> Config:
+def _shapenet(category: Category) -> Config:
     """GET3D's train_3d.py settings for one ShapeNet category (the 'get3d' variant)."""
     return apply_variant(Config(
-        model=ModelConfig(grid_scale=grid_scale),
-        train=TrainConfig(r1_gamma=gamma),
+        model=ModelConfig(tet_res=category.tet_res, grid_scale=category.grid_scale),
+        train=TrainConfig(r1_gamma=category.r1_gamma),
         data=DataConfig(resolution=1024),
     ), "get3d")
 
@@ -213,9 +214,8 @@ def _tiny() -> Config:
 
 PRESETS = {
     "tiny": _tiny,
-    "shapenet-car": lambda: _shapenet(gamma=40.0, grid_scale=1.0),
-    "shapenet-chair": lambda: _shapenet(gamma=400.0, grid_scale=0.8),
-    "shapenet-motorbike": lambda: _shapenet(gamma=80.0, grid_scale=1.0),
+    **{f"shapenet-{name}": (lambda name=name: _shapenet(CATEGORIES[name])) for name, row in CATEGORIES.items()
+       if row.r1_gamma is not None},
 }
 
 

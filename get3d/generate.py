@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
 from get3d.export.gallery import GalleryItem, write_gallery
 from get3d.export.previews import image_grid, render_previews, save_gif, save_image
@@ -98,7 +99,7 @@ def _load_for_seeds(ckpt, device, outdir, seeds: list[int], category=None):
     return generator, outdir, z_geo, z_tex
 
 
-def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: float = 0.7,
+def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: float = TRUNCATION,
                     formats: str | list[str] = "glb,obj", texture_res: int = 1024, geometry_only: bool = False,
                     backend: str = "auto", device=None, preview_views: int = 4, turntable_frames: int = 0,
                     preview_res: int = 256, progress: bool = True, log=print, category: str | None = None,
@@ -183,7 +184,7 @@ def render_codes(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras:
 
 
 def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode: str = "both",
-                truncation: float = 0.7, resolution: int = 256, write_meshes: bool = False, texture_res: int = 512,
+                truncation: float = TRUNCATION, resolution: int = 256, write_meshes: bool = False, texture_res: int = 512,
                 rotation: float = 30.0, elevation: float = 20.0, backend: str = "auto", device=None,
                 log=print, category: str | None = None, raw_mesh: bool = False) -> dict:
     """``get3d interpolate``: W-space walks between consecutive seeds, as image strips and GIFs.

@@ -16,9 +16,8 @@ No configuration is stored in the file, so the architecture is read from tensor 
 and mapping depth from the mapping networks, triplane resolution and channels from the backbone
 blocks, the channel schedule (``channel_base``, ``channel_max``) from each block's width, the heads'
 widths and depth, the texture feature width, the discriminator resolution, architecture (skip or
-resnet) and camera code (GET3D's 14 values). What shapes cannot tell comes from the category
-(GET3D's values: tet_res 90; dmtet_scale car 1.0, chair 0.8, motorbike 1.0, others 1.0 unless
-given) or the arguments. Converted generators use GET3D's colour activation
+resnet) and camera code (GET3D's 14 values). What shapes cannot tell (tet_res, dmtet_scale) comes
+from the category's row in get3d.categories, or the arguments. Converted generators use GET3D's colour activation
 (``rgb_activation='get3d'``), and its images: the ``to_rgb`` bias as background, colour not
 antialiased (``image_background='to_rgb_bias'``, ``antialias_color=False``).
 
@@ -34,27 +33,16 @@ from typing import Optional
 
 import torch
 
+from get3d.categories import CATEGORIES, GET3D_TET_RES, SYNSETS, get_category
 from get3d.config import Config, ModelConfig
 from get3d.errors import Get3dError
 
 __all__ = ["CATEGORIES", "SYNSETS", "OfficialCheckpoint", "convert_official", "is_official_checkpoint",
            "load_official_checkpoint", "official_model_config", "split_official_state"]
 
-# GET3D's per-category settings (its train_3d.py / README): tet_res and dmtet_scale.
-CATEGORIES = {
-    "car": dict(tet_res=90, grid_scale=1.0),
-    "chair": dict(tet_res=90, grid_scale=0.8),
-    "motorbike": dict(tet_res=90, grid_scale=1.0),
-    "table": dict(tet_res=90, grid_scale=1.0),
-    "animal": dict(tet_res=90, grid_scale=1.0),
-    "human": dict(tet_res=90, grid_scale=1.0),
-    "house": dict(tet_res=90, grid_scale=1.0),
-}
-# ShapeNet synset ids, the names GET3D's render folders use (DATA/img/03001627/...), as aliases.
 # How GET3D turns its texture field into images; converted checkpoints, and runs started from one
 # with `get3d train --init`, use it (the weights' to_rgb was trained for it).
 IMAGE_STYLE = {"rgb_activation": "get3d", "image_background": "to_rgb_bias", "antialias_color": False}
-SYNSETS = {"02958343": "car", "03001627": "chair", "03790512": "motorbike", "04379243": "table"}
 
 
 @dataclass
@@ -97,7 +85,7 @@ def _shape(state: dict, key: str, source: str):
     return tuple(state[key].shape)
 
 
-def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_res: int = 90,
+def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_res: int = GET3D_TET_RES,
                           grid_scale: float = 1.0, source: str = "checkpoint") -> ModelConfig:
     """Read GET3D's architecture from the tensor shapes of its G (and D) state dicts."""
     fcs = sorted(int(m.group(1)) for k in g_state if (m := re.fullmatch(r"mapping_geo\.fc(\d+)\.weight", k)))
@@ -183,18 +171,13 @@ def _load_strict(module: torch.nn.Module, state: dict, what: str, source: str) -
 
 def _resolve_grid(category: Optional[str], tet_res: Optional[int], grid_scale: Optional[float]):
     if category is not None:
-        key = str(category).lower()
-        key = SYNSETS.get(key, key)
-        if key not in CATEGORIES:
-            raise Get3dError(f"--category: unknown category {category!r}; choose from {', '.join(CATEGORIES)} "
-                             "(or give tet_res and grid_scale)")
-        values = CATEGORIES[key]
-        tet_res = values["tet_res"] if tet_res is None else tet_res
-        grid_scale = values["grid_scale"] if grid_scale is None else grid_scale
+        row = get_category(category, "--category")
+        tet_res = row.tet_res if tet_res is None else tet_res
+        grid_scale = row.grid_scale if grid_scale is None else grid_scale
     if grid_scale is None:
         raise Get3dError("GET3D checkpoints do not store their grid scale: give --category (car, chair, "
                          "motorbike, ...) or grid_scale (GET3D's dmtet_scale)")
-    return int(90 if tet_res is None else tet_res), float(grid_scale)
+    return int(GET3D_TET_RES if tet_res is None else tet_res), float(grid_scale)
 
 
 def load_official_checkpoint(path, category: Optional[str] = None, tet_res: Optional[int] = None,

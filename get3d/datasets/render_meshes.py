@@ -1,8 +1,9 @@
 """Render a folder of meshes into GET3D's dataset layout, without Blender.
 
 For each mesh: normalise it (scale its largest bounding-box side to ``scale``: GET3D's Blender
-script uses 0.9 for cars and motorbikes and 0.7 for chairs, CATEGORY_SCALES; that script scales
-about the file's own origin and does not re-centre, so ``recentre`` is an option), draw ``views`` cameras with rotation uniform in [0, 360)
+script uses a size per category, get3d.categories' ``render_scale``; that script scales about the
+file's own origin and does not re-centre, so ``recentre`` is an option), draw ``views`` cameras
+with rotation uniform in [0, 360)
 and elevation uniform in [0, 30) degrees (seeded per shape, so a re-run draws the same ones),
 render RGBA images with simple lighting, and write::
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from get3d.datasets.settings import CATEGORY_SCALES, DEFAULT_SCALE, Lighting, RenderSettings, category_scale  # noqa: F401
+from get3d.datasets.settings import Lighting, RenderSettings, category_scale  # noqa: F401
 from get3d._io import atomic_path
 from get3d.errors import Get3dError
 from get3d.geometry.mesh import MESH_FORMATS
@@ -193,8 +194,8 @@ def load_shading_mesh(path: str | Path) -> ShadingMesh:
     )
 
 
-# GET3D's render_shapenet_data/render_all.py: --scale per ShapeNet synset (car, chair, motorbike);
-# every other category renders at 0.9. Names and synset ids both work.
+# GET3D's render_shapenet_data/render_all.py: --scale per ShapeNet synset (get3d.categories'
+# render_scale; names and synset ids both work).
 def normalize_verts(verts: torch.Tensor, scale: float, recentre: bool = True) -> torch.Tensor:
     """Make the largest bounding-box side ``scale``; ``recentre`` also moves the box centre to
     the origin first (GET3D's Blender script only scales, about the file's origin)."""

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CATEGORY_SCALES", "DEFAULT_SCALE", "Lighting", "RenderSettings", "category_scale"]
+from get3d.categories import DEFAULT_RENDER_SCALE
+from get3d.categories import render_scale as category_scale  # GET3D's size per category (name or synset)
 
-CATEGORY_SCALES = {"car": 0.9, "chair": 0.7, "motorbike": 0.9,
-                   "02958343": 0.9, "03001627": 0.7, "03790512": 0.9}
-DEFAULT_SCALE = 0.9
-
-
-def category_scale(category: str) -> float:
-    """GET3D's normalised size (largest bounding-box side) for a category name or synset id."""
-    return CATEGORY_SCALES.get(str(category).lower(), DEFAULT_SCALE)
+__all__ = ["Lighting", "RenderSettings", "category_scale"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +29,7 @@ class Lighting:
 class RenderSettings:
     views: int = 24
     resolution: int = 1024
-    scale: float | None = 0.9  # largest bounding-box side; None = per category (category_scale, GET3D's)
+    scale: float | None = DEFAULT_RENDER_SCALE  # largest bounding-box side; None = per category (category_scale, GET3D's)
     seed: int = 0
     lighting: Lighting = Lighting()
     backend: str = "auto"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
 from get3d.geometry import Mesh, close_on_boundary, edge_table, marching_tets_batched, sdf_reg_loss, tet_grid
 
@@ -115,7 +116,7 @@ def plane_colours(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(sampled.sum(0)[:, 0].t())
 
 
-def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None, tet_res: int | None = None,
+def asset_from_checkpoint(ckpt, seed: int, truncation: float = TRUNCATION, device=None, tet_res: int | None = None,
                           category: str | None = None) -> RefineAsset:
     """The generator's output for ``seed`` (as ``get3d generate`` makes it) as a RefineAsset;
     ``tet_res``: refine on another grid (the SDF re-evaluated there); ``category``: the grid of a

@@ -3,7 +3,7 @@
 1. The file is read by ``render-dataset``'s loader (get3d.datasets.render_meshes: every format
    trimesh reads, scenes flattened, corner colours, face colours, vertex colours, textures) and
    normalised like the dataset meshes: bounding box centred at the origin, largest side ``scale``
-   (0.9, GET3D's Blender script), inside the tet grid's box of side ``grid_scale``.
+   (get3d.categories.DEFAULT_RENDER_SCALE, GET3D's Blender script), inside the tet grid's box of side ``grid_scale``.
 2. ``sdf`` [N] at the tet-grid vertices: exact distance to the surface in grid cells (world
    distance x tet_res / grid_scale, the scale of a generator's SDF, so --lr-sdf means the same for
    both kinds of asset), negative where the generalised winding number exceeds 0.5
@@ -30,7 +30,7 @@ import torch
 from get3d.distill.asset import AssetParams, RefineAsset, plane_colours
 from get3d.distill.options import RefineOptions
 from get3d.errors import Get3dError
-from get3d.datasets.settings import DEFAULT_SCALE
+from get3d.categories import DEFAULT_RENDER_SCALE
 from get3d.geometry import Mesh, edge_table, tet_grid
 
 __all__ = ["asset_from_mesh"]
@@ -71,7 +71,7 @@ def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, gene
     return planes.detach(), error
 
 
-def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, scale: float = DEFAULT_SCALE,
+def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, scale: float = DEFAULT_RENDER_SCALE,
                     plane_res: int = _D.plane_res, fit_steps: int = _D.fit_steps, fit_samples: int = 32768,
                     fit_lr: float = 0.05, device=None, seed: int = 0, backend: str = "auto") -> RefineAsset:
     """The mesh file ``path`` as a RefineAsset (see the module docstring); ``fit_steps=0`` skips the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from get3d.categories import GET3D_TET_RES, TRUNCATION
+
 __all__ = ["RefineOptions"]
 
 
@@ -23,8 +25,8 @@ class RefineOptions:
     max_bad_steps: int = 10
     texture_res: int = 1024
     preview_res: int = 256
-    truncation: float = 0.7  # as get3d generate
+    truncation: float = TRUNCATION  # as get3d generate
     run_seed: int = 0
-    mesh_tet_res: int = 90  # --mesh: GET3D's ShapeNet grid
+    mesh_tet_res: int = GET3D_TET_RES  # --mesh: GET3D's ShapeNet grid
     plane_res: int = 128  # --mesh: colour triplane resolution
     fit_steps: int = 300  # --mesh: colour fit steps

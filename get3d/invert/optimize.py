@@ -31,6 +31,7 @@ from typing import Callable, Optional
 
 import torch
 
+from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
 from get3d.invert.losses import WPrior, chamfer_loss, colour_loss, silhouette_loss
 from get3d.invert.metrics import image_metrics, mesh_chamfer
@@ -49,7 +50,7 @@ class InvertOptions:
     """Every setting that changes an inversion's result (settings.json records them all)."""
 
     candidates: int = 16  # stage 1: random codes tried
-    truncation: float = 0.7  # psi of the candidates
+    truncation: float = TRUNCATION  # psi of the candidates
     search_seed: int = 0
     camera_rotations: int = 12  # unknown cameras: grid searched in stage 1
     camera_elevations: int = 3

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
 from get3d.invert.losses import chamfer_loss
 from get3d.invert.render import render_codes
@@ -61,7 +62,7 @@ def _pair_losses(rgb, mask, target: InvertTarget, w_colour: float) -> torch.Tens
 
 
 @torch.no_grad()
-def search_codes(G, target: InvertTarget, candidates: int = 16, psi: float = 0.7, seed: int = 0,
+def search_codes(G, target: InvertTarget, candidates: int = 16, psi: float = TRUNCATION, seed: int = 0,
                  w_colour: float = 1.0, w_chamfer: float = 0.0, grid: Cameras | None = None,
                  resolution: int | None = None) -> SearchResult:
     """Stage 1 (see the module docstring). ``grid`` overrides the camera grid of unknown cameras."""

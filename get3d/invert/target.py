@@ -9,8 +9,9 @@ generator renders them: colour premultiplied by the mask (on black).
 
 Meshes: read by ``render-dataset``'s loader (get3d.datasets.render_meshes: any format trimesh
 reads, their colours and textures), normalised like the training data (bounding box centred,
-largest side ``scale``: 0.9 by default, GET3D's Blender script for cars and get3d synth-data;
-0.7 for chairs rendered with ``render-dataset --scale`` per category; ``scale=None`` keeps the
+largest side ``scale``: get3d.categories.DEFAULT_RENDER_SCALE by default, GET3D's Blender script
+for cars and get3d synth-data; ``render_scale(category)`` for data rendered with ``render-dataset``
+per category; ``scale=None`` keeps the
 file's own coordinates, e.g. a GLB that ``get3d generate`` wrote), rendered from ``views`` cameras
 drawn from the training distribution (rotation 0-360, elevation 0-30 degrees, seeded) with
 render-dataset's lighting (or flat albedo, ``unlit``), plus ``points`` area-uniform surface samples
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from get3d.categories import DEFAULT_RENDER_SCALE
 from get3d.errors import Get3dError
 from get3d.geometry.mesh import Mesh
 from get3d.render.camera import Cameras
@@ -194,7 +196,7 @@ def _check_closed(path, verts: torch.Tensor, faces: torch.Tensor) -> None:
                          f"close it (trimesh.repair.fill_holes, Blender's 3D-Print Toolbox 'Make Manifold')")
 
 
-def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = 0.9, seed: int = 0,
+def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = DEFAULT_RENDER_SCALE, seed: int = 0,
                 points: int = 4096, unlit: bool = False, rotation=None, elevation=None, backend: str = "auto",
                 known_cameras: bool = True) -> InvertTarget:
     """A mesh file as a target (see the module docstring). ``rotation``/``elevation`` choose the

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from get3d.categories import CLIP_MODELS, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES
 from get3d.errors import Get3dError
 from get3d.render.camera import Cameras
 
@@ -32,7 +33,7 @@ IMAGE_METRICS = ("fid", "kid")
 GEOMETRY_METRICS = ("cov", "mmd", "1nna")
 TEXT_METRICS = ("clip",)
 ALL_METRICS = IMAGE_METRICS + GEOMETRY_METRICS + TEXT_METRICS
-DEFAULT_CLIP = "openai/clip-vit-base-patch32,openai/clip-vit-base-patch16"  # the fine-tune's default pair
+DEFAULT_CLIP = ",".join(CLIP_MODELS)  # the fine-tune's default pair
 PROTOCOLS = ("get3d", "dataset")
 GET3D_EVAL_MIXING = 0.9  # metric_utils.py: use_style_mixing=True with the generator's 0.9
 
@@ -163,7 +164,7 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,
     """Compute the asked metrics for a checkpoint; returns a JSON-ready dict.
 
     ``category``: the dataset's category folder (DATA/img/<category>; default: the one the
-    checkpoint was trained on) and, for a GET3D ``.pt``, its grid (get3d.official.CATEGORIES, or
+    checkpoint was trained on) and, for a GET3D ``.pt``, its grid (get3d.categories.CATEGORIES, or
     a ShapeNet synset id). ``split_file``: GET3D's split file (e.g. its test split) restricting
     real images, cameras and reference meshes to the listed shapes. ``clip``: CLIP folders / hub
     ids (comma-separated) or ImageTextEncoder objects for the ``clip`` metric, against ``prompt``.
@@ -280,8 +281,8 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="
     return result
 
 
-def snapshot_metrics_hook(data_dir: str | Path, metrics: str | list[str], num_images: int = 5000,
-                          num_shapes: int = 200, log=None, **kwargs):
+def snapshot_metrics_hook(data_dir: str | Path, metrics: str | list[str], num_images: int = TRAIN_METRIC_IMAGES,
+                          num_shapes: int = TRAIN_METRIC_SHAPES, log=None, **kwargs):
     """A ``train(on_snapshot=...)`` hook computing ``metrics`` for the EMA generator at each snapshot.
 
     Returns ``hook(snapshot, G_ema, images_seen) -> {name: value}`` (scalars only, for TensorBoard

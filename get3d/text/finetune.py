@@ -32,6 +32,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from get3d.categories import CLIP_MODELS, TRUNCATION
 from get3d.errors import Get3dError
 from get3d.render.camera import Cameras
 from get3d.text.layers import group_units, select_units, set_trainable, unit_parameters
@@ -185,7 +186,7 @@ class TextFinetuner:
 
 
 @torch.no_grad()
-def before_after_grid(frozen, tuned, seeds, views: int, resolution: int, truncation: float = 0.7,
+def before_after_grid(frozen, tuned, seeds, views: int, resolution: int, truncation: float = TRUNCATION,
                       background=(1.0, 1.0, 1.0)) -> torch.Tensor:
     """[2*S*H, views*W, 3]: for each seed a row of the frozen generator's views, then the same
     latents and cameras through the tuned one (orbit at 20 deg elevation, starting at 30 deg)."""
@@ -362,8 +363,8 @@ def _step_of(snapshot: Path) -> int:
         return -1
 
 
-def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip: str | Sequence[str] = (
-        "openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16"), resume: str | None = None, device=None,
+def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip: str | Sequence[str] = CLIP_MODELS,
+        resume: str | None = None, device=None,
         progress: bool = True, log=print, category: str | None = None, **options) -> FinetuneResult:
     """``get3d finetune-text``: load a checkpoint and CLIP models, fine-tune, write snapshots.
 

@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
 
 __all__ = ["BACKGROUNDS", "GROUPS", "FinetuneOptions", "check_prompts", "parse_background"]
@@ -40,7 +41,7 @@ class FinetuneOptions:
     log_every: int = 10  # iterations between TensorBoard scalars
     grid_seeds: int = 4  # fixed seeds 0..n-1 of the before/after grids
     grid_views: int = 4
-    grid_truncation: float = 0.7  # StyleGAN-NADA's --sample_truncation
+    grid_truncation: float = TRUNCATION  # as get3d generate (and StyleGAN-NADA's --sample_truncation)
     max_bad_steps: int = 10  # non-finite steps in a row before stopping
     templates: str = "imagenet"  # "imagenet" (StyleGAN-NADA's 79) or "none" (the raw prompts)
 
