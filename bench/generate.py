@@ -25,7 +25,9 @@ from pathlib import Path
 import torch
 from _env import environment
 
-from get3d.generate import load_generator, seed_latents, textured_mesh
+from get3d.checkpoint import load_generator
+from get3d.generate import textured_mesh
+from get3d.networks.generator import seed_latents
 
 STAGES = ("mesh", "uv", "bake", "glb")
 

@@ -78,7 +78,7 @@ def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: s
     base = None
     if schedule.init is not None:
         # The run's model must be the bundled model's: take its config, then this schedule's length.
-        from get3d.snapshot import resolve_checkpoint
+        from get3d.checkpoint import resolve_checkpoint
         from get3d.snapshot import read_snapshot
 
         base = read_snapshot(resolve_checkpoint(schedule.init), verify=False)[1]["config"]

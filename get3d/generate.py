@@ -18,22 +18,15 @@ from pathlib import Path
 import torch
 
 from get3d.categories import TRUNCATION
+from get3d.checkpoint import load_generator
 from get3d.errors import Get3dError
+from get3d.export.files import parse_formats, save_asset
 from get3d.export.gallery import GalleryItem, write_gallery
 from get3d.export.previews import image_grid, render_previews, save_gif, save_image
 from get3d.export.uv_bake import bake_texture, uv_unwrap
 from get3d.geometry.mesh import Mesh
+from get3d.networks.generator import seed_latents
 from get3d.render.camera import Cameras
-
-
-
-# ---------------------------------------------------------------------------------- loading
-# Checkpoint resolution and loading live in get3d.snapshot, the seed -> latents convention in
-# get3d.networks.generator and file writing in get3d.export.files (below every command, so the
-# text and distill stages and metrics need not import this module); re-exported here.
-from get3d.export.files import FORMATS, parse_formats, save_asset  # noqa: E402,F401
-from get3d.networks.generator import seed_latents  # noqa: E402,F401
-from get3d.snapshot import BUNDLED_DIR, load_generator, resolve_checkpoint  # noqa: E402,F401
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -36,6 +36,7 @@ import torch
 from get3d.categories import CATEGORIES, GET3D_TET_RES, SYNSETS, get_category
 from get3d.config import Config, ModelConfig
 from get3d.errors import Get3dError
+from get3d.snapshot import write_snapshot
 
 __all__ = ["CATEGORIES", "SYNSETS", "OfficialCheckpoint", "convert_official", "is_official_checkpoint",
            "load_official_checkpoint", "official_model_config", "split_official_state"]
@@ -219,8 +220,6 @@ def load_official_checkpoint(path, category: Optional[str] = None, tet_res: Opti
 def convert_official(path, out, category: Optional[str] = None, tet_res: Optional[int] = None,
                      grid_scale: Optional[float] = None) -> Path:
     """``get3d convert-official``: write a GET3D checkpoint as a get3d snapshot -> its JSON path."""
-    from get3d.snapshot import write_snapshot
-
     ckpt = load_official_checkpoint(path, category, tet_res, grid_scale, device="cpu")
     modules = {"G": ckpt.G, "G_ema": ckpt.G_ema}
     if ckpt.D_rgb is not None:

@@ -1,5 +1,6 @@
-"""Snapshot IO, checkpoint resolution and ``load_generator``: what every command that reads a
-model uses (generate, metrics, training, the text commands, refine), below all of them.
+"""Snapshot IO: writing, listing, reading and restoring training snapshots (below every command;
+imports nothing above get3d.networks). Resolving ``--ckpt`` and loading a generator live one level
+up, in get3d.checkpoint, which also opens GET3D's own checkpoints (get3d.official).
 
 Snapshots cannot run code and cannot be half-written.
 
@@ -16,11 +17,6 @@ The weights are written first and the JSON last, each to a temporary file rename
 so a snapshot whose JSON exists is complete: a run killed mid-write leaves at most a stray
 temporary file, never a snapshot that `--resume auto` would pick up half-written. Nothing is
 unpickled on load (safetensors + JSON only), so a downloaded snapshot cannot execute code.
-
-``--ckpt`` everywhere resolves through :func:`resolve_checkpoint`: a snapshot file (.json,
-.safetensors or the stem), a run folder (its newest complete snapshot), or a bundled model's name
-(``get3d/pretrained/<name>.json``); :func:`load_generator` also opens GET3D's own ``.pt`` files
-(get3d.official, tensors only).
 """
 from __future__ import annotations
 
@@ -39,7 +35,6 @@ from get3d._io import atomic_write, sha256_file
 from get3d.errors import Get3dError
 
 FORMAT_VERSION = 1
-BUNDLED_DIR = Path(__file__).parent / "pretrained"  # bundled models: <name>.json + .safetensors
 _NAME = re.compile(r"^snapshot-(\d{9})$")
 
 
@@ -286,41 +281,3 @@ def restore_rng(tensors: Mapping[str, torch.Tensor], meta: dict) -> None:
     if rng.get("numpy") is not None:
         kind, keys, pos, has_gauss, cached = rng["numpy"]
         np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-
-
-# ------------------------------------------------------------------ checkpoint resolution
-def resolve_checkpoint(ckpt: str | Path) -> Path:
-    """A snapshot path, an output folder (its newest complete snapshot), or a bundled model's name."""
-    path = Path(ckpt)
-    if path.is_dir():
-        snap = latest_snapshot(path)
-        if snap is None:
-            raise Get3dError(f"{path}: no complete snapshot in this folder")
-        return Path(snap.json_path)
-    if path.exists() or path.with_suffix(".json").exists():
-        return resolve_snapshot_path(path)
-    bundled = BUNDLED_DIR / f"{ckpt}.json"
-    if bundled.exists():
-        return bundled
-    names = sorted(p.stem for p in BUNDLED_DIR.glob("*.json")) if BUNDLED_DIR.is_dir() else []
-    raise Get3dError(f"--ckpt: {ckpt!r} is neither a snapshot file or folder nor a bundled model "
-                     f"(bundled: {', '.join(names) or 'none'})")
-
-
-def load_generator(ckpt: str | Path, device: str | torch.device | None = None, category: str | None = None):
-    """Load the EMA generator of a snapshot, or of a GET3D ``.pt`` checkpoint (``category`` gives
-    its grid: see get3d.official): -> (G in eval mode, Config)."""
-    from get3d.config import Config
-    from get3d.networks.generator import Generator
-    from get3d.official import is_official_checkpoint, load_official_checkpoint
-
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if is_official_checkpoint(ckpt):
-        official = load_official_checkpoint(ckpt, category=category, device=device)
-        return official.G_ema.requires_grad_(False), official.config
-    path = resolve_checkpoint(ckpt)
-    tensors, meta = read_snapshot(path)
-    config = Config.from_dict(meta["config"])
-    generator = Generator(config.model)
-    restore_modules(tensors, {"G_ema": generator}, source=str(path))
-    return generator.to(device).eval().requires_grad_(False), config

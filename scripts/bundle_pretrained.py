@@ -12,7 +12,7 @@ import datetime
 from pathlib import Path
 
 from get3d.config import Config
-from get3d.generate import resolve_checkpoint
+from get3d.checkpoint import resolve_checkpoint
 from get3d.networks.generator import Generator
 from get3d.snapshot import read_snapshot, restore_modules, write_snapshot
 

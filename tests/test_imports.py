@@ -1,5 +1,5 @@
-"""Imports run downhill (ARCHITECTURE.md): every import statement in get3d, module-level or inside
-a function, checked against the layering rules the snapshot/loader tidy established."""
+"""Imports run downhill (docs/architecture.md, "Layers"): every import statement in get3d,
+module-level or inside a function, checked against the layering rules and for cycles."""
 import ast
 from pathlib import Path
 
@@ -48,3 +48,74 @@ def test_the_snapshot_module_imports_nothing_above_networks():
 def test_the_io_and_error_modules_import_nothing_from_get3d():
     assert _violations(lambda name, target: name == "get3d._io") == []
     assert _violations(lambda name, target: name == "get3d.errors") == []
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the get3d modules it imports anywhere in its file (``from get3d.a import b`` is an
+    edge to get3d.a.b when that is a module, else to get3d.a). A package's implicit import of its
+    parents is not an edge: front doors export lazily (get3d._lazy), so they import nothing."""
+    modules = dict(_modules())
+
+    def owner(target: str) -> str:
+        while target not in modules and "." in target:
+            target = target.rsplit(".", 1)[0]
+        return target
+
+    return {name: {owner(t) for t in targets} - {name} for name, targets in modules.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycles_even_through_function_level_imports():
+    assert _cycles(_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_function_level_circle():
+    # snapshot <-> official was such a circle (each imported the other inside a function).
+    graph = _graph()
+    graph["get3d.snapshot"] = graph["get3d.snapshot"] | {"get3d.official"}
+    assert ["get3d.official", "get3d.snapshot"] in _cycles(graph)
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_checkpoint_resolution_sits_above_snapshot_io_and_official_loading():
+    assert _violations(lambda name, target: name in ("get3d.snapshot", "get3d.official")
+                       and target.startswith("get3d.checkpoint")) == []

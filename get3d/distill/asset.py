@@ -122,7 +122,7 @@ def asset_from_checkpoint(ckpt, seed: int, truncation: float = TRUNCATION, devic
     ``tet_res``: refine on another grid (the SDF re-evaluated there); ``category``: the grid of a
     GET3D ``.pt``."""
     from get3d.networks.generator import seed_latents
-    from get3d.snapshot import load_generator
+    from get3d.checkpoint import load_generator
 
     if seed is None or int(seed) < 0:
         raise Get3dError(f"--seed must be a non-negative integer, got {seed!r}")

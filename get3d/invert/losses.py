@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from get3d.geometry.mesh import Mesh
+from get3d.invert.render import render_codes
+from get3d.invert.target import InvertTarget
 from get3d.metrics.chamfer import chamfer_distance
 
 __all__ = ["WPrior", "chamfer_loss", "colour_loss", "silhouette_loss", "soft_iou"]
@@ -76,3 +78,21 @@ class WPrior:
         geo = ((ws_geo - self.geo_mean) / self.geo_std) ** 2
         tex = ((ws_tex - self.tex_mean) / self.tex_std) ** 2
         return 0.5 * (geo.mean() + tex.mean())
+
+
+def inversion_loss(G, ws_geo, ws_tex, cameras, target: InvertTarget, options, prior: WPrior,
+                   step: int, res: int):
+    """Codes rendered from ``cameras`` against the target, weighted by ``options`` (InvertOptions;
+    its w_* fields): -> (total loss, parts dict of floats, the CodeRender)."""
+    out = render_codes(G, ws_geo, ws_tex, cameras, res)
+    parts = {"silhouette": silhouette_loss(out.mask, target.mask),
+             "colour": colour_loss(out.rgb, target.rgb, target.mask)}
+    if target.points is not None and options.w_chamfer > 0:
+        parts["chamfer"] = chamfer_loss(out.verts, out.faces, target.points, options.chamfer_points,
+                                        torch.Generator().manual_seed(step))
+    if options.w_prior > 0:
+        parts["prior"] = prior(ws_geo, ws_tex)
+    weights = dict(silhouette=options.w_silhouette, colour=options.w_colour, chamfer=options.w_chamfer,
+                   prior=options.w_prior)
+    total = sum(weights[k] * v for k, v in parts.items())
+    return total, {k: float(v.detach()) for k, v in parts.items()}, out

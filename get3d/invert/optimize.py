@@ -33,7 +33,7 @@ import torch
 
 from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
-from get3d.invert.losses import WPrior, chamfer_loss, colour_loss, silhouette_loss
+from get3d.invert.losses import WPrior, inversion_loss
 from get3d.invert.metrics import image_metrics, mesh_chamfer
 from get3d.invert.render import render_codes
 from get3d.invert.search import camera_grid, search_codes
@@ -120,23 +120,6 @@ def schedule(step: int, steps: int) -> float:
     t = step / max(steps, 1)
     warm = min(1.0, (step + 1) / max(1, math.ceil(0.05 * steps)))
     return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
-
-
-def inversion_loss(G, ws_geo, ws_tex, cameras, target: InvertTarget, options: InvertOptions, prior: WPrior,
-                   step: int, res: int):
-    """-> (total loss, parts dict of floats, the CodeRender)."""
-    out = render_codes(G, ws_geo, ws_tex, cameras, res)
-    parts = {"silhouette": silhouette_loss(out.mask, target.mask),
-             "colour": colour_loss(out.rgb, target.rgb, target.mask)}
-    if target.points is not None and options.w_chamfer > 0:
-        parts["chamfer"] = chamfer_loss(out.verts, out.faces, target.points, options.chamfer_points,
-                                        torch.Generator().manual_seed(step))
-    if options.w_prior > 0:
-        parts["prior"] = prior(ws_geo, ws_tex)
-    weights = dict(silhouette=options.w_silhouette, colour=options.w_colour, chamfer=options.w_chamfer,
-                   prior=options.w_prior)
-    total = sum(weights[k] * v for k, v in parts.items())
-    return total, {k: float(v.detach()) for k, v in parts.items()}, out
 
 
 @torch.no_grad()

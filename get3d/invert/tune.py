@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import torch
 
-from get3d.invert.losses import WPrior
+from get3d.invert.losses import WPrior, inversion_loss
 from get3d.invert.render import render_codes
 from get3d.invert.target import InvertTarget
 from get3d.render.camera import Cameras
@@ -36,8 +36,6 @@ def tune_generator(G, ws_geo: torch.Tensor, ws_tex: torch.Tensor, target: Invert
                    callback: Optional[Callable] = None, on_snapshot: Optional[Callable] = None):
     """-> the tuned copy of G (eval mode, no grads). ``initial``: a partly tuned copy to continue
     from step ``start`` (resume); ``on_snapshot(step, module)`` every ``options.snapshot_every`` steps."""
-    from get3d.invert.optimize import inversion_loss
-
     res = target.resolution
     dev = ws_geo.device
     tuned = copy.deepcopy(initial if initial is not None else G).eval()

@@ -169,7 +169,7 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,
     real images, cameras and reference meshes to the listed shapes. ``clip``: CLIP folders / hub
     ids (comma-separated) or ImageTextEncoder objects for the ``clip`` metric, against ``prompt``.
     """
-    from get3d.snapshot import load_generator
+    from get3d.checkpoint import load_generator
     from get3d.official import is_official_checkpoint
 
     names = parse_metrics(metrics)  # before loading anything: a typo fails fast

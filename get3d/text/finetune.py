@@ -372,7 +372,7 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
     GET3D ``.pt`` checkpoint. Prompts, layer group and options are checked before anything heavy
     is loaded.
     """
-    from get3d.snapshot import load_generator, resolve_checkpoint
+    from get3d.checkpoint import load_generator, resolve_checkpoint
     from get3d.official import is_official_checkpoint
     from get3d.text.encoder import load_clip, split_names
     from get3d._io import sha256_file

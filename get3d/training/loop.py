@@ -86,7 +86,7 @@ def _init_weights(state, init, source_cfg: Config) -> str:
     folder or bundled model name (G_ema, and G, D_rgb, D_mask where it has them), or a GET3D .pt.
     G starts as the checkpoint's G when present, else as its G_ema; the discriminators stay fresh
     when the checkpoint has none. Shapes must match the run's model config (one line otherwise)."""
-    from get3d.snapshot import resolve_checkpoint
+    from get3d.checkpoint import resolve_checkpoint
     from get3d.official import is_official_checkpoint, load_official_checkpoint
 
     if is_official_checkpoint(init):

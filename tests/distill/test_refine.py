@@ -134,15 +134,15 @@ def test_laplacian_is_zero_for_a_vertex_at_its_neighbours_mean():
 
 
 def test_a_seed_whose_shape_is_empty_is_refused(monkeypatch):
-    import get3d.snapshot
+    import get3d.checkpoint
 
-    generator, config = get3d.snapshot.load_generator("tiny-chair", "cpu")
+    generator, config = get3d.checkpoint.load_generator("tiny-chair", "cpu")
 
     class Outside(torch.nn.Module):  # GET3D's SDF (positive inside) negative everywhere: no surface
         def forward(self, ws, feat):
             return -torch.ones(*feat.shape[:-1], 1)
 
     generator.generator.mlp_synthesis_sdf = Outside()
-    monkeypatch.setattr(get3d.snapshot, "load_generator", lambda *a, **k: (generator, config))
+    monkeypatch.setattr(get3d.checkpoint, "load_generator", lambda *a, **k: (generator, config))
     with pytest.raises(Get3dError, match="seed 3: the generated shape is empty"):
         asset_from_checkpoint("tiny-chair", 3, device="cpu")

@@ -9,8 +9,10 @@ from PIL import Image
 
 from get3d.cli import cli
 from get3d.errors import Get3dError
-from get3d.generate import (generate_assets, load_generator, parse_formats, parse_seeds, resolve_checkpoint,
-                            seed_latents, textured_mesh)
+from get3d.checkpoint import load_generator, resolve_checkpoint
+from get3d.export.files import parse_formats
+from get3d.generate import generate_assets, parse_seeds, textured_mesh
+from get3d.networks.generator import seed_latents
 
 
 def _digest(path):

@@ -6,7 +6,9 @@ from PIL import Image
 
 from get3d.cli import cli
 from get3d.errors import Get3dError
-from get3d.generate import interpolate, interpolation_walks, load_generator, render_codes, seed_latents
+from get3d.checkpoint import load_generator
+from get3d.generate import interpolate, interpolation_walks, render_codes
+from get3d.networks.generator import seed_latents
 from get3d.render.camera import Cameras
 
 

@@ -26,7 +26,8 @@ def test_a_shape_cut_by_the_box_is_capped():
 
 
 def test_bundled_model_exports_watertight_meshes():
-    from get3d.generate import load_generator, seed_latents
+    from get3d.checkpoint import load_generator
+    from get3d.networks.generator import seed_latents
 
     G, _ = load_generator("tiny-chair", device="cpu")
     z_geo, z_tex = seed_latents(G, list(range(6)), "cpu")

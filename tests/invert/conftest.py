@@ -7,7 +7,7 @@ from get3d.render import Cameras
 @pytest.fixture(scope="session")
 def chair():
     """The bundled model, loaded through the real code path (what `get3d invert --ckpt tiny-chair` uses)."""
-    from get3d.snapshot import load_generator
+    from get3d.checkpoint import load_generator
 
     G, config = load_generator("tiny-chair", "cpu")
     return G, config
@@ -52,7 +52,8 @@ def best_of_random(G, target, cameras, seeds=range(2000, 2016)) -> dict:
 @pytest.fixture(scope="session")
 def sample_glb(chair, tmp_path_factory):
     """The sample exported as `get3d generate` exports it (UV atlas, baked texture, GLB)."""
-    from get3d.generate import save_asset, textured_mesh
+    from get3d.export.files import save_asset
+    from get3d.generate import textured_mesh
 
     G, _ = chair
     ws_geo, ws_tex = seed_codes(G, 1000)

@@ -9,7 +9,7 @@ from get3d.metrics.evaluate import generated_images, generated_meshes
 
 @pytest.fixture(scope="module")
 def tiny_chair():
-    from get3d.generate import load_generator
+    from get3d.checkpoint import load_generator
 
     return load_generator("tiny-chair", device="cpu")
 

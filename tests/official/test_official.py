@@ -155,7 +155,7 @@ def test_convert_official_writes_a_snapshot_that_generate_uses(tmp_path):
     from click.testing import CliRunner
 
     from get3d.cli import cli
-    from get3d.generate import load_generator
+    from get3d.checkpoint import load_generator
 
     runner = CliRunner()
     result = runner.invoke(cli, ["convert-official", str(FIXTURE / "official.pt"), str(tmp_path / "conv"),
@@ -184,7 +184,7 @@ def test_snapshots_from_before_the_new_config_fields_rebuild_identically():
     """tiny-chair's JSON predates tex_feat_channels / rgb_activation / d_* fields: the defaults are
     what it was trained with, so its G_ema gives the same numbers as one built the old way."""
     from get3d.config import Config
-    from get3d.generate import BUNDLED_DIR, load_generator
+    from get3d.checkpoint import BUNDLED_DIR, load_generator
     from get3d.networks.generator import Generator
 
     meta = json.loads((BUNDLED_DIR / "tiny-chair.json").read_text())

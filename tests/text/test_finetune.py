@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from get3d import Get3dError
-from get3d.generate import load_generator, seed_latents
+from get3d.checkpoint import load_generator
+from get3d.networks.generator import seed_latents
 from get3d.render import Cameras
 from get3d.text.finetune import finetune_text
 from get3d.text.loss import directional_loss, text_direction

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from get3d import Get3dError
-from get3d.generate import load_generator
+from get3d.checkpoint import load_generator
 from get3d.metrics.clip_score import clip_score
 from get3d.text.finetune import FinetuneOptions, TextFinetuner, finetune_text
 from get3d.text.layers import group_units, select_units, unit_parameters

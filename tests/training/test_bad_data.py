@@ -92,7 +92,7 @@ def test_init_starts_a_fresh_run_from_the_bundled_model(tiny_data, tmp_path):
     """--init: G and G_ema start as the bundled model's G_ema; the fresh D is what trains."""
     import torch
 
-    from get3d.generate import load_generator, resolve_checkpoint
+    from get3d.checkpoint import load_generator, resolve_checkpoint
     from get3d.snapshot import read_snapshot
     from get3d.training.loop import train
     from get3d.training.options import build_config

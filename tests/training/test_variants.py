@@ -28,7 +28,8 @@ TINY_CHAIR_REFERENCE = {
 
 # ------------------------------------------------------------------------------ snapshots
 def test_bundled_tiny_chair_loads_with_the_same_outputs_as_before():
-    from get3d.generate import load_generator, seed_latents
+    from get3d.checkpoint import load_generator
+    from get3d.networks.generator import seed_latents
 
     G, cfg = load_generator("tiny-chair", device="cpu")
     assert cfg.train.variant == "get3d-plus" and cfg.model.d_architecture == "resnet"
@@ -299,7 +300,7 @@ def test_cli_train_variant_is_recorded_and_snapshot_rebuilds_it(tiny_data, tmp_p
     from click.testing import CliRunner
 
     from get3d.cli import cli
-    from get3d.generate import load_generator
+    from get3d.checkpoint import load_generator
     from get3d.snapshot import read_snapshot
 
     out = tmp_path / "run"
