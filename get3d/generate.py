@@ -23,7 +23,7 @@ from get3d.errors import Get3dError
 from get3d.export.files import parse_formats, save_asset
 from get3d.export.gallery import GalleryItem, write_gallery
 from get3d.export.previews import image_grid, render_previews, save_gif, save_image
-from get3d.export.uv_bake import bake_texture, uv_unwrap
+from get3d.export.uv_bake import bake_mesh
 from get3d.geometry.mesh import Mesh
 from get3d.networks.generator import seed_latents
 from get3d.render.camera import Cameras
@@ -66,20 +66,14 @@ def textured_mesh(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, texture
         return None
     if geometry_only:
         return Mesh(verts.float().cpu(), faces.cpu())
-    clock = time.perf_counter()
-    verts, faces, uvs = uv_unwrap(verts, faces)
-    timings["uv"] = time.perf_counter() - clock
-    clock = time.perf_counter()
     with torch.no_grad():
         _, tex_planes = generator.triplanes(ws_geo, ws_tex)
 
-        def field(points):
-            index = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
-            return generator.texture_colors(ws_tex, points.to(ws_tex.device), index, tex_planes=tex_planes)
+    def field(points):
+        index = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+        return generator.texture_colors(ws_tex, points.to(ws_tex.device), index, tex_planes=tex_planes)
 
-        texture = bake_texture(verts, faces, uvs, field, texture_res, backend=backend)
-    timings["bake"] = time.perf_counter() - clock
-    return Mesh(verts.float().cpu(), faces.cpu(), uvs.cpu(), texture.cpu())
+    return bake_mesh(verts, faces, field, texture_res, backend=backend, timings=timings)
 
 
 # ---------------------------------------------------------------------------------- commands

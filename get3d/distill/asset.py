@@ -17,8 +17,8 @@ of the old grid's values (offsets bounded by the new grid's ``1 / tet_res``, as 
 Assets made from a mesh file (get3d.distill.mesh_asset) have no generator: their colour field is
 ``sigmoid(sum of the three planes of tex_planes [1,3,3,R,R] sampled at p)`` (:func:`plane_colours`).
 Mesh extraction is get3d.geometry's marching tets on ``grid + deformation``, rendering is
-get3d.render's Renderer with the field as ``texture_fn``, export is get3d.generate's path
-(xatlas UVs, baked texture, Mesh.save). With unchanged parameters the extracted mesh and baked
+get3d.render's Renderer with the field as ``texture_fn``, export is ``get3d generate``'s
+(get3d.export.uv_bake.bake_mesh: xatlas UVs, baked texture; then Mesh.save). With unchanged parameters the extracted mesh and baked
 texture equal ``get3d generate``'s for that seed exactly (tests/distill/test_refine.py).
 """
 from __future__ import annotations
@@ -92,17 +92,16 @@ class RefineAsset:
         return sdf_reg_loss(self.params.sdf.unsqueeze(0), self.edges)[0]
 
     def mesh(self, texture_res: int = 1024, backend: str = "auto") -> Mesh:
-        """The textured mesh as ``get3d generate`` exports it (xatlas UVs + baked texture)."""
-        from get3d.export.uv_bake import bake_texture, uv_unwrap
+        """The textured mesh as ``get3d generate`` exports it (get3d.export's bake_mesh: xatlas UVs
+        + baked texture)."""
+        from get3d.export.uv_bake import bake_mesh
 
         with torch.no_grad():
             verts, faces = self.extract()
-            if faces.shape[0] == 0:
-                raise Get3dError("the refined shape is empty (no surface left); lower the geometry "
-                                 "learning rates or use --texture-only")
-            verts, faces, uvs = uv_unwrap(verts, faces)
-            texture = bake_texture(verts, faces, uvs, self.colors, texture_res, backend=backend)
-        return Mesh(verts.float().cpu(), faces.cpu(), uvs.cpu(), texture.cpu())
+        if faces.shape[0] == 0:
+            raise Get3dError("the refined shape is empty (no surface left); lower the geometry "
+                             "learning rates or use --texture-only")
+        return bake_mesh(verts, faces, self.colors, texture_res, backend=backend)
 
 
 def plane_colours(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

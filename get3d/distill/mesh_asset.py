@@ -39,7 +39,7 @@ _D = RefineOptions()
 
 
 def _has_colours(shading) -> bool:
-    from get3d.datasets.render_meshes import DEFAULT_GREY
+    from get3d.geometry.mesh_io import DEFAULT_GREY
 
     grey = torch.tensor(DEFAULT_GREY)
     return bool(shading.textures) or not torch.allclose(shading.corner_color, grey.expand_as(shading.corner_color))
@@ -50,7 +50,7 @@ def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, gene
 
     The mesh's colours are looked up once, at a pool of 4 x ``samples`` surface points; each step
     fits a random ``samples`` of them (the lookups, textures included, cost more than the fit)."""
-    from get3d.datasets.render_meshes import surface_albedo
+    from get3d.geometry.mesh_io import surface_albedo
 
     pool_points, face, bary = Mesh(verts, shading.faces).sample_points(4 * samples, generator,
                                                                       return_barycentrics=True)
@@ -76,7 +76,7 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
                     fit_lr: float = 0.05, device=None, seed: int = 0, backend: str = "auto") -> RefineAsset:
     """The mesh file ``path`` as a RefineAsset (see the module docstring); ``fit_steps=0`` skips the
     colour fit (zero planes: grey), as a resumed run does, whose snapshot holds the fitted planes."""
-    from get3d.datasets.render_meshes import load_shading_mesh, normalize_verts
+    from get3d.geometry.mesh_io import load_shading_mesh, normalize_verts
     from get3d.geometry.mesh_sdf import mesh_sdf
     from get3d.render.rasterizer import get_backend
 

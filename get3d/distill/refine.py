@@ -18,8 +18,8 @@ counted; ``max_bad_steps`` in a row stop the run with an error, the last snapsho
 snapshot-<step>.{safetensors,json}`` (get3d.snapshot) every ``snapshot_every``
 steps and at the end; ``resume="auto"`` continues from the newest.
 
-Outputs in ``outdir``: ``refined.glb``, ``refined.obj`` (+ .mtl, .png) through get3d.generate's
-export, ``before_after.png`` (row 1 the start, row 2 the result, 4 fixed views),
+Outputs in ``outdir``: ``refined.glb``, ``refined.obj`` (+ .mtl, .png) through get3d.export (bake_mesh,
+save_asset: what ``get3d generate`` writes), ``before_after.png`` (row 1 the start, row 2 the result, 4 fixed views),
 ``turntable.gif``, ``settings.json`` (prompt, rule, model, seed and every setting),
 TensorBoard logs in ``outdir/tb`` when asked.
 

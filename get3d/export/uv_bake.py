@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from get3d.errors import Get3dError
+from get3d.geometry.mesh import Mesh
 
 FieldFn = Callable[[torch.Tensor], torch.Tensor]  # points [P,3] -> rgb [P,3] in [0,1]
 
@@ -187,3 +188,21 @@ def sample_texture(texture: torch.Tensor, uvs: torch.Tensor) -> torch.Tensor:
     out = F.grid_sample(texture.permute(2, 0, 1)[None], grid, mode="bilinear", align_corners=False,
                         padding_mode="border")
     return out[0, :, 0].T
+
+
+def bake_mesh(verts: torch.Tensor, faces: torch.Tensor, field: FieldFn, texture_res: int, backend="auto",
+              timings: dict | None = None) -> Mesh:
+    """The one textured-mesh export (``get3d generate``, ``get3d refine``): verts [V,3], faces [F,3]
+    and a colour field -> Mesh on the CPU with xatlas UVs and the field baked into a
+    [texture_res, texture_res, 3] texture. ``timings`` (if given) gets "uv" and "bake" seconds."""
+    import time
+
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+    verts, faces, uvs = uv_unwrap(verts, faces)
+    timings["uv"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    with torch.no_grad():
+        texture = bake_texture(verts, faces, uvs, field, texture_res, backend=backend)
+    timings["bake"] = time.perf_counter() - clock
+    return Mesh(verts.float().cpu(), faces.cpu(), uvs.cpu(), texture.cpu())

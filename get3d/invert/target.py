@@ -202,7 +202,8 @@ def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = 
     """A mesh file as a target (see the module docstring). ``rotation``/``elevation`` choose the
     views instead of the seeded training-distribution draw; ``known_cameras=False`` hides them from
     the inversion (the unknown-camera path, for tests and studies)."""
-    from get3d.datasets.render_meshes import load_shading_mesh, normalize_verts, render_views
+    from get3d.datasets.render_meshes import render_views
+    from get3d.geometry.mesh_io import load_shading_mesh, normalize_verts
     from get3d.datasets.settings import Lighting
     from get3d.render.renderer import Renderer
 

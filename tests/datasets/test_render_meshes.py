@@ -13,11 +13,11 @@ from get3d.datasets.render_meshes import (
     Lighting,
     RenderSettings,
     discover_meshes,
-    load_shading_mesh,
     render_mesh_folder,
     shape_cameras,
 )
 from get3d.geometry import Mesh
+from get3d.geometry.mesh_io import load_shading_mesh
 from get3d.render.primitives import icosphere
 
 RES = 48
@@ -192,7 +192,7 @@ def test_unreadable_mesh_is_a_clear_error(tmp_path):
 def test_keep_meshes_writes_normalised_copies_for_the_geometry_metrics(mesh_dir, tmp_path):
     import trimesh
 
-    from get3d.datasets.render_meshes import normalize_verts
+    from get3d.geometry.mesh_io import normalize_verts
 
     out = tmp_path / "k"
     result = CliRunner().invoke(cli, ["render-dataset", str(mesh_dir / "props"), str(out), "--keep-meshes",
