@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from get3d._io import atomic_path, atomic_write
+
 __all__ = ["EMBED_MAX_BYTES", "EMBED_TOTAL_BYTES", "GalleryItem", "VIEWER_FILES", "VIEWER_VERSION", "write_gallery"]
 
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg")
@@ -117,9 +119,8 @@ def _copy_viewer(folder: Path) -> None:
             dst = target / name
             if dst.is_file() and filecmp.cmp(src, dst, shallow=False):
                 continue
-            tmp = dst.with_name(dst.name + ".tmp")
-            shutil.copyfile(src, tmp)
-            tmp.replace(dst)
+            with atomic_path(dst, fsync=False) as tmp:
+                shutil.copyfile(src, tmp)
 
 
 # Linked models load only over http(s) (browsers refuse fetch() of file:// URLs); the note under
@@ -193,7 +194,5 @@ def write_gallery(folder, title: str, overview=(), items=(), settings: dict | No
         parts.append(_SCRIPT)
     parts.append("</body></html>")
     path = folder / "index.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, "\n".join(parts).encode("utf-8"), fsync=False)
     return path
