@@ -80,6 +80,27 @@ MUTATIONS: list[Mutation] = [
       "self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)",
       "self.mean, self.std = tuple(float(s) for s in std), tuple(float(m) for m in mean)",
       ("tests/text/test_clip_inputs.py",), "the encoder normalises with CLIP's mean and std"),
+    # --- UV bake (point 6 and own) ---
+    M("uv-general-no-row-flip", "get3d/export/uv_bake.py",
+      "return torch.flip(points[0], dims=[0]), torch.flip(covered, dims=[0])", "return points[0], covered",
+      ("tests/export/test_uv_bake.py",), "the general (GPU) UV path returns image rows, v = 1 on top"),
+    M("uv-scan-no-row-flip", "get3d/export/uv_bake.py",
+      "points = points.view(res, res, 3).flip(0)", "points = points.view(res, res, 3)",
+      ("tests/export/test_uv_bake.py",), "the scan path's points are in image rows"),
+    M("uv-scan-texel-corner", "get3d/export/uv_bake.py",
+      "corners = (uvs.double()[faces] * res - 0.5).float()", "corners = (uvs.double()[faces] * res).float()",
+      ("tests/export/test_uv_bake.py",), "texel centres at (i + 0.5) / R"),
+    M("uv-dilate-sum-not-mean", "get3d/export/uv_bake.py",
+      "colour = torch.where(grow, colour_sum / weight_sum.clamp_min(1e-8), colour)",
+      "colour = torch.where(grow, colour_sum, colour)",
+      ("tests/export/test_uv_bake.py",), "dilation gives the mean of filled neighbours"),
+    M("uv-bake-unfilled-black", "get3d/export/uv_bake.py",
+      "texture[~filled] = colours.mean(0).clamp(0, 1)", "pass",
+      ("tests/export/test_uv_bake.py",), "no background texel anywhere"),
+    M("uv-sample-v-not-flipped", "get3d/export/uv_bake.py",
+      "grid = torch.stack([uvs[:, 0] * 2 - 1, (1 - uvs[:, 1]) * 2 - 1], -1)[None, None]",
+      "grid = torch.stack([uvs[:, 0] * 2 - 1, uvs[:, 1] * 2 - 1], -1)[None, None]",
+      ("tests/export/test_uv_bake.py",), "sample_texture reads v up"),
 ]
 
 
