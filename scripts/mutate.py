@@ -101,6 +101,23 @@ MUTATIONS: list[Mutation] = [
       "grid = torch.stack([uvs[:, 0] * 2 - 1, (1 - uvs[:, 1]) * 2 - 1], -1)[None, None]",
       "grid = torch.stack([uvs[:, 0] * 2 - 1, uvs[:, 1] * 2 - 1], -1)[None, None]",
       ("tests/export/test_uv_bake.py",), "sample_texture reads v up"),
+    # --- torch rasterizer (point 7 and own) ---
+    M("raster-db-width-height-swapped", "get3d/render/raster_torch.py",
+      "kx, ky = (2.0 / w) / sd, (2.0 / h) / sd", "kx, ky = (2.0 / h) / sd, (2.0 / w) / sd",
+      ("tests/render/test_raster_torch.py",), "rast_db in pixel units on non-square images"),
+    M("raster-pixel-centre-corner", "get3d/render/raster_torch.py",
+      "xs, xo = 2.0 / w, 1.0 / w - 1.0", "xs, xo = 2.0 / w, -1.0",
+      ("tests/render/test_raster_torch.py",), "samples at pixel centres"),
+    M("raster-depth-far-wins", "get3d/render/raster_torch.py",
+      'zbuf.scatter_reduce_(0, pix[covered], key, reduce="amin")',
+      'zbuf.scatter_reduce_(0, pix[covered], key, reduce="amax")',
+      ("tests/render/test_raster_torch.py",), "the nearest triangle wins"),
+    M("raster-no-near-far-clip", "get3d/render/raster_torch.py",
+      "covered &= (zw >= -1.0) & (zw <= 1.0)", "covered &= zw == zw",
+      ("tests/render/test_raster_torch.py",), "per-pixel near/far clipping"),
+    M("raster-affine-barycentrics", "get3d/render/raster_torch.py",
+      "b0, b1 = a[:, 0] / s, a[:, 1] / s", "b0, b1 = a[:, 0] / s * v[:, 0, 3], a[:, 1] / s * v[:, 1, 3]",
+      ("tests/render/test_raster_torch.py",), "perspective-correct barycentrics"),
 ]
 
 
