@@ -533,6 +533,18 @@ def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, ou
                f"wrote {len(result.files)} files to {outdir}")
 
 
+# ------------------------------------------------------------------------------------ view
+@cli.command("view")
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", default=0, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Only serve; print the URL, open nothing.")
+def view_cmd(outdir, port, no_browser):
+    """Serve a gallery folder on 127.0.0.1 and open its index.html (for models too large to embed)."""
+    from get3d.export.serve import view
+
+    view(outdir, port, open_browser=not no_browser, log=click.echo)
+
+
 def main():
     cli(prog_name="get3d")
 
