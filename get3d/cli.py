@@ -566,6 +566,8 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
         if param.is_flag:
             if value:
                 argv.append(flag)
+            elif param.secondary_opts:  # an on/off pair given as its off spelling (--no-camera-cond)
+                argv.append(max(param.secondary_opts, key=len))
         elif value is not None:
             argv += [flag, str(value)]
     return argv
@@ -593,6 +595,13 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--gamma", type=float, default=None, help="R1 weight of the RGB discriminator.")
 @click.option("--iso-surface", type=click.Choice(["dmtet", "flexicubes"]), default=None,
               help="Surface extractor (GET3D --iso_surface; default: the preset's, dmtet). See docs/model.md.")
+@click.option("--camera-cond/--no-camera-cond", "camera_cond", default=None,
+              help="Condition the discriminators on the camera (GET3D --add_camera_cond; default on). "
+              "--no-camera-cond for data whose cameras are unknown.")
+@click.option("--camera-mode", type=click.Choice(["shapenet_car", "shapenet_chair", "shapenet_motorbike", "ts_house",
+                                                  "ts_animal", "renderpeople"]), default=None,
+              help="GET3D's named training-view distribution (--data_camera_mode): azimuth 0-360, elevation "
+              "0-30 (shapenet_*, ts_house), 0-45 (ts_animal) or 0-20 (renderpeople) degrees, radius 1.2.")
 @click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")
@@ -611,7 +620,7 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
-              iso_surface, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
+              iso_surface, camera_cond, camera_mode, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
               split_file, data_category, init, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
@@ -632,7 +641,8 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
 
     overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
                      resolution=resolution, split_file=str(split_file) if split_file else None,
-                     category=data_category, variant=variant, iso_surface=iso_surface)
+                     category=data_category, variant=variant, iso_surface=iso_surface, camera_cond=camera_cond,
+                     camera_mode=camera_mode)
     cfg = config_for_run(preset_name, config_file, resume, outdir, overrides)
     hook = None
     if metrics:
