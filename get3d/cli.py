@@ -533,6 +533,74 @@ def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, ou
                f"wrote {len(result.files)} files to {outdir}")
 
 
+# ----------------------------------------------------------------------------------- invert
+@cli.command("invert")
+@click.option("--ckpt", required=True, help="Snapshot, run folder, bundled model name (e.g. tiny-chair) or GET3D .pt.")
+@click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Target image (repeat for several views): RGBA with the object in alpha, or RGB with --background.")
+@click.option("--mesh", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Target mesh (any format render-dataset reads), rendered from --views cameras + a Chamfer term.")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rotation", default=None, help="Camera rotation per image, degrees, comma-separated (GET3D convention).")
+@click.option("--elevation", default=None, help="Camera elevation per image, degrees, comma-separated.")
+@click.option("--cameras", "cameras_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="A GET3D camera folder (rotation.npy, elevation.npy) for the images, in order.")
+@click.option("--background", default=None, help="Key out this background colour (white, black, grey, R,G,B) "
+              "in images without transparency.")
+@click.option("--key-tolerance", default=0.08, show_default=True, type=float, help="Background keying tolerance.")
+@click.option("--views", default=8, show_default=True, type=int, help="--mesh: views rendered.")
+@click.option("--mesh-scale", default="dataset", show_default=True,
+              help="--mesh: largest side after normalising: 'dataset' (the checkpoint's training data), a number, "
+              "or 'keep' (the file's own units, e.g. a GLB from get3d generate).")
+@click.option("--unlit", is_flag=True, help="--mesh: render flat albedo instead of render-dataset's lighting.")
+@click.option("--res", "resolution", default=None, type=int, help="Render size (default: the model's).")
+@click.option("--candidates", default=16, show_default=True, type=int, help="Stage 1: random codes tried.")
+@click.option("--truncation", default=0.7, show_default=True, type=float, help="Stage 1: truncation psi.")
+@click.option("--steps", default=200, show_default=True, type=int, help="Stage 2: W+ optimisation steps.")
+@click.option("--lr", default=0.02, show_default=True, type=float)
+@click.option("--lr-camera", default=1.0, show_default=True, type=float, help="Degrees per step (unknown cameras).")
+@click.option("--w-silhouette", default=1.0, show_default=True, type=float)
+@click.option("--w-colour", default=1.0, show_default=True, type=float)
+@click.option("--w-chamfer", default=100.0, show_default=True, type=float, help="--mesh: 3-D term.")
+@click.option("--w-prior", default=1e-3, show_default=True, type=float, help="Keep codes near W's distribution.")
+@click.option("--tune-generator", is_flag=True, help="Stage 3: pivotal tuning; writes OUTDIR/tuned-generator.json.")
+@click.option("--tune-steps", default=100, show_default=True, type=int, help="Steps of --tune-generator.")
+@click.option("--tune-lr", default=3e-4, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of stage 1's codes (and mesh views).")
+@click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
+@click.option("--texture-res", default=512, show_default=True, type=int)
+@click.option("--snapshot-every", default=50, show_default=True, type=int)
+@click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
+@click.option("--category", default=None, help="Category of a GET3D .pt checkpoint.")
+@click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def invert_cmd(ckpt, images, mesh, outdir, rotation, elevation, cameras_dir, background, key_tolerance, views,
+               mesh_scale, unlit, resolution, candidates, truncation, steps, lr, lr_camera, w_silhouette, w_colour,
+               w_chamfer, w_prior, tune_generator, tune_steps, tune_lr, seed, formats, texture_res, snapshot_every,
+               resume, category, backend, device, quiet):
+    """Find the latent codes of an image (or images) or a mesh (GAN inversion), optionally
+    fine-tuning the generator around them (pivotal tuning)."""
+    from get3d.invert.command import invert_command, parse_angles
+    from get3d.invert.optimize import InvertOptions
+
+    options = InvertOptions(candidates=candidates, truncation=truncation, search_seed=seed, steps=steps, lr=lr,
+                            lr_camera=lr_camera, w_silhouette=w_silhouette, w_colour=w_colour, w_chamfer=w_chamfer,
+                            w_prior=w_prior, tune_steps=tune_steps if tune_generator else 0, tune_lr=tune_lr,
+                            snapshot_every=snapshot_every)
+    done = invert_command(ckpt, outdir, images, mesh, rotation=parse_angles(rotation, "rotation"),
+                          elevation=parse_angles(elevation, "elevation"), cameras_dir=cameras_dir,
+                          background=background, key_tolerance=key_tolerance, views=views, mesh_scale=mesh_scale,
+                          unlit=unlit, resolution=resolution, options=options, formats=formats,
+                          texture_res=texture_res, resume=resume, device=device, backend=backend, category=category,
+                          progress=not quiet, log=lambda line: click.echo(line, err=True))
+    final = done["metrics"]["final"]
+    line = f"IoU {final['iou_mean']:.3f}, PSNR {final['psnr_mean']:.1f} dB"
+    if "chamfer_x1e3" in final:
+        line += f", Chamfer x1e3 {final['chamfer_x1e3']:.3f}"
+    click.echo(f"{line}; wrote {len(done['files'])} files to {outdir}/ (latents.safetensors, before_after.png)")
+
+
 def main():
     cli(prog_name="get3d")
 
