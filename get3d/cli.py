@@ -630,6 +630,18 @@ def invert_cmd(ckpt, images, mesh, outdir, rotation, elevation, cameras_dir, bac
     click.echo(f"{line}; wrote {len(done['files'])} files to {outdir}/ (latents.safetensors, before_after.png)")
 
 
+# ------------------------------------------------------------------------------------ view
+@cli.command("view")
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", default=0, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Only serve; print the URL, open nothing.")
+def view_cmd(outdir, port, no_browser):
+    """Serve a gallery folder on 127.0.0.1 and open its index.html (for models too large to embed)."""
+    from get3d.export.serve import view
+
+    view(outdir, port, open_browser=not no_browser, log=click.echo)
+
+
 def main():
     cli(prog_name="get3d")
 

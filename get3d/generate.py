@@ -136,7 +136,8 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
         assets.append(asset)
     meshes = [a.mesh for a in assets if a.mesh is not None]
     if not meshes:
-        raise Get3dError(f"all {len(jobs)} codes gave empty shapes (no surface); is {ckpt} trained?")
+        raise Get3dError(f"all {len(jobs)} {'codes' if codes else 'seeds'} gave empty shapes (no surface); "
+                         f"is {ckpt} trained?")
     if preview_views > 0:
         views = render_previews(meshes, Cameras.orbit(preview_views, 20.0, start=30.0), preview_res, backend)
         save_image(outdir / "preview.png", image_grid(views.reshape(-1, *views.shape[2:]), preview_views))
