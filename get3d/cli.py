@@ -688,6 +688,8 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--seed", type=int, default=None, help="Random seed (networks, latents, data order).")
 @click.option("--resolution", type=int, default=None, help="Training image resolution (data and renders).")
 @click.option("--gamma", type=float, default=None, help="R1 weight of the RGB discriminator.")
+@click.option("--iso-surface", type=click.Choice(["dmtet", "flexicubes"]), default=None,
+              help="Surface extractor (GET3D --iso_surface; default: the preset's, dmtet). See docs/model.md.")
 @click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")
@@ -706,7 +708,7 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
-              snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
+              iso_surface, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
               split_file, data_category, init, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
@@ -727,7 +729,7 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
 
     overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
                      resolution=resolution, split_file=str(split_file) if split_file else None,
-                     category=data_category, variant=variant)
+                     category=data_category, variant=variant, iso_surface=iso_surface)
     cfg = config_for_run(preset_name, config_file, resume, outdir, overrides)
     hook = None
     if metrics:
