@@ -22,7 +22,7 @@ from typing import Optional
 
 from get3d.errors import Get3dError
 
-__all__ = ["CATEGORIES", "Category", "CLIP_MODELS", "DEFAULT_RENDER_SCALE", "GET3D_TET_RES", "SYNSETS",
+__all__ = ["CAMERA_MODES", "CATEGORIES", "Category", "CLIP_MODELS", "DEFAULT_RENDER_SCALE", "GET3D_TET_RES", "SYNSETS",
            "TRAIN_METRIC_IMAGES", "TRAIN_METRIC_SHAPES", "TRUNCATION", "find_category", "get_category",
            "render_scale"]
 
@@ -41,6 +41,9 @@ class Category:
     r1_gamma: Optional[float] = None  # GET3D's --gamma; a shapenet-<name> training preset exists when set
     render_scale: float = DEFAULT_RENDER_SCALE  # largest bounding-box side in GET3D's renders
     tet_res: int = GET3D_TET_RES
+    # Elevation range (degrees, uniform) of the training views of its camera mode; azimuth is
+    # uniform over the full circle at radius 1.2 in every mode.
+    elevation: Optional[tuple] = (0.0, 30.0)
 
 
 _ROWS = (
@@ -49,13 +52,15 @@ _ROWS = (
              render_scale=0.7),
     Category("motorbike", "03790512", "shapenet_motorbike", "shapenet_motorbike", r1_gamma=80.0),
     # GET3D's table model was trained on all of ShapeNet's tables: its code names no mode or split.
-    Category("table", "04379243", None, None),
-    Category("animal", None, "ts_animal", None),
-    Category("human", None, "renderpeople", None),
+    Category("table", "04379243", None, None, elevation=None),
+    Category("animal", None, "ts_animal", None, elevation=(0.0, 45.0)),
+    Category("human", None, "renderpeople", None, elevation=(0.0, 20.0)),
     Category("house", None, "ts_house", None),
 )
 CATEGORIES: dict[str, Category] = {row.name: row for row in _ROWS}
 SYNSETS: dict[str, str] = {row.synset: row.name for row in _ROWS if row.synset}  # synset id -> name
+# GET3D's named camera distributions (--data_camera_mode, read from its code) -> elevation range.
+CAMERA_MODES: dict[str, tuple] = {row.camera_mode: row.elevation for row in _ROWS if row.camera_mode}
 
 
 def find_category(name_or_synset) -> Optional[Category]:

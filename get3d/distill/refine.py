@@ -10,7 +10,8 @@ Each step (``step`` counts from 0; ``steps`` is the run's total, resumed runs in
 3. loss = rule.loss(prior.encode(images), prompt + view suffix, negative prompt)
    + sdf_reg_weight * GET3D's SDF regulariser + laplacian_weight * uniform Laplacian of the mesh
    (both geometry terms only while geometry trains);
-4. Adam with one learning rate each for sdf, deformation and texture triplane.
+4. Adam with one learning rate each for sdf, deformation and texture triplane (a FlexiCubes
+   asset's weights use the SDF's rate, and add GET3D's ``0.5 * mean(L_dev) + 0.1 * mean(w^2)``).
 
 A step whose loss or gradients are not finite (or whose prior returns NaN) is skipped and
 counted; ``max_bad_steps`` in a row stop the run with an error, the last snapshot untouched
@@ -166,12 +167,14 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     params = asset.params
     train_geo, train_tex = not texture_only, not geometry_only
-    params.sdf.requires_grad_(train_geo)
-    params.deformation.requires_grad_(train_geo)
+    for p in params.geometry():
+        p.requires_grad_(train_geo)
     params.tex_planes.requires_grad_(train_tex)
     groups = []
     if train_geo:
         groups += [{"params": [params.sdf], "lr": lr_sdf}, {"params": [params.deformation], "lr": lr_deformation}]
+        if params.weights is not None:  # FlexiCubes assets: raw weights, O(0.1) like the SDF's scale of steps
+            groups.append({"params": [params.weights], "lr": lr_sdf})
     if train_tex:
         groups.append({"params": [params.tex_planes], "lr": lr_texture})
     optimizer = torch.optim.Adam(groups)
@@ -247,7 +250,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         try:
             sync()
             clock = start_clock = time.perf_counter()
-            verts, faces = fixed_mesh if fixed_mesh is not None else asset.extract()
+            verts, faces, flexi_reg = (*fixed_mesh, None) if fixed_mesh is not None else asset.extract_with_reg()
             if faces.shape[0] == 0:
                 raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
                                  f"raise --sdf-reg-weight, or resume from an earlier snapshot")
@@ -263,6 +266,9 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
                 reg, smooth = asset.sdf_reg(), laplacian_loss(verts, faces)
                 loss = loss + sdf_reg_weight * reg + laplacian_weight * smooth
                 parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
+                if flexi_reg is not None:  # GET3D's 0.5 * mean(L_dev) + 0.1 * mean(weights^2)
+                    loss = loss + flexi_reg
+                    parts.update(flexicubes_reg=float(flexi_reg.detach()))
             loss.backward()
             grads = [p.grad for p in params.parameters() if p.grad is not None]
             finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
@@ -346,13 +352,20 @@ def _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, gui
 
 def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = _D.rule, truncation: float = _D.truncation,
                       device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = _D.run_seed,
-                      tet_res: Optional[int] = None, category: Optional[str] = None, **options) -> RefineResult:
+                      tet_res: Optional[int] = None, category: Optional[str] = None, latents=None,
+                      **options) -> RefineResult:
     """``get3d refine --ckpt`` end to end: load the prior (``load_diffusion(model)``) and the asset of
     ``seed`` in ``ckpt`` (on a ``tet_res`` grid when given; ``category`` for a GET3D ``.pt``), then
     :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model
     in settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
     rule = _check_options(prompt, rule, options)
     text = "" if seed is None else str(seed).strip()
+    if latents is not None:  # a latents file from get3d invert replaces the seed
+        asset = asset_from_checkpoint(ckpt, None, truncation, device, tet_res=tet_res, category=category,
+                                      latents=latents)
+        settings = dict(ckpt=str(ckpt), latents=str(latents), seed_of_asset=None, category=category)
+        return _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
+                                  options)
     if not text.isdigit():
         raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
                          "give the seed of the asset to refine, as in get3d generate --seeds")
