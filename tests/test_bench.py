@@ -145,3 +145,12 @@ def test_train_ab_bench_quick_prints_json(tmp_path):
     assert config["train"]["variant"] == "get3d" and config["train"]["g_reg_interval"] is None
     flexi = json.loads((tmp_path / "flexicubes-s0" / "config.json").read_text())
     assert flexi["model"]["iso_surface"] == "flexicubes" and flexi["train"]["variant"] == "get3d"
+
+
+def test_triplane_bench_prints_json_and_both_versions_agree_bit_for_bit():
+    proc = subprocess.run([sys.executable, str(BENCH / "triplane.py"), "--quick", "--repeats", "1"],
+                          capture_output=True, text=True, check=True)
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "triplane"
+    assert [r["case"] for r in report["results"]] == ["sample_tiny", "texture_bake_b1", "texture_render_b4"]
+    assert all(r["equal"] and r["max_abs_diff"] == 0.0 and r["before_ms"] > 0 for r in report["results"])

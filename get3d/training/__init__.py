@@ -1,21 +1,15 @@
-"""GET3D training: losses, the loop, snapshots, multi-process helpers. See docs/training.md.
+"""GET3D training: losses (loss.py), one optimisation step (step.py), the loop (loop.py), run
+options (options.py), multi-process helpers (distributed.py) and logging (monitor.py). Snapshot IO
+is get3d.snapshot and checkpoint resolution get3d.checkpoint, below this package. See
+docs/training.md.
 
-``from get3d.training import train, build_config`` loads the loop lazily, so importing
-``get3d.snapshot`` alone stays cheap.
+Names load lazily (PEP 562, get3d._lazy), so ``from get3d.training import train`` imports the loop
+only when used and ``get3d.training.options`` stays cheap for the CLI.
 """
-_LAZY = {
-    "train": "get3d.training.loop",
-    "TrainResult": "get3d.training.loop",
-    "build_config": "get3d.training.options",
-    "validate_config": "get3d.training.options",
+from get3d._lazy import lazy_exports
+
+_EXPORTS = {
+    "get3d.training.loop": ("TrainResult", "train"),
+    "get3d.training.options": ("build_config", "validate_config"),
 }
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'get3d.training' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -1,0 +1,63 @@
+"""The triplane hot path (sample_triplane, the texture query's padding) samples per plane on views;
+these pin it to the plain formulation: stack the coordinate pairs, merge batch and planes, sum."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from get3d.networks.generator import _ragged_to_padded, sample_triplane
+
+
+def _reference(planes, points, shape_min, shape_length):
+    """Stacked pairs (x,y), (y,z), (x,z), one grid_sample over B*3 planes, sum over the planes."""
+    b, _, c, r, _ = planes.shape
+    p = ((points.detach().float() - shape_min) / shape_length).clamp(0, 1) * 2 - 1
+    coords = torch.stack([p[..., [0, 1]], p[..., [1, 2]], p[..., [0, 2]]], dim=1)
+    feat = F.grid_sample(planes.float().reshape(b * 3, c, r, r), coords.reshape(b * 3, 1, -1, 2), mode="bilinear",
+                         padding_mode="zeros", align_corners=False)
+    return feat.reshape(b, 3, c, -1).sum(1).transpose(1, 2)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_per_plane_views_give_the_stacked_result_bit_for_bit_and_the_same_gradients(batch):
+    gen = torch.Generator().manual_seed(0)
+    backbone = torch.randn(batch, 2 * 3 * 5, 9, 9, generator=gen)  # geometry then texture channels
+    geo = backbone[:, :15].reshape(batch, 3, 5, 9, 9)  # a view that cannot merge B with the planes
+    points = torch.rand(batch, 300, 3, generator=gen) * 1.4 - 0.7  # some outside the box (clamped)
+    ours_planes = geo.detach().clone().requires_grad_(True)
+    ref_planes = geo.detach().clone().requires_grad_(True)
+    ours = sample_triplane(ours_planes, points, -0.5, 1.0)
+    ref = _reference(ref_planes, points, -0.5, 1.0)
+    assert ours.shape == (batch, 300, 5) and torch.equal(ours, ref)
+    weights = torch.randn(ours.shape, generator=gen)
+    (ours * weights).sum().backward()
+    (ref * weights).sum().backward()
+    assert torch.allclose(ours_planes.grad, ref_planes.grad, atol=1e-6)
+    assert torch.equal(sample_triplane(geo, points, -0.5, 1.0), ref.detach())  # the view itself
+
+
+def test_plane_orientation_at_a_texel_centre():
+    planes = torch.zeros(1, 3, 1, 4, 4)
+    planes[0, 0, 0, 1, 2] = 1.0  # plane (x, y): width = x index 2, height = y index 1
+    planes[0, 1, 0, 3, 0] = 10.0  # plane (y, z): width = y index 0, height = z index 3
+    planes[0, 2, 0, 0, 1] = 100.0  # plane (x, z): width = x index 1, height = z index 0
+    centre = lambda i: (i + 0.5) / 4  # noqa: E731  texel centre in [0, 1]
+    point = torch.tensor([[[centre(2), centre(1), centre(0)]]])
+    assert sample_triplane(planes, point, 0.0, 1.0).item() == 1.0
+    point = torch.tensor([[[centre(1), centre(0), centre(3)]]])
+    assert sample_triplane(planes, point, 0.0, 1.0).item() == 10.0
+    point = torch.tensor([[[centre(1), centre(3), centre(0)]]])
+    assert sample_triplane(planes, point, 0.0, 1.0).item() == 100.0
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_ragged_to_padded_places_each_item_in_order(order):
+    index = torch.tensor([0, 0, 1, 1, 1, 3, 3, 3, 3])
+    if order == "shuffled":
+        index = index[torch.tensor([4, 0, 7, 2, 8, 1, 5, 3, 6])]
+    points = torch.arange(27.0).reshape(9, 3)
+    padded, slot = _ragged_to_padded(points, index, 4)
+    assert padded.shape == (4, 4, 3) and torch.equal(padded[index, slot], points)
+    assert padded[2].abs().sum() == 0  # item 2 has no points: all padding
+    for item in range(4):  # within an item, points keep their order
+        mine = (index == item).nonzero().flatten()
+        assert torch.equal(slot[mine], torch.arange(len(mine)))
