@@ -171,7 +171,8 @@ def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale,
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--category", default=None, help="Only this category folder.")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Only the shapes of this GET3D split file (one shape id per line).")
+              help="Only the shapes of this GET3D split file (one shape id per line), or a GET3D split name: "
+              "get3d-chair (train), get3d-car-test, get3d-motorbike-val ... (fetched once, sha256-verified).")
 @click.option("--workers", default=None, type=int, help="Decoding threads (default: one per core, up to 8).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def check_data_cmd(data_dir, category, split_file, workers, quiet):
@@ -288,7 +289,8 @@ def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncat
                    "Needed by every metric but clip.")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="GET3D split file (one shape id per line, e.g. its test split): real images, cameras and "
-                   "reference meshes of the listed shapes only.")
+                   "reference meshes of the listed shapes only. Or a GET3D split name such as get3d-chair-test "
+                   "(fetched once from GET3D's repository, sha256-verified).")
 @click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True,
               help="Comma-separated: fid, kid, cov, mmd, 1nna, clip.")
 @click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
@@ -710,7 +712,9 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Train only on the shapes listed in this file (GET3D's split files: one shape folder per line).")
+              help="Train only on the shapes listed in this file (GET3D's split files: one shape folder per line), "
+              "or GET3D's published split by name: get3d-chair, get3d-car, get3d-motorbike (train; -val/-test "
+              "also exist), fetched once from GET3D's repository and sha256-verified.")
 @click.option("--category", "data_category", default=None, help="Category folder under DATA/img to train on.")
 @click.option("--init", default=None, help="Start from these weights: a snapshot, run folder, bundled model name "
               "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
