@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from get3d._io import atomic_write
+
 __all__ = ["GalleryItem", "write_gallery"]
 
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg")
@@ -24,14 +26,23 @@ class GalleryItem:
 
 
 def _relative(path, folder: Path) -> str | None:
+    """``path`` as a link relative to ``folder``, or None if it is not a file inside it.
+
+    A relative ``path`` is what a caller holds, usually ``outdir / name`` with ``outdir`` itself
+    relative to the working directory (``--outdir out/s``): it is tried as it stands first, then
+    as a name inside ``folder``. (Joining it onto ``folder`` alone gave ``out/s/out/s/...``, and
+    every gallery written with a relative ``--outdir`` came out empty.)
+    """
     path = Path(path)
-    full = path if path.is_absolute() else folder / path
-    if not full.is_file():
-        return None
-    try:
-        return full.resolve().relative_to(folder.resolve()).as_posix()
-    except ValueError:
-        return None  # outside the gallery's folder: not linkable relatively
+    candidates = [path] if path.is_absolute() else [path, folder / path]
+    root = folder.resolve()
+    for full in candidates:
+        if full.is_file():
+            try:
+                return full.resolve().relative_to(root).as_posix()
+            except ValueError:
+                continue  # outside the gallery's folder: not linkable relatively
+    return None
 
 
 def _media(rel: str) -> str:
@@ -67,7 +78,5 @@ def write_gallery(folder, title: str, overview=(), items=(), settings: dict | No
         parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=2, default=str)) + "</pre>")
     parts.append("</body></html>")
     path = folder / "index.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, "\n".join(parts).encode("utf-8"), fsync=False)
     return path
