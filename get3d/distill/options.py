@@ -29,6 +29,7 @@ class RefineOptions:
     mesh_tet_res: int = 90  # --mesh: GET3D's ShapeNet grid
     plane_res: int = 128  # --mesh: colour triplane resolution
     fit_steps: int = 300  # --mesh: colour fit steps
+    perp_neg: bool = False  # Perp-Neg with the other views' prompts as negatives (threestudio's default: off)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from get3d import Get3dError
 from get3d.distill import AnalyticPrior, make_rule
 from get3d.distill.analytic import scaled_linear_alphas_cumprod
 from get3d.distill.ddim import abar_at, ddim_step, invert
+from tests.distill.stand_ins import ConstantPrior
 
 H = 8
 
@@ -146,37 +147,6 @@ def test_ddim_denoising_step_matches_diffusers():
     abars = scheduler.alphas_cumprod
     ours = ddim_step(x, eps, abar_at(abars, torch.tensor([t])), abar_at(abars, torch.tensor([prev])))
     assert torch.allclose(ours, theirs, atol=1e-5)
-
-
-class ConstantPrior:
-    """A stub UNet with known outputs, linear in the embedding: each prompt embeds to a one-hot
-    vector (the empty prompt to index 0, others in order of first use), and eps = sum_j emb_j E_j
-    with fixed random E_j whatever x and t. So U = E_0 (empty), C = E_1 (the first prompt)."""
-
-    def __init__(self, seed=0, size=4, prompts=8):
-        gen = torch.Generator().manual_seed(seed)
-        self.E = torch.randn(prompts, 4, size, size, generator=gen)
-        self.C, self.U = self.E[1:2], self.E[0:1]
-        self.alphas_cumprod = scaled_linear_alphas_cumprod()
-        self.image_size = 32
-        self.ids = {"": 0}
-
-    def encode(self, images):
-        return images
-
-    def decode(self, latents):
-        return latents
-
-    def embed_text(self, prompts):
-        for p in prompts:
-            self.ids.setdefault(p, len(self.ids))
-        return torch.nn.functional.one_hot(torch.tensor([self.ids[p] for p in prompts]), self.E.shape[0]).float()
-
-    def eps_of(self, prompt):
-        return self.E[self.ids[prompt]].unsqueeze(0)
-
-    def predict_noise(self, x, t, emb):
-        return torch.einsum("bk,kchw->bchw", emb.float(), self.E).expand_as(x).clone()
 
 
 @pytest.mark.parametrize("weighting", ["sds", "uniform", "sqrt"])
