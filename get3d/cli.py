@@ -549,6 +549,18 @@ def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, ou
                f"wrote {len(result.files)} files to {outdir}")
 
 
+# ------------------------------------------------------------------------------------ view
+@cli.command("view")
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", default=0, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Only serve; print the URL, open nothing.")
+def view_cmd(outdir, port, no_browser):
+    """Serve a gallery folder on 127.0.0.1 and open its index.html (for models too large to embed)."""
+    from get3d.export.serve import view
+
+    view(outdir, port, open_browser=not no_browser, log=click.echo)
+
+
 def main():
     cli(prog_name="get3d")
 
@@ -595,6 +607,8 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--seed", type=int, default=None, help="Random seed (networks, latents, data order).")
 @click.option("--resolution", type=int, default=None, help="Training image resolution (data and renders).")
 @click.option("--gamma", type=float, default=None, help="R1 weight of the RGB discriminator.")
+@click.option("--iso-surface", type=click.Choice(["dmtet", "flexicubes"]), default=None,
+              help="Surface extractor (GET3D --iso_surface; default: the preset's, dmtet). See docs/model.md.")
 @click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")
@@ -613,7 +627,7 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
-              snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
+              iso_surface, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
               split_file, data_category, init, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
@@ -634,7 +648,7 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
 
     overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
                      resolution=resolution, split_file=str(split_file) if split_file else None,
-                     category=data_category, variant=variant)
+                     category=data_category, variant=variant, iso_surface=iso_surface)
     cfg = config_for_run(preset_name, config_file, resume, outdir, overrides)
     hook = None
     if metrics:

@@ -58,6 +58,9 @@ class ModelConfig:
     d_channel_base: int | None = None  # discriminator channel schedule (None = channel_base / channel_max)
     d_channel_max: int | None = None
     w_avg_beta: float = 0.995  # decay of the mappings' tracked mean w (GET3D 0.998; truncation only)
+    # Surface extractor (GET3D --iso_surface): 'dmtet' (tet grid) or 'flexicubes' (voxel grid with
+    # tet_res cubes per axis, a per-cube weight head, docs/model.md). Older snapshots: 'dmtet'.
+    iso_surface: str = "dmtet"
 
 
 @dataclass
@@ -91,6 +94,10 @@ class TrainConfig:
     mask_range: str = "signed"  # masks into D_mask: 'signed' ([-1, 1], like RGB) or 'unit' ([0, 1], GET3D)
     style_mixing_group: int | None = None  # samples sharing one mixing draw; None = per sample (GET3D 4 = batch_gpu)
     w_avg_phase: str = "G"  # pass that updates w_avg: 'G' (Gmain) or 'D' (the Dmain fakes, GET3D)
+    # FlexiCubes mode only (model.iso_surface): GET3D's lambda_flexicubes_surface_reg (x mean L_dev)
+    # and lambda_flexicubes_weights_reg (x mean squared weight).
+    flexicubes_surface_reg: float = 0.5
+    flexicubes_weights_reg: float = 0.1
 
 
 @dataclass
@@ -219,8 +226,14 @@ PRESETS = {
 }
 
 
-def preset(name: str) -> Config:
-    """A fresh Config for a named preset."""
+def preset(name: str, iso_surface: str | None = None) -> Config:
+    """A fresh Config for a named preset; ``iso_surface`` ('dmtet' or 'flexicubes') overrides its
+    surface extractor (every preset defaults to 'dmtet', GET3D's default)."""
     if name not in PRESETS:
         raise Get3dError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PRESETS[name]()
+    config = PRESETS[name]()
+    if iso_surface is not None:
+        if iso_surface not in ("dmtet", "flexicubes"):
+            raise Get3dError(f"iso_surface must be 'dmtet' or 'flexicubes', got {iso_surface!r}")
+        config.model.iso_surface = iso_surface
+    return config

@@ -10,10 +10,11 @@ Each step (``step`` counts from 0; ``steps`` is the run's total, resumed runs in
 3. loss = rule.loss(prior.encode(images), prompt + view suffix, negative prompt; with ``perp_neg``
    the interpolated view prompt and the other views as Perp-Neg negatives)
    + c * (sdf_reg_weight * GET3D's SDF regulariser + laplacian_weight * uniform Laplacian of the
-   mesh) (both geometry terms only while geometry trains), c = ``rule.relative_scale(latents)``:
-   the rule's loss scale relative to SDS's g / B (ISM: B, SDI: 1 / numel(latents)), so a weight
-   means the same balance against every rule;
-4. Adam with one learning rate each for sdf, deformation and texture triplane.
+   mesh [+ a FlexiCubes asset's regularisers]) (geometry terms only while geometry trains),
+   c = ``rule.relative_scale(latents)``: the rule's loss scale relative to SDS's g / B (ISM: B,
+   SDI: 1 / numel(latents)), so a weight means the same balance against every rule;
+4. Adam with one learning rate each for sdf, deformation and texture triplane (a FlexiCubes
+   asset's weights use the SDF's rate, and add GET3D's ``0.5 * mean(L_dev) + 0.1 * mean(w^2)``).
 
 A step whose loss or gradients are not finite (or whose prior returns NaN) is skipped and
 counted; ``max_bad_steps`` in a row stop the run with an error, the last snapshot untouched
@@ -173,12 +174,14 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     params = asset.params
     train_geo, train_tex = not texture_only, not geometry_only
-    params.sdf.requires_grad_(train_geo)
-    params.deformation.requires_grad_(train_geo)
+    for p in params.geometry():
+        p.requires_grad_(train_geo)
     params.tex_planes.requires_grad_(train_tex)
     groups = []
     if train_geo:
         groups += [{"params": [params.sdf], "lr": lr_sdf}, {"params": [params.deformation], "lr": lr_deformation}]
+        if params.weights is not None:  # FlexiCubes assets: raw weights, O(0.1) like the SDF's scale of steps
+            groups.append({"params": [params.weights], "lr": lr_sdf})
     if train_tex:
         groups.append({"params": [params.tex_planes], "lr": lr_texture})
     optimizer = torch.optim.Adam(groups)
@@ -255,7 +258,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         try:
             sync()
             clock = start_clock = time.perf_counter()
-            verts, faces = fixed_mesh if fixed_mesh is not None else asset.extract()
+            verts, faces, flexi_reg = (*fixed_mesh, None) if fixed_mesh is not None else asset.extract_with_reg()
             if faces.shape[0] == 0:
                 raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
                                  f"raise --sdf-reg-weight, or resume from an earlier snapshot")
@@ -280,6 +283,9 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
                 unit = rule_obj.relative_scale(latents.shape)
                 loss = loss + unit * (sdf_reg_weight * reg + laplacian_weight * smooth)
                 parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
+                if flexi_reg is not None:  # GET3D's 0.5 * mean(L_dev) + 0.1 * mean(weights^2)
+                    loss = loss + unit * flexi_reg
+                    parts.update(flexicubes_reg=float(flexi_reg.detach()))
             loss.backward()
             grads = [p.grad for p in params.parameters() if p.grad is not None]
             finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)

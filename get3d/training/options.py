@@ -3,7 +3,7 @@
 Order of precedence (later wins): ``--preset NAME`` (or the config saved in a run being resumed),
 ``--variant get3d|get3d-plus`` (GET3D-faithful training or get3d's own choices, config.VARIANTS),
 ``--config FILE`` (a full or partial Config JSON, merged section by section), then the single
-options ``--kimg --batch --resolution --seed --gamma --snapshot-kimg``. ``--resolution`` sets both
+options ``--kimg --batch --resolution --seed --gamma --snapshot-kimg --iso-surface``. ``--resolution`` sets both
 the training image size (``data.resolution``) and the generator's render size
 (``model.img_resolution``), which must agree.
 """
@@ -27,6 +27,7 @@ _OVERRIDES = {
     "snapshot_kimg": ("train", "snapshot_kimg"),
     "split_file": ("data", "split_file"),
     "category": ("data", "category"),
+    "iso_surface": ("model", "iso_surface"),
 }
 
 
@@ -129,6 +130,11 @@ def validate_config(cfg: Config, world_size: int = 1) -> Config:
         raise Get3dError(f"train.style_mixing_group must be an integer >= 1 or null, got {t.style_mixing_group!r}")
     if t.w_avg_phase not in ("G", "D"):
         raise Get3dError(f"train.w_avg_phase must be 'G' or 'D', got {t.w_avg_phase!r}")
+    if m.iso_surface not in ("dmtet", "flexicubes"):
+        raise Get3dError(f"--iso-surface (model.iso_surface) must be 'dmtet' or 'flexicubes', got {m.iso_surface!r}")
+    for name in ("flexicubes_surface_reg", "flexicubes_weights_reg"):
+        if not getattr(t, name) >= 0:
+            raise Get3dError(f"train.{name} must be >= 0, got {getattr(t, name)!r}")
     if not 0 <= m.w_avg_beta < 1:
         raise Get3dError(f"model.w_avg_beta must be in [0, 1), got {m.w_avg_beta!r}")
     if d.alpha not in ("blend", "binary"):
