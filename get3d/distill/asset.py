@@ -147,26 +147,31 @@ def plane_colours(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None, tet_res: int | None = None,
-                          category: str | None = None) -> RefineAsset:
+                          category: str | None = None, latents=None) -> RefineAsset:
     """The generator's output for ``seed`` (as ``get3d generate`` makes it) as a RefineAsset;
     ``tet_res``: refine on another grid (the SDF re-evaluated there); ``category``: the grid of a
-    GET3D ``.pt``."""
+    GET3D ``.pt``; ``latents``: a latents file from ``get3d invert`` instead of a seed."""
+    from get3d.invert.latents import codes_from_spec
     from get3d.networks.generator import seed_latents
     from get3d.snapshot import load_generator
 
-    if seed is None or int(seed) < 0:
+    if latents is None and (seed is None or int(seed) < 0):
         raise Get3dError(f"--seed must be a non-negative integer, got {seed!r}")
     if tet_res is not None and int(tet_res) < 8:
         raise Get3dError(f"--tet-res must be >= 8, got {tet_res}")
     generator, _ = load_generator(ckpt, device, category=category)
     dev = next(generator.parameters()).device
-    z_geo, z_tex = seed_latents(generator, [int(seed)], dev)
+    if latents is not None:
+        ws_geo, ws_tex = codes_from_spec(generator, latents)
+    else:
+        z_geo, z_tex = seed_latents(generator, [int(seed)], dev)
+        with torch.no_grad():
+            ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)
     with torch.no_grad():
-        ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)
         geo_planes, tex_planes = generator.triplanes(ws_geo, ws_tex)
         geometry = generator._geometry(ws_geo.float(), geo_planes.float())
     if bool(geometry["empty"][0]):
-        raise Get3dError(f"seed {seed}: the generated shape is empty (no surface); pick another seed")
+        raise Get3dError(f"{latents or f'seed {seed}'}: the generated shape is empty (no surface); pick another seed")
     res = int(tet_res or generator.tet_res)
     flexi = getattr(generator, "iso_surface", "dmtet") == "flexicubes"
     if flexi:
@@ -188,9 +193,10 @@ def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None,
         weights = heads[2][0].float() if flexi else None
     params = AssetParams(sdf, deformation, tex_planes.float(), weights)
     info = dict(tet_res=res, checkpoint_tet_res=int(generator.tet_res), grid_scale=float(generator.grid_scale),
-                truncation=truncation, iso_surface="flexicubes" if flexi else "dmtet")
+                truncation=truncation, iso_surface="flexicubes" if flexi else "dmtet",
+                latents=str(latents) if latents is not None else None)
     return RefineAsset(params.to(dev), grid, tets, edges, ws_tex.float().detach(), generator,
-                       int(seed), float(generator.grid_scale), info=info)
+                       None if latents is not None else int(seed), float(generator.grid_scale), info=info)
 
 
 def laplacian_loss(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

@@ -369,13 +369,20 @@ def _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, gui
 
 def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = _D.rule, truncation: float = _D.truncation,
                       device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = _D.run_seed,
-                      tet_res: Optional[int] = None, category: Optional[str] = None, **options) -> RefineResult:
+                      tet_res: Optional[int] = None, category: Optional[str] = None, latents=None,
+                      **options) -> RefineResult:
     """``get3d refine --ckpt`` end to end: load the prior (``load_diffusion(model)``) and the asset of
     ``seed`` in ``ckpt`` (on a ``tet_res`` grid when given; ``category`` for a GET3D ``.pt``), then
     :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model
     in settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
     rule = _check_options(prompt, rule, options)
     text = "" if seed is None else str(seed).strip()
+    if latents is not None:  # a latents file from get3d invert replaces the seed
+        asset = asset_from_checkpoint(ckpt, None, truncation, device, tet_res=tet_res, category=category,
+                                      latents=latents)
+        settings = dict(ckpt=str(ckpt), latents=str(latents), seed_of_asset=None, category=category)
+        return _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
+                                  options)
     if not text.isdigit():
         raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
                          "give the seed of the asset to refine, as in get3d generate --seeds")
