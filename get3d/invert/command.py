@@ -52,12 +52,13 @@ def parse_angles(text, name: str) -> Optional[list]:
 
 def dataset_scale(config) -> tuple[float, str]:
     """The normalised size of the checkpoint's training meshes, and where that number comes from."""
-    from get3d.datasets.settings import DEFAULT_SCALE, category_scale
+    from get3d.categories import DEFAULT_RENDER_SCALE, render_scale
 
     category = getattr(getattr(config, "data", None), "category", None)
     if category:
-        return category_scale(category), f"category {category!r} (GET3D's Blender script scale)"
-    return DEFAULT_SCALE, "default 0.9 (render-dataset and synth-data; the checkpoint records no category)"
+        return render_scale(category), f"category {category!r} (GET3D's Blender script scale)"
+    return DEFAULT_RENDER_SCALE, (f"default {DEFAULT_RENDER_SCALE:g} (render-dataset and synth-data; the checkpoint "
+                                  "records no category)")
 
 
 def _on_white(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
