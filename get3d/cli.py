@@ -11,6 +11,9 @@ from get3d import __version__
 from get3d.categories import (CLIP_MODELS, GET3D_TET_RES, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES, TRUNCATION,
                               render_scale_help)
 from get3d.errors import Get3dError
+from get3d.options import MODES, GenerateOptions, InterpolateOptions
+
+_G, _I = GenerateOptions(), InterpolateOptions()  # generate's and interpolate's defaults, stated once
 
 
 class _Group(click.Group):
@@ -216,16 +219,18 @@ def _code_name(spec: str) -> str:
 @click.option("--geometry-from", default=None, help="With --texture-from: one asset mixing two codes (latents file or seed).")
 @click.option("--texture-from", default=None, help="Latents file or seed whose texture code --geometry-from's shape gets.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--truncation", default=TRUNCATION, show_default=True, help="Truncation psi (1 = none).")
-@click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
-@click.option("--texture-res", default=1024, show_default=True, help="Baked texture size (square).")
+@click.option("--truncation", default=_G.truncation, show_default=True, help="Truncation psi (1 = none).")
+@click.option("--format", "formats", default=_G.formats, show_default=True, help="Comma-separated: glb, obj, ply.")
+@click.option("--texture-res", default=_G.texture_res, show_default=True, type=click.IntRange(min=8),
+              help="Baked texture size (square).")
 @click.option("--geometry-only", is_flag=True, help="Meshes only: no UV atlas, no texture.")
 @click.option("--raw-mesh", is_flag=True, help="Keep the raw extraction: surfaces cut by the grid's box stay open "
               "(default: capped, watertight).")
-@click.option("--preview-views", default=4, show_default=True, help="Views per seed in preview.png (0: none).")
-@click.option("--turntable", "turntable_frames", default=0, show_default=True,
-              help="Frames of a turntable GIF per seed (0: none).")
-@click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
+@click.option("--preview-views", default=_G.preview_views, show_default=True, type=click.IntRange(min=0),
+              help="Views per seed in preview.png (0: none).")
+@click.option("--turntable", "turntable_frames", default=_G.turntable_frames, show_default=True,
+              type=click.IntRange(min=0), help="Frames of a turntable GIF per seed (0: none).")
+@click.option("--backend", default=_G.backend, show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, outdir, truncation, formats, texture_res, geometry_only, raw_mesh, preview_views,
@@ -254,14 +259,17 @@ def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, ou
 @click.option("--latents", default=None, help="Instead of --seeds: comma-separated latents files (get3d invert) "
               "and/or seeds, e.g. out/inv/latents.safetensors,7.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--steps", default=8, show_default=True, help="Frames per walk, endpoints included.")
-@click.option("--mode", default="both", show_default=True, type=click.Choice(["geometry", "texture", "both", "grid"]))
-@click.option("--truncation", default=TRUNCATION, show_default=True, help="Truncation psi.")
-@click.option("--res", "resolution", default=256, show_default=True, help="Image resolution.")
+@click.option("--steps", default=_I.steps, show_default=True, type=click.IntRange(min=2),
+              help="Frames per walk, endpoints included.")
+@click.option("--mode", default=_I.mode, show_default=True, type=click.Choice(MODES))
+@click.option("--truncation", default=_I.truncation, show_default=True, help="Truncation psi.")
+@click.option("--res", "resolution", default=_I.resolution, show_default=True, type=click.IntRange(min=8),
+              help="Image resolution.")
 @click.option("--meshes", "write_meshes", is_flag=True, help="Also write every step as a textured GLB.")
-@click.option("--texture-res", default=512, show_default=True, help="Texture size of --meshes.")
+@click.option("--texture-res", default=_I.texture_res, show_default=True, type=click.IntRange(min=8),
+              help="Texture size of --meshes.")
 @click.option("--raw-mesh", is_flag=True, help="--meshes keep the raw extraction (open where the grid's box cuts).")
-@click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
+@click.option("--backend", default=_I.backend, show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, raw_mesh,
                     backend,

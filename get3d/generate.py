@@ -10,6 +10,7 @@ counter-clockwise seen from outside; at camera rotation 0 the camera looks along
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from get3d.categories import TRUNCATION
+from get3d._io import atomic_write
 from get3d.checkpoint import load_generator
 from get3d.errors import Get3dError
 from get3d.export.files import parse_formats, save_asset
@@ -26,6 +27,7 @@ from get3d.export.previews import image_grid, render_previews, save_gif, save_im
 from get3d.export.uv_bake import bake_mesh
 from get3d.geometry.mesh import Mesh
 from get3d.networks.generator import seed_latents
+from get3d.options import GenerateOptions, InterpolateOptions
 from get3d.render.camera import Cameras
 
 
@@ -35,10 +37,10 @@ def parse_seeds(text: str) -> list[int]:
     for part in str(text).split(","):
         match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if match is None:
-            raise Get3dError(f"--seeds: cannot read {text!r}; use e.g. 0-15 or 1,4,9")
+            raise Get3dError(f"seeds (--seeds): cannot read {text!r}; use e.g. 0-15 or 1,4,9")
         lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
         if hi < lo:
-            raise Get3dError(f"--seeds: range {part.strip()!r} runs backwards")
+            raise Get3dError(f"seeds (--seeds): range {part.strip()!r} runs backwards")
         seeds.extend(range(lo, hi + 1))
     return seeds
 
@@ -87,11 +89,20 @@ def _load_for_seeds(ckpt, device, outdir, seeds: list[int], category=None):
     return generator, outdir, z_geo, z_tex
 
 
-def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: float = TRUNCATION,
-                    formats: str | list[str] = "glb,obj", texture_res: int = 1024, geometry_only: bool = False,
-                    backend: str = "auto", device=None, preview_views: int = 4, turntable_frames: int = 0,
-                    preview_res: int = 256, progress: bool = True, log=print, category: str | None = None,
-                    raw_mesh: bool = False, codes: list | None = None) -> list[Asset]:
+_G, _I = GenerateOptions(), InterpolateOptions()  # the defaults, stated once in get3d.options
+
+
+def _write_settings(outdir: Path, settings: dict) -> None:
+    """settings.json: what the outputs in ``outdir`` were made with (also shown in index.html)."""
+    atomic_write(outdir / "settings.json", (json.dumps(settings, indent=2, default=str) + "\n").encode(), fsync=False)
+
+
+def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: float = _G.truncation,
+                    formats: str | list[str] = _G.formats, texture_res: int = _G.texture_res,
+                    geometry_only: bool = _G.geometry_only, backend: str = _G.backend, device=None,
+                    preview_views: int = _G.preview_views, turntable_frames: int = _G.turntable_frames,
+                    preview_res: int = _G.preview_res, progress: bool = True, log=print, category: str | None = None,
+                    raw_mesh: bool = _G.raw_mesh, codes: list | None = None) -> list[Asset]:
     """``get3d generate``: one textured mesh per seed, a preview grid, optional turntables.
     ``codes``: (name, geometry spec, texture spec) triples generated after the seeds, written as
     ``<name>.*`` (a spec is a latents file from ``get3d invert`` or a seed: get3d.invert.latents)."""
@@ -99,9 +110,10 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
 
     from tqdm import tqdm
 
+    options = GenerateOptions(truncation, ",".join(formats) if isinstance(formats, (list, tuple)) else formats,
+                              texture_res, geometry_only, raw_mesh, preview_views, turntable_frames, preview_res,
+                              backend).check()
     formats = parse_formats(formats)
-    if texture_res < 8:
-        raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
     generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds or [0], category)
     assets = []
     jobs = [(i, seed, None) for i, seed in enumerate(seeds)] + [(None, -1, c) for c in codes or []]
@@ -134,9 +146,9 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
             if asset.mesh is not None:
                 frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
                 asset.files.append(str(save_gif(outdir / f"{asset.name or f'seed{asset.seed:04d}'}_turntable.gif", frames)))
-    settings = dict(checkpoint=str(ckpt), category=category, seeds=seeds, truncation=truncation, formats=formats,
-                    texture_res=texture_res, geometry_only=geometry_only, raw_mesh=raw_mesh, backend=backend,
-                    codes=[list(map(str, c)) for c in codes or []])
+    settings = dict(command="generate", checkpoint=str(ckpt), category=category, seeds=seeds,
+                    codes=[list(map(str, c)) for c in codes or []], **options.to_dict())
+    _write_settings(outdir, settings)
     items = [GalleryItem(a.name or f"seed {a.seed}", a.files, "" if a.mesh is not None else "empty shape: skipped")
              for a in assets]
     write_gallery(outdir, f"get3d generate: {ckpt}", [outdir / "preview.png"], items, settings)
@@ -147,9 +159,6 @@ def interpolate_codes(ws_a: torch.Tensor, ws_b: torch.Tensor, steps: int) -> tor
     """Linear interpolation in W: [1,n,w] x 2 -> [steps,n,w], endpoints exactly ws_a and ws_b."""
     t = torch.linspace(0, 1, steps, device=ws_a.device).view(-1, 1, 1)
     return ws_a * (1 - t) + ws_b * t
-
-
-MODES = ("geometry", "texture", "both", "grid")
 
 
 def interpolation_walks(ws_geo: torch.Tensor, ws_tex: torch.Tensor, steps: int, mode: str):
@@ -182,10 +191,11 @@ def render_codes(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras:
     return torch.stack(frames).cpu()
 
 
-def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode: str = "both",
-                truncation: float = TRUNCATION, resolution: int = 256, write_meshes: bool = False, texture_res: int = 512,
-                rotation: float = 30.0, elevation: float = 20.0, backend: str = "auto", device=None,
-                log=print, category: str | None = None, raw_mesh: bool = False) -> dict:
+def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = _I.steps, mode: str = _I.mode,
+                truncation: float = _I.truncation, resolution: int = _I.resolution, write_meshes: bool = _I.write_meshes,
+                texture_res: int = _I.texture_res, rotation: float = _I.rotation, elevation: float = _I.elevation,
+                backend: str = _I.backend, device=None, log=print, category: str | None = None,
+                raw_mesh: bool = _I.raw_mesh) -> dict:
     """``get3d interpolate``: W-space walks between consecutive seeds (or latents files from
     ``get3d invert``: any item that is not an int), as image strips and GIFs.
 
@@ -193,12 +203,10 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
     "both", or "grid" (GET3D's figure: rows vary geometry, columns texture, over the seeds).
     Returns {kind: path} of what was written.
     """
-    if mode not in MODES:
-        raise Get3dError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    options = InterpolateOptions(steps, mode, truncation, resolution, write_meshes, texture_res, rotation, elevation,
+                                 raw_mesh, backend).check()
     if len(seeds) < 2:
-        raise Get3dError("--seeds: interpolation needs at least two seeds")
-    if steps < 2:
-        raise Get3dError(f"--steps must be >= 2, got {steps}")
+        raise Get3dError("seeds (--seeds): interpolation needs at least two seeds")
     # Items that are not ints are code specs (latents files from get3d invert, get3d.invert.latents).
     generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir,
                                                       [s if isinstance(s, int) else 0 for s in seeds], category)
@@ -217,7 +225,7 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
         rows = [render_codes(generator, ws_geo[r:r + 1].expand(len(seeds), -1, -1), ws_tex, camera, resolution)
                 for r in range(len(seeds))]
         written["grid"] = str(save_image(outdir / "interp_grid.png", image_grid(torch.cat(rows), len(seeds))))
-        _interpolation_gallery(outdir, ckpt, seeds, mode, len(seeds), truncation, written)
+        _interpolation_gallery(outdir, ckpt, seeds, category, options, written)
         return written
     walks = interpolation_walks(ws_geo, ws_tex, steps, mode)
     strips = [render_codes(generator, geo, tex, camera, resolution) for geo, tex in walks]
@@ -238,14 +246,16 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
                     continue
                 save_asset(mesh, mesh_dir, f"walk{w}_step{k:02d}", ["glb"])
         written["meshes"] = str(mesh_dir)
-    _interpolation_gallery(outdir, ckpt, seeds, mode, steps, truncation, written)
+    _interpolation_gallery(outdir, ckpt, seeds, category, options, written)
     return written
 
 
-def _interpolation_gallery(outdir: Path, ckpt, seeds, mode, steps, truncation, written: dict) -> None:
+def _interpolation_gallery(outdir: Path, ckpt, seeds, category, options: InterpolateOptions, written: dict) -> None:
     items = []
     if "meshes" in written:
         items.append(GalleryItem("meshes of every step", sorted(Path(written["meshes"]).glob("*.glb"))))
-    settings = dict(checkpoint=str(ckpt), seeds=[s if isinstance(s, int) else str(s) for s in seeds], mode=mode, steps=steps, truncation=truncation)
+    settings = dict(command="interpolate", checkpoint=str(ckpt), category=category,
+                    seeds=[s if isinstance(s, int) else str(s) for s in seeds], **options.to_dict())
+    _write_settings(outdir, settings)
     overview = [written[k] for k in ("grid", "animation", "strip") if k in written]
     written["gallery"] = str(write_gallery(outdir, f"get3d interpolate: {ckpt}", overview, items, settings))
