@@ -11,6 +11,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def any_device(request):
+    """Run a test once per device: CPU always, CUDA where present (the gpu mark skips it elsewhere).
+    Tests that compare a device against the CPU reference use it instead of a separate GPU copy."""
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Tests write tet-grid caches to a per-session temp dir, never to the user's ~/.cache."""

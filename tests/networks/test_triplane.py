@@ -18,17 +18,17 @@ def _reference(planes, points, shape_min, shape_length):
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_per_plane_views_give_the_stacked_result_bit_for_bit_and_the_same_gradients(batch):
+def test_per_plane_views_give_the_stacked_result_bit_for_bit_and_the_same_gradients(batch, any_device):
     gen = torch.Generator().manual_seed(0)
-    backbone = torch.randn(batch, 2 * 3 * 5, 9, 9, generator=gen)  # geometry then texture channels
+    backbone = torch.randn(batch, 2 * 3 * 5, 9, 9, generator=gen).to(any_device)  # geometry then texture channels
     geo = backbone[:, :15].reshape(batch, 3, 5, 9, 9)  # a view that cannot merge B with the planes
-    points = torch.rand(batch, 300, 3, generator=gen) * 1.4 - 0.7  # some outside the box (clamped)
+    points = (torch.rand(batch, 300, 3, generator=gen) * 1.4 - 0.7).to(any_device)  # some outside the box
     ours_planes = geo.detach().clone().requires_grad_(True)
     ref_planes = geo.detach().clone().requires_grad_(True)
     ours = sample_triplane(ours_planes, points, -0.5, 1.0)
     ref = _reference(ref_planes, points, -0.5, 1.0)
     assert ours.shape == (batch, 300, 5) and torch.equal(ours, ref)
-    weights = torch.randn(ours.shape, generator=gen)
+    weights = torch.randn(ours.shape, generator=gen).to(any_device)
     (ours * weights).sum().backward()
     (ref * weights).sum().backward()
     assert torch.allclose(ours_planes.grad, ref_planes.grad, atol=1e-6)
