@@ -11,9 +11,10 @@ from get3d import __version__
 from get3d.categories import (CLIP_MODELS, GET3D_TET_RES, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES, TRUNCATION,
                               render_scale_help)
 from get3d.errors import Get3dError
-from get3d.options import MODES, GenerateOptions, InterpolateOptions
+from get3d.options import MODES, GenerateOptions, InterpolateOptions, MetricsOptions
 
-_G, _I = GenerateOptions(), InterpolateOptions()  # generate's and interpolate's defaults, stated once
+# generate's, interpolate's and metrics' defaults, stated once in get3d.options
+_G, _I, _M = GenerateOptions(), InterpolateOptions(), MetricsOptions()
 
 
 class _Group(click.Group):
@@ -301,17 +302,17 @@ def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncat
               help="GET3D split file (one shape id per line, e.g. its test split): real images, cameras and "
                    "reference meshes of the listed shapes only. Or a GET3D split name such as get3d-chair-test "
                    "(fetched once from GET3D's repository, sha256-verified).")
-@click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True,
+@click.option("--metrics", default=_M.metrics, show_default=True,
               help="Comma-separated: fid, kid, cov, mmd, 1nna, clip.")
-@click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
-@click.option("--num-shapes", default=1000, show_default=True, help="Generated shapes for COV/MMD/1-NNA.")
-@click.option("--truncation", default=1.0, show_default=True, help="Truncation psi (GET3D evaluates with 1).")
-@click.option("--protocol", default="get3d", show_default=True, type=click.Choice(["get3d", "dataset"]),
+@click.option("--num-images", default=_M.num_images, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
+@click.option("--num-shapes", default=_M.num_shapes, show_default=True, help="Generated shapes for COV/MMD/1-NNA.")
+@click.option("--truncation", default=_M.truncation, show_default=True, help="Truncation psi (GET3D evaluates with 1).")
+@click.option("--protocol", default=_M.protocol, show_default=True, type=click.Choice(["get3d", "dataset"]),
               help="get3d: GET3D's metric_utils.py (style mixing 0.9 per sample, training-distribution cameras); "
               "dataset: no style mixing, cameras of random real views.")
 @click.option("--ref-meshes", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Reference mesh folder for geometry metrics (default: DATA/mesh[/CATEGORY]).")
-@click.option("--num-points", default=2048, show_default=True, help="Surface points per shape.")
+@click.option("--num-points", default=_M.num_points, show_default=True, help="Surface points per shape.")
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file (default: $GET3D_INCEPTION or the torch hub cache).")
 @click.option("--extractor", default=None, type=click.Path(dir_okay=False, path_type=Path),
@@ -319,12 +320,12 @@ def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncat
 @click.option("--prompt", default=None, help="clip: the text renders are scored against.")
 @click.option("--clip", "clip_models", default=",".join(CLIP_MODELS),
               show_default=True, help="clip: CLIP folders or hub ids, comma-separated (score averaged over them).")
-@click.option("--clip-images", default=100, show_default=True, help="clip: generated latents.")
-@click.option("--clip-views", default=4, show_default=True, help="clip: views per latent.")
+@click.option("--clip-images", default=_M.clip_images, show_default=True, help="clip: generated latents.")
+@click.option("--clip-views", default=_M.clip_views, show_default=True, help="clip: views per latent.")
 @click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the result JSON here.")
-@click.option("--batch", default=8, show_default=True, help="Generation batch size.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--batch", default=_M.batch, show_default=True, help="Generation batch size.")
+@click.option("--seed", default=_M.seed, show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_shapes, truncation, protocol, ref_meshes,
                 num_points, inception, extractor, prompt, clip_models, clip_images, clip_views, out_json, batch, seed,

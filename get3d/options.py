@@ -1,4 +1,4 @@
-"""Options of ``get3d generate`` and ``get3d interpolate``, torch-free: the library functions
+"""Options of ``get3d generate``, ``get3d interpolate`` and ``get3d metrics``, torch-free: the library functions
 (get3d.generate) take their defaults from these dataclasses, the CLI shows the same defaults,
 each set is validated once (:meth:`check`) and recorded in the output's ``settings.json``.
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
 
-__all__ = ["GenerateOptions", "InterpolateOptions", "MODES"]
+__all__ = ["GenerateOptions", "InterpolateOptions", "MetricsOptions", "MODES"]
 
 MODES = ("geometry", "texture", "both", "grid")
 
@@ -87,3 +87,21 @@ class InterpolateOptions(_Options):
         _at_least(self, "resolution", 8)
         _at_least(self, "texture_res", 8)
         return self
+
+
+@dataclass(frozen=True)
+class MetricsOptions(_Options):
+    """Defaults of ``get3d metrics`` (get3d.metrics.evaluate.evaluate / evaluate_generator). The
+    counts are GET3D's evaluation sizes; ``train --metrics`` uses smaller ones
+    (get3d.categories.TRAIN_METRIC_IMAGES / TRAIN_METRIC_SHAPES). Checks stay in get3d.metrics."""
+
+    metrics: str = "fid,kid,cov,mmd,1nna"
+    num_images: int = 50_000  # generated images for FID/KID (GET3D: 50k)
+    num_shapes: int = 1000  # generated shapes for COV/MMD/1-NNA
+    truncation: float = 1.0  # GET3D evaluates without truncation
+    num_points: int = 2048  # surface points per shape
+    seed: int = 0
+    batch: int = 8  # generation batch
+    clip_images: int = 100  # clip: generated latents
+    clip_views: int = 4  # clip: views per latent
+    protocol: str = "get3d"  # get3d (GET3D's metric_utils.py) or dataset

@@ -58,3 +58,17 @@ def test_the_cli_refuses_out_of_range_values_before_loading_anything(tmp_path):
     result = CliRunner().invoke(cli, ["generate", "--ckpt", "no-such-model", "--outdir", str(tmp_path),
                                       "--texture-res", "4"])
     assert result.exit_code == 2 and "--texture-res" in result.output and "x>=8" in result.output
+
+
+def test_metrics_defaults_are_stated_once():
+    from get3d.metrics.evaluate import evaluate, evaluate_generator
+    from get3d.options import MetricsOptions
+
+    options = MetricsOptions()
+    params = {p.name: p for p in cli.commands["metrics"].params}
+    for function in (evaluate, evaluate_generator):
+        signature = inspect.signature(function).parameters
+        for name, value in options.to_dict().items():
+            assert signature[name].default == value, (function.__name__, name)
+    for name, value in options.to_dict().items():
+        assert params[name].default == value, name

@@ -27,6 +27,7 @@ import torch
 
 from get3d.categories import CLIP_MODELS, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES
 from get3d.errors import Get3dError
+from get3d.options import MetricsOptions
 from get3d.render.camera import Cameras
 
 IMAGE_METRICS = ("fid", "kid")
@@ -35,6 +36,7 @@ TEXT_METRICS = ("clip",)
 ALL_METRICS = IMAGE_METRICS + GEOMETRY_METRICS + TEXT_METRICS
 DEFAULT_CLIP = ",".join(CLIP_MODELS)  # the fine-tune's default pair
 PROTOCOLS = ("get3d", "dataset")
+_M = MetricsOptions()  # get3d metrics' defaults, stated once in get3d.options
 GET3D_EVAL_MIXING = 0.9  # metric_utils.py: use_style_mixing=True with the generator's 0.9
 
 
@@ -155,12 +157,12 @@ def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0
     return meshes, empty
 
 
-def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,1nna", num_images: int = 50_000,
-             num_shapes: int = 1000, truncation: float = 1.0, ref_meshes: str | Path | None = None,
-             num_points: int = 2048, inception: str | Path | None = None, extractor=None,
-             device=None, seed: int = 0, batch: int = 8, category: str | None = None,
+def evaluate(ckpt, data_dir: str | Path | None = None, metrics=_M.metrics, num_images: int = _M.num_images,
+             num_shapes: int = _M.num_shapes, truncation: float = _M.truncation, ref_meshes: str | Path | None = None,
+             num_points: int = _M.num_points, inception: str | Path | None = None, extractor=None,
+             device=None, seed: int = _M.seed, batch: int = _M.batch, category: str | None = None,
              split_file: str | Path | None = None, prompt: str | None = None, clip=None,
-             clip_images: int = 100, clip_views: int = 4, protocol: str = "get3d") -> dict:
+             clip_images: int = _M.clip_images, clip_views: int = _M.clip_views, protocol: str = _M.protocol) -> dict:
     """Compute the asked metrics for a checkpoint; returns a JSON-ready dict.
 
     ``category``: the dataset's category folder (DATA/img/<category>; default: the one the
@@ -212,13 +214,14 @@ def _reference_folder(data_dir: Path, ref_meshes, names: list[str]) -> Path:
     return reference
 
 
-def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="fid,kid,cov,mmd,1nna",
-                       num_images: int = 50_000, num_shapes: int = 1000, truncation: float = 1.0,
-                       ref_meshes: str | Path | None = None, num_points: int = 2048,
-                       inception: str | Path | None = None, extractor=None, device=None, seed: int = 0,
-                       batch: int = 8, category: str | None = None, split_file: str | Path | None = None,
-                       encoders=None, prompt: str | None = None, clip_images: int = 100,
-                       clip_views: int = 4, protocol: str = "get3d") -> dict:
+def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_M.metrics,
+                       num_images: int = _M.num_images, num_shapes: int = _M.num_shapes,
+                       truncation: float = _M.truncation, ref_meshes: str | Path | None = None,
+                       num_points: int = _M.num_points, inception: str | Path | None = None, extractor=None,
+                       device=None, seed: int = _M.seed, batch: int = _M.batch, category: str | None = None,
+                       split_file: str | Path | None = None, encoders=None, prompt: str | None = None,
+                       clip_images: int = _M.clip_images, clip_views: int = _M.clip_views,
+                       protocol: str = _M.protocol) -> dict:
     """The metrics of an in-memory generator (what ``evaluate`` and training snapshots use).
 
     ``category`` defaults to the config's training category; ``encoders``: ImageTextEncoders for
