@@ -24,6 +24,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
+from get3d._io import atomic_write
 from get3d.checkpoint import load_generator
 from get3d.errors import Get3dError
 from get3d.export.files import parse_formats, save_asset
@@ -67,9 +68,7 @@ def _on_white(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def _write_json(path: Path, record: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(record, indent=2, default=str).encode(), fsync=False)
 
 
 def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=None, elevation=None,

@@ -13,13 +13,12 @@ A *code spec* (``codes_from_spec``) is what ``generate --latents``, ``interpolat
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from get3d._io import atomic_write
 from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
 
@@ -55,16 +54,7 @@ def save_latents(path, w_geo: torch.Tensor, w_tex: torch.Tensor, rotation, eleva
                "elevation": torch.as_tensor(elevation, dtype=torch.float32).detach().cpu().reshape(-1).contiguous()}
     blob = save(tensors, metadata={"format": FORMAT, "version": str(VERSION),
                                    "settings": json.dumps(settings, default=str)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(blob)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, blob)
 
 
 def load_latents(path, G=None) -> Latents:
