@@ -478,14 +478,9 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
                       keep_snapshots, grid_seeds, resume, device, quiet):
     """Fine-tune a whole generator toward a text (StyleGAN-NADA's directional CLIP loss, as in GET3D)."""
     from get3d.text.finetune import finetune_checkpoint
-    from get3d.text.options import parse_background
+    from get3d.text.options import parse_background, parse_weights
 
-    weights = None
-    if clip_weights:
-        try:
-            weights = tuple(float(w) for w in clip_weights.split(",") if w.strip())
-        except ValueError:
-            raise Get3dError(f"--clip-weights: not comma-separated numbers: {clip_weights!r}") from None
+    weights = parse_weights(clip_weights)
     result = finetune_checkpoint(
         ckpt, source, target, outdir, clip=clip_models, resume=resume, device=device, progress=not quiet,
         log=lambda line: click.echo(line, err=True), category=category, clip_weights=weights, layers=layers,

@@ -72,3 +72,12 @@ def test_metrics_defaults_are_stated_once():
             assert signature[name].default == value, (function.__name__, name)
     for name, value in options.to_dict().items():
         assert params[name].default == value, name
+
+
+def test_clip_weights_parse_in_the_library():
+    from get3d.text.options import parse_weights
+
+    assert parse_weights("1, 0.5") == (1.0, 0.5) and parse_weights([2, "3"]) == (2.0, 3.0)
+    assert parse_weights(None) is None and parse_weights(" ") is None
+    with pytest.raises(Get3dError, match=r"clip_weights \(--clip-weights\): not comma-separated numbers"):
+        parse_weights("1,x")

@@ -11,7 +11,7 @@ from typing import Optional
 from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
 
-__all__ = ["BACKGROUNDS", "GROUPS", "FinetuneOptions", "check_prompts", "parse_background"]
+__all__ = ["BACKGROUNDS", "GROUPS", "FinetuneOptions", "check_prompts", "parse_background", "parse_weights"]
 
 GROUPS = ("texture", "geometry", "all", "auto")  # --layers (get3d.text.layers says what each holds)
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grey": (0.5, 0.5, 0.5), "gray": (0.5, 0.5, 0.5)}
@@ -80,6 +80,17 @@ def check_prompts(source: str, target: str) -> tuple[str, str]:
     if source.casefold() == target.casefold():
         raise Get3dError(f"--source and --target are the same text ({source!r}): there is no direction to follow")
     return source, target
+
+
+def parse_weights(text) -> Optional[tuple]:
+    """'1,0.5' | a sequence | None/'' -> (1.0, 0.5) or None (one weight per CLIP model, default 1 each)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    items = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        return tuple(float(w) for w in items if str(w).strip())
+    except ValueError:
+        raise Get3dError(f"clip_weights (--clip-weights): not comma-separated numbers: {text!r}") from None
 
 
 def parse_background(text) -> tuple:
