@@ -360,16 +360,9 @@ def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_s
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def demo_cmd(outdir, device, backend, kimg, quick, quiet):
     """End to end: procedural data -> train `tiny` briefly -> textured meshes -> interpolation."""
-    import torch
+    from get3d.demo import run_demo
 
-    from get3d.demo import DemoSchedule, run_demo
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    schedule = DemoSchedule.quick() if quick else DemoSchedule.for_device(device)
-    if kimg is not None:
-        schedule.kimg = kimg
-        schedule.snapshot_kimg = min(schedule.snapshot_kimg, kimg)
-    run_demo(outdir, schedule, device=device, backend=backend, progress=not quiet, log=click.echo)
+    run_demo(outdir, device=device, backend=backend, progress=not quiet, log=click.echo, quick=quick, kimg=kimg)
 
 
 # --------------------------------------------------------------------------- convert-official

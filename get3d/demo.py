@@ -59,9 +59,22 @@ class DemoSchedule:
                    seeds=[0, 1], texture_res=32, interp_seeds=[0, 1], interp_steps=3, preview_res=32, init=None)
 
 
+    @classmethod
+    def pick(cls, device: str, quick: bool = False, kimg: float | None = None) -> "DemoSchedule":
+        """What ``get3d demo`` runs: :meth:`quick`, else :meth:`for_device`; ``kimg`` sets the
+        training length (snapshots at least that often)."""
+        schedule = cls.quick() if quick else cls.for_device(device)
+        if kimg is not None:
+            schedule.kimg = kimg
+            schedule.snapshot_kimg = min(schedule.snapshot_kimg, kimg)
+        return schedule
+
+
 def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: str | None = None,
-             backend: str = "auto", progress: bool = True, log=print) -> dict[str, Path]:
-    """Run the four stages; returns {stage: output path}."""
+             backend: str = "auto", progress: bool = True, log=print, *, quick: bool = False,
+             kimg: float | None = None) -> dict[str, Path]:
+    """Run the four stages; returns {stage: output path}. Without ``schedule``, the one
+    :meth:`DemoSchedule.pick` gives for ``device``, ``quick`` and ``kimg``."""
     from get3d.datasets.render_meshes import RenderSettings
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
     from get3d.generate import generate_assets, interpolate
@@ -69,7 +82,7 @@ def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: s
     from get3d.training.options import build_config, validate_config
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    schedule = schedule or DemoSchedule.for_device(device)
+    schedule = schedule or DemoSchedule.pick(device, quick, kimg)
     outdir = Path(outdir)
     paths = {"data": outdir / "data", "run": outdir / "run", "samples": outdir / "samples",
              "interpolation": outdir / "interpolation"}
