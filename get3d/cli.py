@@ -445,8 +445,18 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
         top_k=top_k, auto_iters=auto_iters, iters=iters, batch=batch, views=views, lr=lr, truncation=truncation,
         resolution=resolution, background=parse_background(background), templates=templates, seed=seed,
         snapshot_every=snapshot_every, keep_snapshots=keep_snapshots, grid_seeds=grid_seeds)
+    from get3d.generate import before_after_gallery
+
+    # The grid's seeds in 3-D, base and result side by side (outdir/before, outdir/after).
+    page = before_after_gallery(ckpt, result.snapshot, list(range(grid_seeds)), outdir,
+                                f'get3d finetune-text: "{source}" -> "{target}" (step {result.steps})',
+                                overview=[result.grid] if result.grid else [],
+                                settings={"checkpoint": str(ckpt), "source": source, "target": target,
+                                          "snapshot": str(result.snapshot)}, truncation=_FT.grid_truncation,
+                                device=device, category=category, log=lambda line: click.echo(line, err=True))
     click.echo(f"{result.steps} iterations ({result.skipped_steps} non-finite skipped), last loss "
-               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}")
+               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}; "
+               f"gallery {page}")
     click.echo(f"sample it: get3d generate --ckpt {outdir} --outdir {outdir}/samples")
 
 

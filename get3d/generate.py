@@ -240,3 +240,27 @@ def _interpolation_gallery(outdir: Path, ckpt, seeds, mode, steps, truncation, w
     settings = dict(checkpoint=str(ckpt), seeds=seeds, mode=mode, steps=steps, truncation=truncation)
     overview = [written[k] for k in ("grid", "animation", "strip") if k in written]
     written["gallery"] = str(write_gallery(outdir, f"get3d interpolate: {ckpt}", overview, items, settings))
+
+
+def before_after_gallery(before_ckpt, after_ckpt, seeds: list[int], outdir: str | Path, title: str,
+                         overview=(), settings: dict | None = None, truncation: float = 0.7, texture_res: int = 256,
+                         backend: str = "auto", device=None, category: str | None = None, log=print) -> Path:
+    """The same seeds through two generators (``finetune-text``'s base and result), side by side
+    in 3-D: ``outdir/before/seedNNNN.glb``, ``outdir/after/seedNNNN.glb`` and ``outdir/index.html``
+    with one card per seed holding both viewers (``overview``: images shown first). -> the page.
+    ``category`` goes to the base (a GET3D ``.pt``); the result is a get3d snapshot."""
+    outdir = Path(outdir)
+    meshes: dict[int, list[str]] = {seed: [] for seed in seeds}
+    for when, ckpt, cat in (("before", before_ckpt, category), ("after", after_ckpt, None)):
+        generator, folder, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir / when, seeds, cat)
+        for i, seed in enumerate(seeds):
+            with torch.no_grad():
+                ws_geo, ws_tex = generator.mapping(z_geo[i:i + 1], z_tex[i:i + 1], psi=truncation)
+            mesh = textured_mesh(generator, ws_geo, ws_tex, texture_res, backend=backend)
+            if mesh is None:
+                log(f"seed {seed} ({when}): the shape is empty (no surface); skipped")
+                continue
+            meshes[seed] += save_asset(mesh, folder, f"seed{seed:04d}", ["glb"])
+    items = [GalleryItem(f"seed {seed}: before | after", files, "" if files else "empty shapes: skipped")
+             for seed, files in meshes.items()]
+    return write_gallery(outdir, title, overview, items, settings)

@@ -32,6 +32,86 @@ def image_grid(images: torch.Tensor | Sequence[torch.Tensor], cols: int) -> torc
     return canvas.reshape(rows, cols, h, w, c).permute(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
 
 
+MIN_TILE = 128  # labelled grids show no tile smaller than this (px): 32 px renders are unreadable
+_INK = (40, 40, 40)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size)  # a scalable font (Pillow >= 10.1 with FreeType)
+    except (TypeError, AttributeError, OSError):
+        return ImageFont.load_default()  # older Pillow: the small bitmap font
+
+
+def _text_size(draw, text: str, font) -> tuple[int, int]:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    return right - left, bottom - top
+
+
+def _wrap(draw, text: str, font, width: int) -> list[str]:
+    """Greedy word wrap of ``text`` to ``width`` px (a long prompt must not run off the image)."""
+    lines, line = [], ""
+    for word in str(text).split():
+        trial = f"{line} {word}".strip()
+        if line and _text_size(draw, trial, font)[0] > width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return lines + ([line] if line else [])
+
+
+def labelled_grid(tiles, row_labels: Sequence[str] = (), col_labels: Sequence[str] = (), title: str = "",
+                  min_tile: int = MIN_TILE) -> torch.Tensor:
+    """A grid of images with words on it, for people: ``title`` across the top (wrapped; say the
+    prompt, rule and step there), ``col_labels`` above the columns, ``row_labels`` left of the rows.
+
+    tiles: [R,C,H,W,3] in [0,1] (or a nested R x C list of [H,W,3]). Tiles smaller than
+    ``min_tile`` are enlarged by a whole factor with nearest-neighbour sampling (every rendered
+    pixel stays visible as a square, nothing is invented). Returns [H',W',3] in [0,1] on white.
+    """
+    from PIL import ImageDraw
+
+    if not isinstance(tiles, torch.Tensor):
+        tiles = torch.stack([torch.stack([t.detach().float().cpu() for t in row]) for row in tiles])
+    if tiles.dim() != 5 or tiles.shape[0] == 0 or tiles.shape[1] == 0:
+        raise Get3dError(f"labelled_grid needs [R,C,H,W,3] tiles, got {tuple(tiles.shape)}")
+    rows, cols, h, w, _ = tiles.shape
+    scale = max(1, -(-min_tile // min(h, w)))
+    th, tw = h * scale, w * scale
+    font = _font(max(12, min(22, tw // 12)))
+    title_font = _font(max(14, min(26, tw // 10)))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    pad = 6
+    label_w = max([_text_size(probe, str(t), font)[0] for t in row_labels] + [0])
+    left = label_w + 2 * pad if label_w else 0
+    width = left + cols * tw
+    line_h = _text_size(probe, "Ag", title_font)[1] + 4
+    title_lines = _wrap(probe, title, title_font, width - 2 * pad) if title else []
+    top_title = len(title_lines) * line_h + (2 * pad if title_lines else 0)
+    col_h = _text_size(probe, "Ag", font)[1] + 2 * pad if col_labels else 0
+    top = top_title + col_h
+    canvas = Image.new("RGB", (width, top + rows * th), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for i, line in enumerate(title_lines):
+        draw.text((pad, pad + i * line_h), line, fill=_INK, font=title_font)
+    for c, label in enumerate(list(col_labels)[:cols]):
+        text_w = _text_size(draw, str(label), font)[0]
+        draw.text((left + c * tw + max(0, (tw - text_w) // 2), top_title + pad // 2), str(label), fill=_INK, font=font)
+    for r in range(rows):
+        if r < len(row_labels):
+            text_h = _text_size(draw, str(row_labels[r]), font)[1]
+            draw.text((pad, top + r * th + (th - text_h) // 2), str(row_labels[r]), fill=_INK, font=font)
+        for c in range(cols):
+            tile = Image.fromarray(to_uint8(tiles[r, c]))
+            if scale > 1:
+                tile = tile.resize((tw, th), Image.NEAREST)
+            canvas.paste(tile, (left + c * tw, top + r * th))
+    return torch.from_numpy(np.asarray(canvas).astype(np.float32) / 255.0)
+
+
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     return (image.detach().clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
