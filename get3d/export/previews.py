@@ -1,7 +1,8 @@
 """Preview images of textured meshes: grids of views, turntable GIFs.
 
-Previews are for people, not training: colour is shaded with a soft headlight (so shape reads
-well) and composited over a light background.
+Previews are for people, not training: by default the texture is lit by a key light from above
+and a weak headlight (:func:`shade`, so shape reads), "clay" shows the geometry alone in grey
+under the same light, "albedo" the texture unlit; composited over a light background.
 """
 from __future__ import annotations
 
@@ -134,12 +135,41 @@ def save_gif(path: str | Path, frames: torch.Tensor, fps: float = 12.0) -> Path:
     return path
 
 
+SHADINGS = ("lit", "clay", "albedo")
+CLAY = 0.8  # grey of untextured meshes and of "clay" previews
+
+
+def shade(normal: torch.Tensor, to_camera: torch.Tensor) -> torch.Tensor:
+    """Light on a surface for previews: normals [...,3], unit directions to the camera [...,3]
+    (world frame, Y up) -> [...,1] in [0.3, 1.1].
+
+    A key light from above, to the camera's left and in front, a weak headlight as fill, and
+    ambient: tops read brighter than sides, and a face's tilt shows as a change of brightness
+    (a headlight alone lights every face turned to the viewer alike, and albedo alone shows none
+    of the shape). Normals are flipped toward the camera first, since meshes may hold faces wound
+    either way.
+    """
+    facing = (normal * to_camera).sum(-1, keepdim=True)
+    normal = torch.where(facing < 0, -normal, normal)
+    up = torch.zeros_like(to_camera)
+    up[..., 1] = 1.0
+    left = torch.nn.functional.normalize(torch.cross(to_camera, up, dim=-1), dim=-1, eps=1e-6)
+    key = torch.nn.functional.normalize(0.6 * to_camera + 0.8 * up + 0.4 * left, dim=-1)
+    diffuse = (normal * key).sum(-1, keepdim=True).clamp_min(0)
+    return 0.3 + 0.55 * diffuse + 0.25 * facing.abs()
+
+
 def render_previews(meshes: Sequence, cameras: Cameras, resolution: int = 256, backend="auto",
-                    background=BACKGROUND) -> torch.Tensor:
+                    background=BACKGROUND, shading: str = "lit") -> torch.Tensor:
     """Render each mesh (``.verts``, ``.faces``, optional ``.uvs`` + ``.texture``) from each camera.
 
-    Returns [len(meshes), len(cameras), H, W, 3] in [0,1]. Untextured meshes are light grey.
+    ``shading``: "lit" (default: the texture under :func:`shade`'s light), "clay" (grey under the
+    same light: the geometry alone) or "albedo" (the texture as it is, no light: what the
+    generator's own renders show). Untextured meshes are light grey.
+    Returns [len(meshes), len(cameras), H, W, 3] in [0,1].
     """
+    if shading not in SHADINGS:
+        raise Get3dError(f"preview shading must be one of {', '.join(SHADINGS)}, got {shading!r}")
     renderer = Renderer(backend)
     device = torch.device("cuda" if renderer.backend.name == "nvdiffrast" else "cpu")
     cameras = cameras.to(device)
@@ -150,14 +180,15 @@ def render_previews(meshes: Sequence, cameras: Cameras, resolution: int = 256, b
             raise Get3dError("cannot preview an empty mesh")
         verts, faces = mesh.verts.to(device).float(), mesh.faces.to(device)
         textured = getattr(mesh, "uvs", None) is not None and getattr(mesh, "texture", None) is not None
+        textured = textured and shading != "clay"
         kwargs = {"uvs": [mesh.uvs.to(device)], "textures": [mesh.texture.to(device).float()]} if textured else {}
         with torch.no_grad():
             result = renderer.render(verts, faces, cameras, resolution, **kwargs)
-            albedo = result.color if textured else torch.full_like(result.normal, 0.8)
-            # Soft headlight: faces toward the camera brightest, grazing ones darker, never black.
-            to_camera = torch.nn.functional.normalize(cameras.positions(), dim=-1)[:, None, None, :]
-            shade = 0.55 + 0.45 * (result.normal * to_camera).sum(-1, keepdim=True).abs()
-            colour = albedo * shade
+            albedo = result.color if textured else torch.full_like(result.normal, CLAY)
+            colour = albedo
+            if shading != "albedo":
+                to_camera = torch.nn.functional.normalize(cameras.positions(), dim=-1)[:, None, None, :]
+                colour = (albedo * shade(result.normal, to_camera.expand_as(result.normal))).clamp(0, 1)
             out.append(colour * result.mask + background * (1 - result.mask))
     return torch.stack(out)
 
