@@ -171,7 +171,8 @@ def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale,
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--category", default=None, help="Only this category folder.")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Only the shapes of this GET3D split file (one shape id per line).")
+              help="Only the shapes of this GET3D split file (one shape id per line), or a GET3D split name: "
+              "get3d-chair (train), get3d-car-test, get3d-motorbike-val ... (fetched once, sha256-verified).")
 @click.option("--workers", default=None, type=int, help="Decoding threads (default: one per core, up to 8).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def check_data_cmd(data_dir, category, split_file, workers, quiet):
@@ -220,12 +221,15 @@ def _code_name(spec: str) -> str:
 @click.option("--raw-mesh", is_flag=True, help="Keep the raw extraction: surfaces cut by the grid's box stay open "
               "(default: capped, watertight).")
 @click.option("--preview-views", default=4, show_default=True, help="Views per seed in preview.png (0: none).")
+@click.option("--preview-shading", default="lit", show_default=True, type=click.Choice(["lit", "clay", "albedo"]),
+              help="preview.png and turntables: the texture under a key light, grey geometry under it, or the "
+                   "texture unlit.")
 @click.option("--turntable", "turntable_frames", default=0, show_default=True,
               help="Frames of a turntable GIF per seed (0: none).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, outdir, truncation, formats, texture_res, geometry_only, raw_mesh, preview_views,
+def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, outdir, truncation, formats, texture_res, geometry_only, raw_mesh, preview_views, preview_shading,
                  turntable_frames, backend, device, quiet):
     """Sample textured meshes (GLB, OBJ+MTL+PNG, PLY), one per seed, and a preview grid."""
     from get3d.generate import generate_assets, parse_seeds
@@ -239,7 +243,8 @@ def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, ou
     assets = generate_assets(ckpt, parse_seeds(seeds) if seeds else [], outdir, codes=codes, truncation=truncation, formats=formats,
                              texture_res=texture_res, geometry_only=geometry_only, backend=backend, device=device,
                              preview_views=preview_views, turntable_frames=turntable_frames, progress=not quiet,
-                             log=lambda line: click.echo(line, err=True), category=category, raw_mesh=raw_mesh)
+                             log=lambda line: click.echo(line, err=True), category=category, raw_mesh=raw_mesh,
+                             preview_shading=preview_shading)
     written = sum(1 for a in assets if a.mesh is not None)
     click.echo(f"{written} meshes written to {outdir}/ ({len(assets) - written} empty seeds skipped)")
 
@@ -288,7 +293,8 @@ def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncat
                    "Needed by every metric but clip.")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="GET3D split file (one shape id per line, e.g. its test split): real images, cameras and "
-                   "reference meshes of the listed shapes only.")
+                   "reference meshes of the listed shapes only. Or a GET3D split name such as get3d-chair-test "
+                   "(fetched once from GET3D's repository, sha256-verified).")
 @click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True,
               help="Comma-separated: fid, kid, cov, mmd, 1nna, clip.")
 @click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
@@ -375,8 +381,10 @@ def convert_official_cmd(checkpoint, out, category, tet_res, grid_scale):
 
 
 # ------------------------------------------------------------------------------- distill-2d
-def _rule_options(guidance: float | None, names: list[str]) -> dict:
-    return {name: ({"guidance_scale": guidance} if guidance is not None else {}) for name in names}
+def _rule_flags(fn):
+    from get3d.distill.cli_options import rule_option_flags  # torch-free: the rules' options as flags
+
+    return rule_option_flags(fn)
 
 
 @cli.command("distill-2d")
@@ -392,18 +400,26 @@ def _rule_options(guidance: float | None, names: list[str]) -> dict:
 @click.option("--outdir", default="out/distill-2d", show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
-def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guidance, seed, outdir, device, offline):
+@click.option("--perp-neg", is_flag=True, help="Perp-Neg guidance: the other views' prompts as negatives, as for "
+              "a view at --azimuth.")
+@click.option("--azimuth", default=0.0, show_default=True, type=float,
+              help="--perp-neg: the view the image shows, degrees from the front.")
+@_rule_flags
+def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guidance, seed, outdir, device, offline,
+                   perp_neg, azimuth, **rule_flags):
     """Optimise one image with SDS / ISM / SDI from a grey start and compare the rules."""
     from get3d.distill import load_diffusion
+    from get3d.distill.cli_options import collect_rule_options
     from get3d.distill.playground import distill_2d, parse_rules
 
     names = parse_rules(rules)
     if not prompt.strip():
         raise Get3dError("--prompt is empty: give the text the image should match")
+    rule_options = collect_rule_options(rule_flags, names, guidance)
     prior = load_diffusion(model, device=device, local_files_only=True if offline else None)
     result = distill_2d(prior, prompt, names, steps, outdir, negative_prompt=negative_prompt, lr=lr, every=every,
-                        seed=seed, rule_options=_rule_options(guidance, names), progress=True,
-                        settings={"model": model})
+                        seed=seed, rule_options=rule_options, progress=True, settings={"model": model},
+                        perp_neg=perp_neg, azimuth=azimuth)
     for name in names:
         click.echo(f"{name}: final loss {result.losses[name][-1] if result.losses[name] else 'n/a'}, "
                    f"{result.skipped[name]} non-finite steps skipped")
@@ -469,8 +485,18 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
         top_k=top_k, auto_iters=auto_iters, iters=iters, batch=batch, views=views, lr=lr, truncation=truncation,
         resolution=resolution, background=parse_background(background), templates=templates, seed=seed,
         snapshot_every=snapshot_every, keep_snapshots=keep_snapshots, grid_seeds=grid_seeds)
+    from get3d.generate import before_after_gallery
+
+    # The grid's seeds in 3-D, base and result side by side (outdir/before, outdir/after).
+    page = before_after_gallery(ckpt, result.snapshot, list(range(grid_seeds)), outdir,
+                                f'get3d finetune-text: "{source}" -> "{target}" (step {result.steps})',
+                                overview=[result.grid] if result.grid else [],
+                                settings={"checkpoint": str(ckpt), "source": source, "target": target,
+                                          "snapshot": str(result.snapshot)}, truncation=_FT.grid_truncation,
+                                device=device, category=category, log=lambda line: click.echo(line, err=True))
     click.echo(f"{result.steps} iterations ({result.skipped_steps} non-finite skipped), last loss "
-               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}")
+               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}; "
+               f"gallery {page}")
     click.echo(f"sample it: get3d generate --ckpt {outdir} --outdir {outdir}/samples")
 
 
@@ -529,12 +555,17 @@ _RF = _refine_defaults()  # option defaults come from the dataclass (refine() re
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
 @click.option("--tensorboard", is_flag=True, help="TensorBoard scalars and render grids in OUTDIR/tb.")
+@click.option("--perp-neg/--no-perp-neg", default=_RF.perp_neg, show_default=True,
+              help="Perp-Neg guidance: the other views' prompts as negatives (needs the view prompts).")
+@_rule_flags
 def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, steps, outdir, guidance, lr_sdf,
                lr_deformation, lr_texture, sdf_reg_weight, laplacian_weight, geometry_only, texture_only, batch,
                render_res, background, tet_res, category, plane_res, fit_steps, snapshot_every, max_bad_steps,
-               export_every, resume, texture_res, preview_res, truncation, run_seed, device, offline, tensorboard):
+               export_every, resume, texture_res, preview_res, truncation, run_seed, device, offline, tensorboard,
+               perp_neg, **rule_flags):
     """Refine one asset (a checkpoint's seed, or a mesh file) toward a text prompt by score
     distillation (SDS, ISM, SDI)."""
+    from get3d.distill.cli_options import collect_rule_options
     from get3d.distill.refine import refine_checkpoint, refine_mesh
 
     if mesh is not None and (ckpt is not None or seed is not None):
@@ -551,8 +582,9 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
                    background=background, snapshot_every=snapshot_every, export_every=export_every,
                    max_bad_steps=max_bad_steps, resume=resume, texture_res=texture_res, preview_res=preview_res,
                    run_seed=run_seed, tensorboard=tensorboard, progress=True,
-                   device=device, local_files_only=True if offline else None, guidance=guidance,
-                   tet_res=tet_res)
+                   device=device, local_files_only=True if offline else None, tet_res=tet_res, perp_neg=perp_neg,
+                   rule_options=collect_rule_options(rule_flags, [str(rule).strip().lower()], guidance)
+                   [str(rule).strip().lower()])
     if mesh is not None:
         result = refine_mesh(mesh, prompt, model, outdir, rule, plane_res=plane_res, fit_steps=fit_steps, **options)
     else:
@@ -663,6 +695,8 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
         if param.is_flag:
             if value:
                 argv.append(flag)
+            elif param.secondary_opts:  # an on/off pair given as its off spelling (--no-camera-cond)
+                argv.append(max(param.secondary_opts, key=len))
         elif value is not None:
             argv += [flag, str(value)]
     return argv
@@ -690,6 +724,13 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--gamma", type=float, default=None, help="R1 weight of the RGB discriminator.")
 @click.option("--iso-surface", type=click.Choice(["dmtet", "flexicubes"]), default=None,
               help="Surface extractor (GET3D --iso_surface; default: the preset's, dmtet). See docs/model.md.")
+@click.option("--camera-cond/--no-camera-cond", "camera_cond", default=None,
+              help="Condition the discriminators on the camera (GET3D --add_camera_cond; default on). "
+              "--no-camera-cond for data whose cameras are unknown.")
+@click.option("--camera-mode", type=click.Choice(["shapenet_car", "shapenet_chair", "shapenet_motorbike", "ts_house",
+                                                  "ts_animal", "renderpeople"]), default=None,
+              help="GET3D's named training-view distribution (--data_camera_mode): azimuth 0-360, elevation "
+              "0-30 (shapenet_*, ts_house), 0-45 (ts_animal) or 0-20 (renderpeople) degrees, radius 1.2.")
 @click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")
@@ -701,14 +742,16 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Train only on the shapes listed in this file (GET3D's split files: one shape folder per line).")
+              help="Train only on the shapes listed in this file (GET3D's split files: one shape folder per line), "
+              "or GET3D's published split by name: get3d-chair, get3d-car, get3d-motorbike (train; -val/-test "
+              "also exist), fetched once from GET3D's repository and sha256-verified.")
 @click.option("--category", "data_category", default=None, help="Category folder under DATA/img to train on.")
 @click.option("--init", default=None, help="Start from these weights: a snapshot, run folder, bundled model name "
               "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
-              iso_surface, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
+              iso_surface, camera_cond, camera_mode, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
               split_file, data_category, init, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
@@ -729,7 +772,8 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
 
     overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
                      resolution=resolution, split_file=str(split_file) if split_file else None,
-                     category=data_category, variant=variant, iso_surface=iso_surface)
+                     category=data_category, variant=variant, iso_surface=iso_surface, camera_cond=camera_cond,
+                     camera_mode=camera_mode)
     cfg = config_for_run(preset_name, config_file, resume, outdir, overrides)
     hook = None
     if metrics:

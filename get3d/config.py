@@ -61,6 +61,9 @@ class ModelConfig:
     # Surface extractor (GET3D --iso_surface): 'dmtet' (tet grid) or 'flexicubes' (voxel grid with
     # tet_res cubes per axis, a per-cube weight head, docs/model.md). Older snapshots: 'dmtet'.
     iso_surface: str = "dmtet"
+    # Discriminators conditioned on the camera (GET3D --add_camera_cond, default on); off for data
+    # whose cameras are unknown: D then sees images only.
+    d_camera_cond: bool = True
 
 
 @dataclass
@@ -107,11 +110,36 @@ class DataConfig:
     split_file: str | None = None
     rotation_range: tuple[float, float] = (0.0, 360.0)  # fake-camera sampling, degrees
     elevation_range: tuple[float, float] = (0.0, 30.0)
+    # The GET3D --data_camera_mode name the two ranges above came from (CAMERA_MODES), if any.
+    camera_mode: str | None = None
     workers: int = 2
     # Real images: 'blend' (colour premultiplied by alpha, area-resized; soft mask like the
     # generator's antialiased one) or 'binary' (GET3D's training/dataset.py: RGB bilinear, alpha
     # nearest, colour kept where alpha > 0, mask binarised).
     alpha: str = "blend"
+
+
+# GET3D's named camera distributions for the generator's training views (--data_camera_mode,
+# read from its code): radius 1.2, azimuth uniform over the full circle, polar angle from the up
+# axis uniform in [90 - e_hi, 90 - e_lo] degrees, i.e. elevation uniform in (e_lo, e_hi).
+CAMERA_MODES: dict[str, tuple[float, float]] = {
+    "shapenet_car": (0.0, 30.0),
+    "shapenet_chair": (0.0, 30.0),
+    "shapenet_motorbike": (0.0, 30.0),
+    "ts_house": (0.0, 30.0),
+    "ts_animal": (0.0, 45.0),
+    "renderpeople": (0.0, 20.0),
+}
+
+
+def apply_camera_mode(config: "Config", name: str) -> "Config":
+    """Set data.rotation_range / elevation_range from a GET3D camera mode name (in place, returned)."""
+    if name not in CAMERA_MODES:
+        raise Get3dError(f"unknown camera mode {name!r}; choose from {', '.join(CAMERA_MODES)}")
+    config.data.rotation_range = (0.0, 360.0)
+    config.data.elevation_range = CAMERA_MODES[name]
+    config.data.camera_mode = name
+    return config
 
 
 @dataclass

@@ -148,6 +148,8 @@ def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_
         cfg.d_architecture = "resnet" if any(k.endswith(".skip.weight") for k in d_state) else "skip"
         embed = d_state.get("mapping.embed.weight")
         cfg.d_camera_encoding = "get3d" if embed is None or embed.shape[1] == 14 else "sincos"
+        # GET3D --add_camera_cond 0 builds its discriminators without a camera mapping.
+        cfg.d_camera_cond = any(k.startswith("mapping.") for k in d_state)
     return cfg
 
 

@@ -97,8 +97,12 @@ def test_distill_bench_quick_prints_json_for_each_rule():
     rows = {row["rule"]: row for row in report["results"]}
     assert set(rows) == {"sds", "ism", "sdi"}
     assert all(row["s_per_step"] > 0 for row in rows.values())
-    # SDS: one guided call; SDI: 10 guided inversion calls + 1 guided prediction.
-    assert rows["sds"]["unet_calls_per_step"] == 1 and rows["sdi"]["unet_calls_per_step"] == 11
+    # SDS: one guided call; SDI at its first step (t = 980): 11 guided inversion calls (the start at
+    # timestep -99 and the stride-100 grid 1..901) + 1 guided prediction.
+    assert rows["sds"]["unet_calls_per_step"] == 1 and rows["sdi"]["unet_calls_per_step"] == 12
+    calls = {(row["rule"], row["t"]): row["unet_calls"] for row in report["unet_calls"]}
+    assert [calls[("sdi", t)] for t in (980, 797, 615, 432, 250)] == [12, 10, 9, 7, 5]
+    assert calls[("ism", 979)] == 7 and calls[("ism", 21)] == 3 and calls[("sds", 500)] == 1
 
 
 def test_finetune_text_bench_quick_prints_json():
