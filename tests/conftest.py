@@ -2,11 +2,11 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
-def _reference_fixture_present(request):
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
     """@pytest.mark.reference_fixture(path): skip when path is absent, fail under CI=true
-    (tests/_support.py)."""
-    marker = request.node.get_closest_marker("reference_fixture")
+    (tests/_support.py). A hook, not a fixture, so it runs before module fixtures load the data."""
+    marker = item.get_closest_marker("reference_fixture")
     if marker is not None:
         from pathlib import Path
 

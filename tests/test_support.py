@@ -29,23 +29,16 @@ def test_the_get3d_fixture_is_a_copy_inside_the_repository():
         assert (folder / name).is_file(), name
 
 
-def _absent_fixture_check(pytester_like_dir, monkeypatch, ci):
-    monkeypatch.setenv("CI", ci)
-    from tests.conftest import _reference_fixture_present
-
-    class Node:
-        @staticmethod
-        def get_closest_marker(name):
-            return pytest.mark.reference_fixture(pytester_like_dir / "absent").mark if name == "reference_fixture" \
-                else None
-
-    class Request:
-        node = Node()
-
-    _reference_fixture_present.__wrapped__(Request())
-
-
 @pytest.mark.parametrize("ci,expected", [("true", Failed), ("", Skipped)])
 def test_the_reference_fixture_marker_skips_or_fails(tmp_path, monkeypatch, ci, expected):
+    from tests.conftest import pytest_runtest_setup
+
+    monkeypatch.setenv("CI", ci)
+
+    class Item:
+        @staticmethod
+        def get_closest_marker(name):
+            return pytest.mark.reference_fixture(tmp_path / "absent").mark if name == "reference_fixture" else None
+
     with pytest.raises(expected, match="absent"):
-        _absent_fixture_check(tmp_path, monkeypatch, ci)
+        pytest_runtest_setup(Item())
