@@ -23,7 +23,7 @@ from get3d.checkpoint import load_generator
 from get3d.errors import Get3dError
 from get3d.export.files import parse_formats, save_asset
 from get3d.export.gallery import GalleryItem, write_gallery
-from get3d.export.previews import image_grid, render_previews, save_gif, save_image
+from get3d.export.previews import SHADINGS, image_grid, render_previews, save_gif, save_image
 from get3d.export.uv_bake import bake_mesh
 from get3d.geometry.mesh import Mesh
 from get3d.networks.generator import seed_latents
@@ -102,8 +102,10 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
                     geometry_only: bool = _G.geometry_only, backend: str = _G.backend, device=None,
                     preview_views: int = _G.preview_views, turntable_frames: int = _G.turntable_frames,
                     preview_res: int = _G.preview_res, progress: bool = True, log=print, category: str | None = None,
-                    raw_mesh: bool = _G.raw_mesh, codes: list | None = None) -> list[Asset]:
+                    raw_mesh: bool = _G.raw_mesh, codes: list | None = None,
+                    preview_shading: str = _G.preview_shading) -> list[Asset]:
     """``get3d generate``: one textured mesh per seed, a preview grid, optional turntables.
+    ``preview_shading``: "lit" (texture under a key light), "clay" or "albedo" (export.previews).
     ``codes``: (name, geometry spec, texture spec) triples generated after the seeds, written as
     ``<name>.*`` (a spec is a latents file from ``get3d invert`` or a seed: get3d.invert.latents)."""
     from get3d.invert.latents import codes_from_spec
@@ -112,8 +114,11 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
 
     options = GenerateOptions(truncation, ",".join(formats) if isinstance(formats, (list, tuple)) else formats,
                               texture_res, geometry_only, raw_mesh, preview_views, turntable_frames, preview_res,
-                              backend).check()
+                              backend, preview_shading).check()
     formats = parse_formats(formats)
+    if preview_shading not in SHADINGS:
+        raise Get3dError(f"preview_shading (--preview-shading) must be one of {', '.join(SHADINGS)}, "
+                         f"got {preview_shading!r}")
     generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds or [0], category)
     assets = []
     jobs = [(i, seed, None) for i, seed in enumerate(seeds)] + [(None, -1, c) for c in codes or []]
@@ -139,12 +144,14 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
         raise Get3dError(f"all {len(jobs)} {'codes' if codes else 'seeds'} gave empty shapes (no surface); "
                          f"is {ckpt} trained?")
     if preview_views > 0:
-        views = render_previews(meshes, Cameras.orbit(preview_views, 20.0, start=30.0), preview_res, backend)
+        views = render_previews(meshes, Cameras.orbit(preview_views, 20.0, start=30.0), preview_res, backend,
+                                shading=preview_shading)
         save_image(outdir / "preview.png", image_grid(views.reshape(-1, *views.shape[2:]), preview_views))
     if turntable_frames > 0:
         for asset in assets:
             if asset.mesh is not None:
-                frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
+                frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend,
+                                         shading=preview_shading)[0]
                 asset.files.append(str(save_gif(outdir / f"{asset.name or f'seed{asset.seed:04d}'}_turntable.gif", frames)))
     settings = dict(command="generate", checkpoint=str(ckpt), category=category, seeds=seeds,
                     codes=[list(map(str, c)) for c in codes or []], **options.to_dict())
@@ -259,3 +266,27 @@ def _interpolation_gallery(outdir: Path, ckpt, seeds, category, options: Interpo
     _write_settings(outdir, settings)
     overview = [written[k] for k in ("grid", "animation", "strip") if k in written]
     written["gallery"] = str(write_gallery(outdir, f"get3d interpolate: {ckpt}", overview, items, settings))
+
+
+def before_after_gallery(before_ckpt, after_ckpt, seeds: list[int], outdir: str | Path, title: str,
+                         overview=(), settings: dict | None = None, truncation: float = _G.truncation, texture_res: int = 256,
+                         backend: str = "auto", device=None, category: str | None = None, log=print) -> Path:
+    """The same seeds through two generators (``finetune-text``'s base and result), side by side
+    in 3-D: ``outdir/before/seedNNNN.glb``, ``outdir/after/seedNNNN.glb`` and ``outdir/index.html``
+    with one card per seed holding both viewers (``overview``: images shown first). -> the page.
+    ``category`` goes to the base (a GET3D ``.pt``); the result is a get3d snapshot."""
+    outdir = Path(outdir)
+    meshes: dict[int, list[str]] = {seed: [] for seed in seeds}
+    for when, ckpt, cat in (("before", before_ckpt, category), ("after", after_ckpt, None)):
+        generator, folder, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir / when, seeds, cat)
+        for i, seed in enumerate(seeds):
+            with torch.no_grad():
+                ws_geo, ws_tex = generator.mapping(z_geo[i:i + 1], z_tex[i:i + 1], psi=truncation)
+            mesh = textured_mesh(generator, ws_geo, ws_tex, texture_res, backend=backend)
+            if mesh is None:
+                log(f"seed {seed} ({when}): the shape is empty (no surface); skipped")
+                continue
+            meshes[seed] += save_asset(mesh, folder, f"seed{seed:04d}", ["glb"])
+    items = [GalleryItem(f"seed {seed}: before | after", files, "" if files else "empty shapes: skipped")
+             for seed, files in meshes.items()]
+    return write_gallery(outdir, title, overview, items, settings)

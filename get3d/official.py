@@ -33,7 +33,8 @@ from typing import Optional
 
 import torch
 
-from get3d.categories import CATEGORIES, GET3D_TET_RES, SYNSETS, get_category
+from get3d.categories import CATEGORIES as _ROWS
+from get3d.categories import GET3D_TET_RES, SYNSETS, get_category
 from get3d.config import Config, ModelConfig
 from get3d.errors import Get3dError
 from get3d.snapshot import write_snapshot
@@ -41,6 +42,8 @@ from get3d.snapshot import write_snapshot
 __all__ = ["CATEGORIES", "SYNSETS", "OfficialCheckpoint", "convert_official", "is_official_checkpoint",
            "load_official_checkpoint", "official_model_config", "split_official_state"]
 
+# What loading a GET3D checkpoint takes from each category's row (get3d.categories): its grid.
+CATEGORIES = {name: dict(tet_res=row.tet_res, grid_scale=row.grid_scale) for name, row in _ROWS.items()}
 # How GET3D turns its texture field into images; converted checkpoints, and runs started from one
 # with `get3d train --init`, use it (the weights' to_rgb was trained for it).
 IMAGE_STYLE = {"rgb_activation": "get3d", "image_background": "to_rgb_bias", "antialias_color": False}

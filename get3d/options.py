@@ -56,6 +56,7 @@ class GenerateOptions(_Options):
     turntable_frames: int = 0  # frames of a turntable GIF per seed (0: none)
     preview_res: int = 256
     backend: str = "auto"  # rasterizer: auto, torch, nvdiffrast (checked by get3d.render.rasterizer)
+    preview_shading: str = "lit"  # preview.png and turntables: lit, clay, albedo (checked against export.previews)
 
     def check(self) -> "GenerateOptions":
         _finite(self, "truncation")

@@ -158,3 +158,16 @@ def test_triplane_bench_prints_json_and_both_versions_agree_bit_for_bit():
     assert report["benchmark"] == "triplane"
     assert [r["case"] for r in report["results"]] == ["sample_tiny", "texture_bake_b1", "texture_render_b4"]
     assert all(r["equal"] and r["max_abs_diff"] == 0.0 and r["before_ms"] > 0 for r in report["results"])
+
+
+def test_invert_bench_quick_prints_json():
+    proc = subprocess.run([sys.executable, str(BENCH / "invert.py"), "--quick", "--devices", "cpu"],
+                          capture_output=True, text=True, check=True)
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "invert" and report["quick"]
+    cases = {row["case"]: row for row in report["results"]}
+    assert set(cases) == {"images-known", "images-unknown", "mesh-glb", "tune"}
+    for row in cases.values():
+        assert row["seconds"]["search"] > 0 and row["seconds"]["optimize"] > 0 and row["peak_mb"] > 0
+        assert 0 <= row["iou"] <= 1 and "iou_random_best" in row
+    assert cases["tune"]["seconds"]["tune"] > 0 and "chamfer" in cases["mesh-glb"]
