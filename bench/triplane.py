@@ -1,7 +1,7 @@
 """Benchmark the triplane hot path before and after sampling per plane on views; prints one JSON document.
 
 Cases (each timed as the median of --repeats runs, the two versions interleaved so load on a
-shared machine hits both alike; max_abs_diff compares their outputs, ``equal`` is bit-equality):
+shared machine hits both alike, a run averaging enough back-to-back calls to last ~0.2 s; max_abs_diff compares their outputs, ``equal`` is bit-equality):
   sample_*   get3d.networks.generator.sample_triplane on planes that are the geometry slice of a
              backbone output holding texture planes too (as Generator.triplanes returns them);
              full = GET3D's size (32 channels, 256^2, batch 4, 100k points), tiny = the tiny preset's
@@ -66,23 +66,26 @@ def texture_after(G, tex_planes, ws_tex, points, batch_index):
     return G.texture_colors(ws_tex, points, batch_index, tex_planes=tex_planes)
 
 
-def _time(fn, device) -> float:
+def _time(fn, device, inner: int) -> float:
+    """Seconds per call, averaged over ``inner`` back-to-back calls (millisecond cases need many)."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     start = time.perf_counter()
-    out = fn()
+    for _ in range(inner):
+        fn()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return time.perf_counter() - start, out
+    return (time.perf_counter() - start) / inner
 
 
 def compare(name: str, before, after, repeats: int, device: str, extra: dict) -> dict:
     with torch.no_grad():
         ref, ours = before(), after()  # warm-up, and the outputs compared
+        inner = max(1, min(50, int(0.2 / max(_time(after, device, 1), 1e-6))))
         times = {"before": [], "after": []}
         for _ in range(repeats):
             for key, fn in (("before", before), ("after", after)):
-                times[key].append(_time(fn, device)[0])
+                times[key].append(_time(fn, device, inner))
     b, a = statistics.median(times["before"]), statistics.median(times["after"])
     return {"case": name, **extra, "before_ms": round(1000 * b, 2), "after_ms": round(1000 * a, 2),
             "speedup": round(b / a, 2), "max_abs_diff": float((ref - ours).abs().max()),
