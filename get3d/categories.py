@@ -23,7 +23,7 @@ from typing import Optional
 from get3d.errors import Get3dError
 
 __all__ = ["CAMERA_MODES", "CATEGORIES", "Category", "CLIP_MODELS", "DEFAULT_RENDER_SCALE", "GET3D_TET_RES", "SYNSETS",
-           "TRAIN_METRIC_IMAGES", "TRAIN_METRIC_SHAPES", "TRUNCATION", "find_category", "get_category",
+           "SURFACE_POINTS", "TRAIN_METRIC_IMAGES", "TRAIN_METRIC_SHAPES", "TRUNCATION", "find_category", "get_category",
            "render_scale"]
 
 # ------------------------------------------------------------------------- GET3D constants
@@ -89,8 +89,17 @@ def render_scale_help() -> str:
     return f"{named}, others {DEFAULT_RENDER_SCALE:g}"
 
 
+def camera_mode_help() -> str:
+    """'0-30 (shapenet_car, ...), 0-45 (ts_animal), ...' for the CLI's help, from the table."""
+    by_range: dict = {}
+    for mode, (low, high) in CAMERA_MODES.items():
+        by_range.setdefault(f"{low:g}-{high:g}", []).append(mode)
+    return ", ".join(f"{span} ({', '.join(modes)})" for span, modes in by_range.items())
+
+
 # ------------------------------------------------------------------------- shared defaults
 TRUNCATION = 0.7  # psi of every command that samples a trained generator (GET3D's inference uses 0.7)
 CLIP_MODELS = ("openai/clip-vit-base-patch32", "openai/clip-vit-base-patch16")  # finetune-text and clip metric
 TRAIN_METRIC_IMAGES = 5000  # train --metrics: generated images for fid/kid per snapshot
 TRAIN_METRIC_SHAPES = 200  # train --metrics: generated shapes for cov/mmd/1nna per snapshot
+SURFACE_POINTS = 2048  # area-uniform points per shape for Chamfer distances (GET3D's evaluation)

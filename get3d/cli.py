@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from get3d import __version__
-from get3d.categories import (CLIP_MODELS, GET3D_TET_RES, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES, TRUNCATION,
-                              render_scale_help)
+from get3d.categories import (CAMERA_MODES, CLIP_MODELS, GET3D_TET_RES, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES,
+                              TRUNCATION, camera_mode_help, render_scale_help)
 from get3d.errors import Get3dError
 from get3d.options import MODES, GenerateOptions, InterpolateOptions, MetricsOptions
 
@@ -727,10 +727,9 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--camera-cond/--no-camera-cond", "camera_cond", default=None,
               help="Condition the discriminators on the camera (GET3D --add_camera_cond; default on). "
               "--no-camera-cond for data whose cameras are unknown.")
-@click.option("--camera-mode", type=click.Choice(["shapenet_car", "shapenet_chair", "shapenet_motorbike", "ts_house",
-                                                  "ts_animal", "renderpeople"]), default=None,
+@click.option("--camera-mode", type=click.Choice(list(CAMERA_MODES)), default=None,
               help="GET3D's named training-view distribution (--data_camera_mode): azimuth 0-360, elevation "
-              "0-30 (shapenet_*, ts_house), 0-45 (ts_animal) or 0-20 (renderpeople) degrees, radius 1.2.")
+              f"{camera_mode_help()} degrees, radius 1.2.")
 @click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")

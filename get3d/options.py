@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from get3d.categories import TRUNCATION
+from get3d.categories import SURFACE_POINTS, TRUNCATION
 from get3d.errors import Get3dError
 
 __all__ = ["GenerateOptions", "InterpolateOptions", "MetricsOptions", "MODES"]
@@ -100,7 +100,7 @@ class MetricsOptions(_Options):
     num_images: int = 50_000  # generated images for FID/KID (GET3D: 50k)
     num_shapes: int = 1000  # generated shapes for COV/MMD/1-NNA
     truncation: float = 1.0  # GET3D evaluates without truncation
-    num_points: int = 2048  # surface points per shape
+    num_points: int = SURFACE_POINTS  # surface points per shape
     seed: int = 0
     batch: int = 8  # generation batch
     clip_images: int = 100  # clip: generated latents

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from get3d.categories import SURFACE_POINTS
 from get3d.geometry.mesh import Mesh
 from get3d.invert.render import render_codes
 from get3d.invert.target import InvertTarget
@@ -45,7 +46,7 @@ def colour_loss(rgb: torch.Tensor, target_rgb: torch.Tensor, target_mask: torch.
     return ((rgb - target_rgb) ** 2 * weight).sum() / (3 * weight.sum()).clamp_min(1e-6)
 
 
-def chamfer_loss(verts: torch.Tensor, faces: torch.Tensor, target_points: torch.Tensor, num: int = 2048,
+def chamfer_loss(verts: torch.Tensor, faces: torch.Tensor, target_points: torch.Tensor, num: int = SURFACE_POINTS,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """verts [N,3], faces [F,3] (the generated mesh), target_points [P,3] -> [] Chamfer distance."""
     if faces.shape[0] == 0:

@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from get3d.categories import SURFACE_POINTS
 from get3d.geometry.mesh import Mesh
 from get3d.metrics.chamfer import chamfer_distance, sample_mesh_points
 
@@ -34,7 +35,7 @@ def masked_psnr(rgb: torch.Tensor, target_rgb: torch.Tensor, target_mask: torch.
     return torch.where(count > 0, psnr, torch.full_like(psnr, math.nan))
 
 
-def mesh_chamfer(mesh: Mesh, target: Mesh, num: int = 2048, seed: int = 0, normalize: bool = True) -> float:
+def mesh_chamfer(mesh: Mesh, target: Mesh, num: int = SURFACE_POINTS, seed: int = 0, normalize: bool = True) -> float:
     """Chamfer distance x 10^3 between two meshes: GET3D's protocol (see the module docstring), or
     with ``normalize=False`` in the meshes' own common frame (the generator's units)."""
     gen = torch.Generator().manual_seed(int(seed))

@@ -31,7 +31,7 @@ from typing import Callable, Optional
 
 import torch
 
-from get3d.categories import TRUNCATION
+from get3d.categories import SURFACE_POINTS, TRUNCATION
 from get3d.errors import Get3dError
 from get3d.invert.losses import WPrior, inversion_loss
 from get3d.invert.metrics import image_metrics, mesh_chamfer
@@ -62,7 +62,7 @@ class InvertOptions:
     w_colour: float = 1.0
     w_chamfer: float = 100.0  # Chamfer in generator units is ~1e-3 for a close match
     w_prior: float = 1e-3
-    chamfer_points: int = 2048
+    chamfer_points: int = SURFACE_POINTS
     tune_steps: int = 0  # stage 3 (pivotal tuning); 0 = off
     tune_lr: float = 3e-4
     w_locality: float = 1.0  # stage 3: keep other codes' renders as they were

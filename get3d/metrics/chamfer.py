@@ -19,6 +19,7 @@ import math
 
 import torch
 
+from get3d.categories import SURFACE_POINTS
 from get3d.errors import Get3dError
 from get3d.geometry.mesh import Mesh
 
@@ -57,7 +58,7 @@ def normalize_mesh(mesh: Mesh) -> Mesh:
     return Mesh(verts, mesh.faces)
 
 
-def sample_mesh_points(mesh: Mesh, num: int = 2048, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_mesh_points(mesh: Mesh, num: int = SURFACE_POINTS, generator: torch.Generator | None = None) -> torch.Tensor:
     """[num,3] area-uniform surface points of the normalised mesh (GET3D: 2048 per shape)."""
     return normalize_mesh(mesh).sample_points(num, generator=generator)
 

@@ -13,6 +13,7 @@ from typing import Sequence, Union
 
 import torch
 
+from get3d.categories import SURFACE_POINTS
 from get3d.errors import Get3dError
 from get3d.geometry.mesh import MESH_FORMATS, Mesh
 from get3d.metrics.chamfer import normalize_shape, pairwise_chamfer, sample_mesh_points
@@ -42,7 +43,7 @@ def mesh_files(folder: str | Path) -> list[Path]:
 
 
 def load_shape_points(
-    source: ShapeSource, num_points: int = 2048, seed: int = 0, skip_bad: bool = False
+    source: ShapeSource, num_points: int = SURFACE_POINTS, seed: int = 0, skip_bad: bool = False
 ) -> ShapeSet:
     """Normalised point clouds [K,num_points,3] from any ShapeSource (see module docstring).
 
@@ -90,7 +91,7 @@ def load_shape_points(
 def geometry_metrics(
     gen: ShapeSource,
     ref: ShapeSource,
-    num_points: int = 2048,
+    num_points: int = SURFACE_POINTS,
     seed: int = 0,
     with_1nna: bool = True,
     chunk: int | None = None,
