@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,12 +35,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from get3d._io import atomic_write, sha256_file
 from get3d.errors import Get3dError
 
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent / "pretrained"  # bundled models: <name>.json + .safetensors
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 _NAME = re.compile(r"^snapshot-(\d{9})$")
 
 
@@ -64,30 +61,6 @@ def snapshot_stem(images_seen: int) -> str:
 
 
 # ------------------------------------------------------------------------------------ writing
-def _atomic_write(path: Path, write) -> None:
-    """Call write(file_object) on a temp file beside `path`, fsync, then rename onto `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; snapshots get ordinary file permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _module_tensors(name: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"{name}.{key}": value.detach() for key, value in module.state_dict().items()}
 
@@ -157,7 +130,7 @@ def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, t
 
     weights_path = outdir / f"{stem}.safetensors"
     blob = save(tensors, metadata={"format": "get3d", "version": str(FORMAT_VERSION)})
-    _atomic_write(weights_path, lambda handle: handle.write(blob))
+    atomic_write(weights_path, lambda handle: handle.write(blob))
     meta = {
         "format": "get3d-snapshot",
         "version": FORMAT_VERSION,
@@ -173,7 +146,7 @@ def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, t
     meta.update(extra or {})
     json_path = outdir / f"{stem}.json"
     text = json.dumps(meta, indent=1).encode()
-    _atomic_write(json_path, lambda handle: handle.write(text))
+    atomic_write(json_path, lambda handle: handle.write(text))
     return Snapshot(json_path, weights_path, int(images_seen))
 
 
@@ -241,7 +214,7 @@ def read_snapshot(path: str | Path, verify: bool = True) -> tuple[dict[str, torc
     if verify and expected.get("bytes") is not None and weights_path.stat().st_size != expected["bytes"]:
         raise Get3dError(f"{weights_path}: truncated or altered ({weights_path.stat().st_size} bytes, "
                          f"snapshot says {expected['bytes']})")
-    if verify and expected.get("sha256") and _sha256(weights_path) != expected["sha256"]:
+    if verify and expected.get("sha256") and sha256_file(weights_path) != expected["sha256"]:
         raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON (corrupt file)")
     from safetensors.torch import load_file
 

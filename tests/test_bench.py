@@ -15,11 +15,15 @@ def test_dmtet_bench_prints_json_and_its_baseline_agrees():
         capture_output=True, text=True, check=True,
     )
     report = json.loads(proc.stdout)
-    assert report["benchmark"] == "dmtet" and len(report["results"]) == 2
+    assert report["benchmark"] == "dmtet" and len(report["results"]) == 4
+    by_kind = {}
     for row in report["results"]:
-        assert row["mesh_faces"] > 0
-        for key in ("forward_ms", "forward_backward_ms", "forward_unique_per_call_ms"):
-            assert row[key] > 0
+        by_kind.setdefault(row["extractor"], []).append(row)
+        assert row["mesh_faces"] > 0 and row["forward_ms"] > 0 and row["forward_backward_ms"] > 0
+    assert sorted(by_kind) == ["dmtet", "flexicubes"]
+    assert all(row["forward_unique_per_call_ms"] > 0 for row in by_kind["dmtet"])
+    # FlexiCubes at res 10 has 10^3 cubes and 11^3 vertices, beside DMTet at tet_res 10.
+    assert [(r["res"], r["grid_cubes"], r["grid_verts"]) for r in by_kind["flexicubes"]] == [(10, 1000, 1331)] * 2
 
 
 def test_baseline_extractor_matches_ours():
@@ -93,8 +97,12 @@ def test_distill_bench_quick_prints_json_for_each_rule():
     rows = {row["rule"]: row for row in report["results"]}
     assert set(rows) == {"sds", "ism", "sdi"}
     assert all(row["s_per_step"] > 0 for row in rows.values())
-    # SDS: one guided call; SDI: 10 guided inversion calls + 1 guided prediction.
-    assert rows["sds"]["unet_calls_per_step"] == 1 and rows["sdi"]["unet_calls_per_step"] == 11
+    # SDS: one guided call; SDI at its first step (t = 980): 11 guided inversion calls (the start at
+    # timestep -99 and the stride-100 grid 1..901) + 1 guided prediction.
+    assert rows["sds"]["unet_calls_per_step"] == 1 and rows["sdi"]["unet_calls_per_step"] == 12
+    calls = {(row["rule"], row["t"]): row["unet_calls"] for row in report["unet_calls"]}
+    assert [calls[("sdi", t)] for t in (980, 797, 615, 432, 250)] == [12, 10, 9, 7, 5]
+    assert calls[("ism", 979)] == 7 and calls[("ism", 21)] == 3 and calls[("sds", 500)] == 1
 
 
 def test_finetune_text_bench_quick_prints_json():
@@ -126,14 +134,18 @@ def test_refine_bench_quick_prints_json():
 
 def test_train_ab_bench_quick_prints_json(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "train_ab.py"), "--quick", "--arms", "get3d,g-lr", "--workdir", str(tmp_path)],
+        [sys.executable, str(BENCH / "train_ab.py"), "--quick", "--arms", "get3d,g-lr,flexicubes", "--workdir",
+         str(tmp_path)],
         capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH.parent),
                                                                         os.environ.get("PYTHONPATH")]))},
     )
     report = json.loads(proc.stdout)
     assert report["benchmark"] == "train_ab" and report["quick"]
-    assert [(r["arm"], r["steps"]) for r in report["rows"]] == [("get3d", 2), ("g-lr", 2)]
-    assert set(report["summary"]) == {"get3d", "g-lr"}
+    assert [(r["arm"], r["steps"]) for r in report["rows"]] == [("get3d", 2), ("g-lr", 2), ("flexicubes", 2)]
+    assert set(report["summary"]) == {"get3d", "g-lr", "flexicubes"}
+    assert all(r["s_per_step"] > 0 for r in report["rows"])
     config = json.loads((tmp_path / "g-lr-s0" / "config.json").read_text())
     assert config["train"]["variant"] == "get3d" and config["train"]["g_reg_interval"] is None
+    flexi = json.loads((tmp_path / "flexicubes-s0" / "config.json").read_text())
+    assert flexi["model"]["iso_surface"] == "flexicubes" and flexi["train"]["variant"] == "get3d"

@@ -7,10 +7,14 @@ Each step (``step`` counts from 0; ``steps`` is the run's total, resumed runs in
 2. the asset's mesh (marching tets of sdf on grid + deformation) rendered at ``render_res``
    (default: the prior's ``image_size``; lower values are upsampled bilinearly) with its texture
    field, composited on the background (white default) -> images [B,3,S,S] in [0,1];
-3. loss = rule.loss(prior.encode(images), prompt + view suffix, negative prompt)
-   + sdf_reg_weight * GET3D's SDF regulariser + laplacian_weight * uniform Laplacian of the mesh
-   (both geometry terms only while geometry trains);
-4. Adam with one learning rate each for sdf, deformation and texture triplane.
+3. loss = rule.loss(prior.encode(images), prompt + view suffix, negative prompt; with ``perp_neg``
+   the interpolated view prompt and the other views as Perp-Neg negatives)
+   + c * (sdf_reg_weight * GET3D's SDF regulariser + laplacian_weight * uniform Laplacian of the
+   mesh [+ a FlexiCubes asset's regularisers]) (geometry terms only while geometry trains),
+   c = ``rule.relative_scale(latents)``: the rule's loss scale relative to SDS's g / B (ISM: B,
+   SDI: 1 / numel(latents)), so a weight means the same balance against every rule;
+4. Adam with one learning rate each for sdf, deformation and texture triplane (a FlexiCubes
+   asset's weights use the SDF's rate, and add GET3D's ``0.5 * mean(L_dev) + 0.1 * mean(w^2)``).
 
 A step whose loss or gradients are not finite (or whose prior returns NaN) is skipped and
 counted; ``max_bad_steps`` in a row stop the run with an error, the last snapshot untouched
@@ -40,8 +44,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from get3d._io import atomic_write
 from get3d.distill.asset import RefineAsset, asset_from_checkpoint, laplacian_loss
 from get3d.distill.options import RefineOptions
+from get3d.distill.perpneg import view_embeddings
 from get3d.distill.prior import check_prior
 from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
 from get3d.distill.views import SUFFIXES, ViewRanges, sample_views
@@ -154,10 +160,8 @@ def _with_companions(paths: list[str]) -> list[str]:
 
 
 def _write_json(path: Path, record: dict) -> None:
-    from get3d.snapshot import _atomic_write
-
     text = json.dumps(record, indent=2, default=str).encode()
-    _atomic_write(path, lambda handle: handle.write(text))
+    atomic_write(path, text)
 
 
 def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: int = _D.steps, outdir=None, *,
@@ -170,12 +174,13 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
            max_bad_steps: int = _D.max_bad_steps, seed: int = _D.run_seed, texture_res: int = _D.texture_res,
            formats="glb,obj", preview_res: int = _D.preview_res, turntable_frames: int = 24, export: bool = True,
            tensorboard: bool = False, progress: bool = False, backend: str = "auto",
-           settings: Optional[dict] = None, profile: bool = False, export_every: int = _D.export_every
-           ) -> RefineResult:
+           settings: Optional[dict] = None, profile: bool = False, export_every: int = _D.export_every,
+           perp_neg: bool = _D.perp_neg) -> RefineResult:
     """Refine ``asset`` in place so its renders match ``prompt`` under ``prior`` (see the module
     docstring). ``prior`` is any DiffusionPrior; ``rule_options`` go to ``make_rule(rule, ...)``;
     ``background``: an RGB triple in [0, 1], a name, or ``"random"`` (parse_refine_background);
-    ``export_every`` K > 0 also exports the mesh every K steps as ``outdir/progress/step-<step>.*``.
+    ``export_every`` K > 0 also exports the mesh every K steps as ``outdir/progress/step-<step>.*``;
+    ``perp_neg``: Perp-Neg guidance with the other views' prompts as negatives (get3d.distill.perpneg).
     Returns a RefineResult (the asset, the exported mesh, per-step losses, skipped count, files, and
     ``timings``: seconds per phase summed over the finite steps: ``render`` = mesh extraction +
     rasterisation, ``encode`` = prior.encode, ``rule`` = the rule's loss (its UNet calls),
@@ -193,6 +198,8 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     _check_rates(lr_sdf=lr_sdf, lr_deformation=lr_deformation, lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight,
                  laplacian_weight=laplacian_weight)
     rule_obj = make_rule(rule, **(rule_options or {}))
+    if perp_neg and not view_prompts:
+        raise Get3dError("--perp-neg needs the view-dependent prompts (its negatives are the other views' prompts)")
     views = views or ViewRanges()
     size = int(prior.image_size)
     res = int(render_res or size)
@@ -207,12 +214,14 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     params = asset.params
     train_geo, train_tex = not texture_only, not geometry_only
-    params.sdf.requires_grad_(train_geo)
-    params.deformation.requires_grad_(train_geo)
+    for p in params.geometry():
+        p.requires_grad_(train_geo)
     params.tex_planes.requires_grad_(train_tex)
     groups = []
     if train_geo:
         groups += [{"params": [params.sdf], "lr": lr_sdf}, {"params": [params.deformation], "lr": lr_deformation}]
+        if params.weights is not None:  # FlexiCubes assets: raw weights, O(0.1) like the SDF's scale of steps
+            groups.append({"params": [params.weights], "lr": lr_sdf})
     if train_tex:
         groups.append({"params": [params.tex_planes], "lr": lr_texture})
     optimizer = torch.optim.Adam(groups)
@@ -224,7 +233,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
                   laplacian_weight=laplacian_weight, geometry_only=geometry_only, texture_only=texture_only,
                   batch=batch, image_size=size, render_res=res,
                   background="random" if random_background else background.tolist(),
-                  views=asdict(views), view_prompts=view_prompts, snapshot_every=snapshot_every,
+                  views=asdict(views), view_prompts=view_prompts, perp_neg=perp_neg, snapshot_every=snapshot_every,
                   max_bad_steps=max_bad_steps, seed=seed, texture_res=texture_res, formats=formats,
                   export_every=export_every,
                   asset=dict(asset.info, source=asset.source))
@@ -259,6 +268,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     with torch.no_grad():
         cond_all = prior.embed_text(prompts)
         uncond = prior.embed_text([negative_prompt])
+        inverse = prior.embed_text([""])  # ISM's inversion prompt (LucidDreamer's inverse_text)
     writer = None
     if tensorboard and outdir is not None:
         from torch.utils.tensorboard import SummaryWriter
@@ -294,7 +304,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         try:
             sync()
             clock = start_clock = time.perf_counter()
-            verts, faces = fixed_mesh if fixed_mesh is not None else asset.extract()
+            verts, faces, flexi_reg = (*fixed_mesh, None) if fixed_mesh is not None else asset.extract_with_reg()
             if faces.shape[0] == 0:
                 raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
                                  f"raise --sdf-reg-weight, or resume from an earlier snapshot")
@@ -302,14 +312,26 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
             clock = lap("render", clock)
             latents = prior.encode(images)
             clock = lap("encode", clock)
-            loss = rule_obj.loss(latents, prior, cond_all[suffix.to(cond_all.device)], uncond, step, steps,
-                                 generator=gen)
+            if perp_neg:
+                cond, negatives = view_embeddings(cond_all, torch.cat([c.rotation for c in cameras]),
+                                                  torch.cat([c.elevation for c in cameras]), views.front_azimuth,
+                                                  views.overhead)
+            else:
+                cond, negatives = cond_all[suffix.to(cond_all.device)], None
+            loss = rule_obj.loss(latents, prior, cond, uncond, step, steps, generator=gen, inverse=inverse,
+                                 perp_neg=negatives)
             clock = lap("rule", clock)
             parts = {"rule": float(loss.detach())}
             if train_geo:
                 reg, smooth = asset.sdf_reg(), laplacian_loss(verts, faces)
-                loss = loss + sdf_reg_weight * reg + laplacian_weight * smooth
+                # The weights are relative to a rule gradient of g / B (SDS's scale): scaled by the
+                # rule's own loss scale, they keep their balance with every rule (docs/refine.md).
+                unit = rule_obj.relative_scale(latents.shape)
+                loss = loss + unit * (sdf_reg_weight * reg + laplacian_weight * smooth)
                 parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
+                if flexi_reg is not None:  # GET3D's 0.5 * mean(L_dev) + 0.1 * mean(weights^2)
+                    loss = loss + unit * flexi_reg
+                    parts.update(flexicubes_reg=float(flexi_reg.detach()))
             loss.backward()
             grads = [p.grad for p in params.parameters() if p.grad is not None]
             finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
@@ -396,7 +418,8 @@ def _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, gui
 
 def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = _D.rule, truncation: float = _D.truncation,
                       device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = _D.run_seed,
-                      tet_res: Optional[int] = None, category: Optional[str] = None, **options) -> RefineResult:
+                      tet_res: Optional[int] = None, category: Optional[str] = None, latents=None,
+                      **options) -> RefineResult:
     """``get3d refine --ckpt`` end to end: load the prior (``load_diffusion(model)``) and the asset of
     ``seed`` in ``ckpt`` (on a ``tet_res`` grid when given; ``category`` for a GET3D ``.pt``), then
     :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model
@@ -404,6 +427,12 @@ def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = _D.rul
     rule = _check_options(prompt, rule, options)
     _refuse_other_run(outdir, options.get("resume"))  # before loading anything
     text = "" if seed is None else str(seed).strip()
+    if latents is not None:  # a latents file from get3d invert replaces the seed
+        asset = asset_from_checkpoint(ckpt, None, truncation, device, tet_res=tet_res, category=category,
+                                      latents=latents)
+        settings = dict(ckpt=str(ckpt), latents=str(latents), seed_of_asset=None, category=category)
+        return _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
+                                  options)
     if not text.isdigit():
         raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
                          "give the seed of the asset to refine, as in get3d generate --seeds")
