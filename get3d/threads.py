@@ -1,22 +1,28 @@
 """CPU threads for torch: ``--threads auto|N|default`` (global option of the CLI, ``$GET3D_THREADS``).
 
-Why this exists: torch starts one OpenMP thread per core. On a machine where other processes are
-busy, each parallel region then waits at a barrier for a thread the kernel has given to someone
-else, and small-tensor work (everything get3d does on a CPU) gets 5-9x slower than with one thread
-(issue 24; the table is in docs/benchmarks.md, "CPU threads"). ``auto`` measures how busy the
-machine is when a command starts and uses only the cores that are free:
+Why this exists: torch starts one OpenMP thread per core, and OpenMP's threads spin at every
+barrier waiting for each other. On a machine where other processes are busy, a spinning thread
+burns the time slice its partner needs, and small-tensor work (everything get3d does on a CPU) got
+5-9x slower than with one thread (issue 24). The table behind the rule below is in
+docs/benchmarks.md ("CPU threads"): with OpenMP's passive wait policy (threads sleep at barriers)
+one thread per core was as fast as one thread or faster in every loaded case measured, while the
+default active policy took 5-10x longer; one thread was the other safe choice.
 
-    free   = cores x (fraction of CPU time idle over a 0.2 s sample of /proc/stat),
-             or cores - 1-minute load average where /proc/stat is absent (macOS)
-    threads = clamp(round(free), 1, cores)
+``auto`` therefore:
 
-so an idle machine keeps torch's default and a busy one gets 1 thread. ``auto`` also sets
-OpenMP's passive wait policy (threads sleep at barriers instead of spinning), when torch is not
-imported yet (OpenMP reads it once, at load), unless the user set ``OMP_WAIT_POLICY`` themselves.
-An explicit ``OMP_NUM_THREADS`` in the environment wins over ``auto`` (the user chose).
+- before torch is loaded (the CLI: commands import torch lazily): sets ``OMP_WAIT_POLICY=PASSIVE``
+  (unless the user set a policy) and keeps one thread per usable core;
+- when torch is already loaded, or the user asked for another wait policy (OpenMP reads it once,
+  at load, so it cannot be changed any more): uses only the cores that are free now,
 
-Torch-free until :func:`configure_threads` applies the choice, so the CLI can call it before any
-command imports torch.
+      free    = cores x (fraction of CPU time idle over a 0.2 s sample of /proc/stat),
+                or cores - 1-minute load average where /proc/stat is absent (macOS)
+      threads = clamp(round(free), 1, cores)
+
+  so an idle machine keeps one thread per core and a busy one gets 1 thread.
+
+An explicit ``OMP_NUM_THREADS`` in the environment wins over ``auto`` (the user chose). Torch-free
+until :func:`configure_threads` applies the choice.
 """
 from __future__ import annotations
 
@@ -107,9 +113,10 @@ def configure_threads(value: str | int | None = "auto") -> int | None:
     if choice == "auto":
         if os.environ.get("OMP_NUM_THREADS"):
             return None  # the user's explicit choice wins
-        n = auto_threads()
         if "torch" not in sys.modules:
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        passive = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+        n = usable_cores() if passive else auto_threads()
     else:
         n = choice
     os.environ["OMP_NUM_THREADS"] = str(n)

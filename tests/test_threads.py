@@ -1,5 +1,6 @@
-"""Issue 24, point 1: --threads auto uses the cores nobody else is using (1 on a busy machine, one
-per core on an idle one), measured from /proc/stat when the command starts; explicit choices win."""
+"""Issue 24, point 1: --threads auto sets OpenMP's passive wait policy before torch loads (one thread
+per core); where that is no longer possible it uses the cores nobody else is using (1 on a busy
+machine), measured from /proc/stat; explicit choices win."""
 import os
 import subprocess
 import sys
@@ -55,8 +56,24 @@ def test_configure_before_torch_sets_threads_and_passive_wait_and_the_cli_applie
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     (n, torch_threads, policy), (probed,) = (line.split() for line in out.stdout.strip().splitlines())
-    assert n == torch_threads and 1 <= int(n) <= (os.cpu_count() or 1) and policy == "PASSIVE"
+    assert n == torch_threads == str(th.usable_cores()) and policy == "PASSIVE"
     assert probed == "1"
+
+
+def test_with_torch_loaded_and_no_passive_wait_auto_takes_the_free_cores(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    samples = iter([(0.0, 1000.0), (0.0, 1400.0)])  # a busy machine
+    monkeypatch.setattr(th, "_cpu_times", lambda: next(samples))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "")  # restored by monkeypatch; configure_threads sets it
+    try:
+        assert th.configure_threads("auto") == 1 and torch.get_num_threads() == 1
+        assert "OMP_WAIT_POLICY" not in os.environ  # too late for torch: not pretended
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_explicit_choices_win(monkeypatch):

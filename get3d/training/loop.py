@@ -220,8 +220,6 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
                          + (": no such folder" if not data_dir.is_dir() else "") +
                          "; expected GET3D's layout img/<category>/<shape>/000.png, made by get3d synth-data "
                          "or render-dataset)")
-    if cfg.data.split_file and not Path(cfg.data.split_file).is_file():
-        raise Get3dError(f"--split {cfg.data.split_file}: split file not found")
     outdir.mkdir(parents=True, exist_ok=True)
     if resume not in (None, "auto") and init is None:
         from get3d.official import is_official_checkpoint
