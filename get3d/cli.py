@@ -12,9 +12,9 @@ from get3d import __version__
 from get3d.errors import Get3dError
 
 
-_THREADS_HELP = ("CPU threads for torch: auto (the cores idle when the command starts: 1 on a busy machine, "
-                 "one per core on an idle one), default (torch's own: one per core) or a number. "
-                 "[default: $GET3D_THREADS, else auto; an OMP_NUM_THREADS you set wins over auto]")
+_THREADS_HELP = ("CPU threads for torch: auto (one per core with OpenMP's passive wait, so a busy machine does "
+                 "not slow get3d 3-10x; see docs/benchmarks.md), default (torch's own: one per core, active "
+                 "wait) or a number. [default: $GET3D_THREADS, else auto; an OMP_NUM_THREADS you set wins over auto]")
 
 
 def _apply_threads(ctx, param, value):
