@@ -21,7 +21,8 @@ WIDTH = 1000
 ALL_LOADED = ("(() => { const v = [...document.querySelectorAll('model-viewer')]; "
               "return v.length > 0 && v.every(e => e.loaded && e.modelIsVisible) && v.length; })()")
 RECTS = ("[...document.querySelectorAll('model-viewer')].filter(e => e.offsetParent !== null).map(e => "
-         "{ const r = e.getBoundingClientRect(); return [r.left, r.top + scrollY, r.width, r.height, e.dataset.file]; })")
+         "{ const r = e.getBoundingClientRect(); "
+         "return [r.left, r.top + scrollY, r.width, r.height, e.dataset.file]; })")
 
 
 @pytest.fixture(scope="module")
