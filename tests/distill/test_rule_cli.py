@@ -78,6 +78,7 @@ def _ism_update(prior, t, cond_emb, uncond_emb, scale):
 def test_refine_negative_prompt_and_guidance_drive_the_update(stand_in, tmp_path):
     result = CliRunner().invoke(cli, ["refine", "--ckpt", "tiny-chair", "--seed", "0", "--prompt", "a chair",
                                       "--negative-prompt", "blurry", "--guidance", "3", "--rule", "ism",
+                                      "--ism-delta-t", "50", "--ism-warmup", "0",
                                       "--model", "m", "--steps", "1", "--texture-only", "--outdir", str(tmp_path),
                                       "--texture-res", "32", "--preview-res", "32"])
     assert result.exit_code == 0, result.output
@@ -88,6 +89,9 @@ def test_refine_negative_prompt_and_guidance_drive_the_update(stand_in, tmp_path
     assert torch.allclose(stand_in.grads[0][0], expected, atol=1e-5)  # --guidance 3 is the s used
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["rule_options"]["guidance_scale"] == 3.0 and settings["negative_prompt"] == "blurry"
+    assert settings["rule_options"]["delta_t"] == 50 and settings["rule_options"]["warmup"] == 0.0
+    inversion_t = [int(t_[0]) for t_, _ in stand_in.log[:-1]]  # the inversion calls, then the target at s
+    assert inversion_t[-1] == max(int(t[0]) - 1 - 50, 0) + 1  # --ism-delta-t 50, no warm-up: index i_t - 50
 
 
 def test_distill_2d_negative_prompt_is_the_unconditional(stand_in, tmp_path):
