@@ -116,3 +116,16 @@ def test_refine_perp_neg_uses_the_other_views_as_negatives(stand_in, tmp_path):
     for row in emb[4:]:  # the negatives are view prompts
         assert any(torch.equal(row, v) for v in views)
     assert json.loads((tmp_path / "settings.json").read_text())["perp_neg"] is True
+
+
+def test_distill_2d_perp_neg_interpolates_the_view_and_negates_the_others(stand_in, tmp_path):
+    result = CliRunner().invoke(cli, ["distill-2d", "--prompt", "p", "--model", "m", "--rule", "sds",
+                                      "--perp-neg", "--azimuth", "45", "--steps", "1", "--outdir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    _, emb = stand_in.log[-1]  # rows: cond, uncond, front, side
+    front, side = stand_in.embed_text(["p, front view", "p, side view"])
+    assert torch.allclose(emb[0], 0.5 * front + 0.5 * side)
+    assert torch.equal(emb[1], stand_in.embed_text([""])[0])
+    assert torch.equal(emb[2], front) and torch.equal(emb[3], side)
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings["perp_neg"] is True and settings["azimuth"] == 45.0
