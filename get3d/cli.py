@@ -221,12 +221,15 @@ def _code_name(spec: str) -> str:
 @click.option("--raw-mesh", is_flag=True, help="Keep the raw extraction: surfaces cut by the grid's box stay open "
               "(default: capped, watertight).")
 @click.option("--preview-views", default=4, show_default=True, help="Views per seed in preview.png (0: none).")
+@click.option("--preview-shading", default="lit", show_default=True, type=click.Choice(["lit", "clay", "albedo"]),
+              help="preview.png and turntables: the texture under a key light, grey geometry under it, or the "
+                   "texture unlit.")
 @click.option("--turntable", "turntable_frames", default=0, show_default=True,
               help="Frames of a turntable GIF per seed (0: none).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, outdir, truncation, formats, texture_res, geometry_only, raw_mesh, preview_views,
+def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, outdir, truncation, formats, texture_res, geometry_only, raw_mesh, preview_views, preview_shading,
                  turntable_frames, backend, device, quiet):
     """Sample textured meshes (GLB, OBJ+MTL+PNG, PLY), one per seed, and a preview grid."""
     from get3d.generate import generate_assets, parse_seeds
@@ -240,7 +243,8 @@ def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, ou
     assets = generate_assets(ckpt, parse_seeds(seeds) if seeds else [], outdir, codes=codes, truncation=truncation, formats=formats,
                              texture_res=texture_res, geometry_only=geometry_only, backend=backend, device=device,
                              preview_views=preview_views, turntable_frames=turntable_frames, progress=not quiet,
-                             log=lambda line: click.echo(line, err=True), category=category, raw_mesh=raw_mesh)
+                             log=lambda line: click.echo(line, err=True), category=category, raw_mesh=raw_mesh,
+                             preview_shading=preview_shading)
     written = sum(1 for a in assets if a.mesh is not None)
     click.echo(f"{written} meshes written to {outdir}/ ({len(assets) - written} empty seeds skipped)")
 
@@ -481,8 +485,18 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
         top_k=top_k, auto_iters=auto_iters, iters=iters, batch=batch, views=views, lr=lr, truncation=truncation,
         resolution=resolution, background=parse_background(background), templates=templates, seed=seed,
         snapshot_every=snapshot_every, keep_snapshots=keep_snapshots, grid_seeds=grid_seeds)
+    from get3d.generate import before_after_gallery
+
+    # The grid's seeds in 3-D, base and result side by side (outdir/before, outdir/after).
+    page = before_after_gallery(ckpt, result.snapshot, list(range(grid_seeds)), outdir,
+                                f'get3d finetune-text: "{source}" -> "{target}" (step {result.steps})',
+                                overview=[result.grid] if result.grid else [],
+                                settings={"checkpoint": str(ckpt), "source": source, "target": target,
+                                          "snapshot": str(result.snapshot)}, truncation=_FT.grid_truncation,
+                                device=device, category=category, log=lambda line: click.echo(line, err=True))
     click.echo(f"{result.steps} iterations ({result.skipped_steps} non-finite skipped), last loss "
-               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}")
+               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}; "
+               f"gallery {page}")
     click.echo(f"sample it: get3d generate --ckpt {outdir} --outdir {outdir}/samples")
 
 

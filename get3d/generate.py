@@ -19,7 +19,7 @@ import torch
 
 from get3d.errors import Get3dError
 from get3d.export.gallery import GalleryItem, write_gallery
-from get3d.export.previews import image_grid, render_previews, save_gif, save_image
+from get3d.export.previews import SHADINGS, image_grid, render_previews, save_gif, save_image
 from get3d.export.uv_bake import bake_texture, uv_unwrap
 from get3d.geometry.mesh import Mesh
 from get3d.render.camera import Cameras
@@ -103,8 +103,9 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
                     formats: str | list[str] = "glb,obj", texture_res: int = 1024, geometry_only: bool = False,
                     backend: str = "auto", device=None, preview_views: int = 4, turntable_frames: int = 0,
                     preview_res: int = 256, progress: bool = True, log=print, category: str | None = None,
-                    raw_mesh: bool = False, codes: list | None = None) -> list[Asset]:
+                    raw_mesh: bool = False, codes: list | None = None, preview_shading: str = "lit") -> list[Asset]:
     """``get3d generate``: one textured mesh per seed, a preview grid, optional turntables.
+    ``preview_shading``: "lit" (texture under a key light), "clay" or "albedo" (export.previews).
     ``codes``: (name, geometry spec, texture spec) triples generated after the seeds, written as
     ``<name>.*`` (a spec is a latents file from ``get3d invert`` or a seed: get3d.invert.latents)."""
     from get3d.invert.latents import codes_from_spec
@@ -112,6 +113,8 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
     from tqdm import tqdm
 
     formats = parse_formats(formats)
+    if preview_shading not in SHADINGS:
+        raise Get3dError(f"--preview-shading must be one of {', '.join(SHADINGS)}, got {preview_shading!r}")
     if texture_res < 8:
         raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
     generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds or [0], category)
@@ -139,16 +142,18 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
         raise Get3dError(f"all {len(jobs)} {'codes' if codes else 'seeds'} gave empty shapes (no surface); "
                          f"is {ckpt} trained?")
     if preview_views > 0:
-        views = render_previews(meshes, Cameras.orbit(preview_views, 20.0, start=30.0), preview_res, backend)
+        views = render_previews(meshes, Cameras.orbit(preview_views, 20.0, start=30.0), preview_res, backend,
+                                shading=preview_shading)
         save_image(outdir / "preview.png", image_grid(views.reshape(-1, *views.shape[2:]), preview_views))
     if turntable_frames > 0:
         for asset in assets:
             if asset.mesh is not None:
-                frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
+                frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend,
+                                         shading=preview_shading)[0]
                 asset.files.append(str(save_gif(outdir / f"{asset.name or f'seed{asset.seed:04d}'}_turntable.gif", frames)))
     settings = dict(checkpoint=str(ckpt), category=category, seeds=seeds, truncation=truncation, formats=formats,
                     texture_res=texture_res, geometry_only=geometry_only, raw_mesh=raw_mesh, backend=backend,
-                    codes=[list(map(str, c)) for c in codes or []])
+                    codes=[list(map(str, c)) for c in codes or []], preview_shading=preview_shading)
     items = [GalleryItem(a.name or f"seed {a.seed}", a.files, "" if a.mesh is not None else "empty shape: skipped")
              for a in assets]
     write_gallery(outdir, f"get3d generate: {ckpt}", [outdir / "preview.png"], items, settings)
@@ -261,3 +266,27 @@ def _interpolation_gallery(outdir: Path, ckpt, seeds, mode, steps, truncation, w
     settings = dict(checkpoint=str(ckpt), seeds=[s if isinstance(s, int) else str(s) for s in seeds], mode=mode, steps=steps, truncation=truncation)
     overview = [written[k] for k in ("grid", "animation", "strip") if k in written]
     written["gallery"] = str(write_gallery(outdir, f"get3d interpolate: {ckpt}", overview, items, settings))
+
+
+def before_after_gallery(before_ckpt, after_ckpt, seeds: list[int], outdir: str | Path, title: str,
+                         overview=(), settings: dict | None = None, truncation: float = 0.7, texture_res: int = 256,
+                         backend: str = "auto", device=None, category: str | None = None, log=print) -> Path:
+    """The same seeds through two generators (``finetune-text``'s base and result), side by side
+    in 3-D: ``outdir/before/seedNNNN.glb``, ``outdir/after/seedNNNN.glb`` and ``outdir/index.html``
+    with one card per seed holding both viewers (``overview``: images shown first). -> the page.
+    ``category`` goes to the base (a GET3D ``.pt``); the result is a get3d snapshot."""
+    outdir = Path(outdir)
+    meshes: dict[int, list[str]] = {seed: [] for seed in seeds}
+    for when, ckpt, cat in (("before", before_ckpt, category), ("after", after_ckpt, None)):
+        generator, folder, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir / when, seeds, cat)
+        for i, seed in enumerate(seeds):
+            with torch.no_grad():
+                ws_geo, ws_tex = generator.mapping(z_geo[i:i + 1], z_tex[i:i + 1], psi=truncation)
+            mesh = textured_mesh(generator, ws_geo, ws_tex, texture_res, backend=backend)
+            if mesh is None:
+                log(f"seed {seed} ({when}): the shape is empty (no surface); skipped")
+                continue
+            meshes[seed] += save_asset(mesh, folder, f"seed{seed:04d}", ["glb"])
+    items = [GalleryItem(f"seed {seed}: before | after", files, "" if files else "empty shapes: skipped")
+             for seed, files in meshes.items()]
+    return write_gallery(outdir, title, overview, items, settings)

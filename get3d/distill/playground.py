@@ -4,7 +4,8 @@ Each rule optimises one latent image (initialised by encoding a uniform grey ima
 starting from the same point and the same random stream, so rules are compared on equal terms.
 Written to ``outdir``: ``<rule>/final.png``, ``<rule>/step_NNNNN.png`` every ``every`` steps, and
 ``grid.png`` with one row per rule and one column per snapshot (the last column is the final
-image), plus ``settings.json``. A step whose loss or gradient is not finite is skipped and
+image; labelled with the prompt, the rules and the steps, tiles enlarged to at least 128 px), plus
+``settings.json``. A step whose loss or gradient is not finite is skipped and
 counted; ``max_bad_steps`` of them in a row stop that rule with an error.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from get3d.distill.prior import check_prior
 from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
 from get3d.distill.views import SUFFIXES
 from get3d.errors import Get3dError
-from get3d.export.previews import image_grid, save_image
+from get3d.export.previews import labelled_grid, save_image
 
 __all__ = ["Playground2dResult", "distill_2d", "parse_rules"]
 
@@ -117,8 +118,11 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
             result.files.append(str(save_image(outdir / name / "final.png", snapshots[-1])))
     if outdir is not None:
         cols = max(len(r) for r in rows)
-        tiles = [img for r in rows for img in (r + [r[-1]] * (cols - len(r)))]
-        result.files.append(str(save_image(outdir / "grid.png", image_grid(tiles, cols))))
+        tiles = [r + [r[-1]] * (cols - len(r)) for r in rows]
+        shown = [s for s in range(steps + 1) if s % every == 0 or s == steps]
+        result.files.append(str(save_image(outdir / "grid.png", labelled_grid(
+            tiles, row_labels=names, col_labels=[f"step {s}" for s in shown],
+            title=f'"{prompt}" - {", ".join(names)} - {steps} steps, lr {lr:g}, seed {seed}'))))
         record = dict(settings or {}, prompt=prompt, negative_prompt=negative_prompt, perp_neg=perp_neg,
                       azimuth=azimuth if perp_neg else None, rules=names, steps=steps,
                       lr=lr, every=every, seed=seed, image_size=prior.image_size,

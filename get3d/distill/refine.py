@@ -23,8 +23,10 @@ snapshot-<step>.{safetensors,json}`` (get3d.snapshot) every ``snapshot_every``
 steps and at the end; ``resume="auto"`` continues from the newest.
 
 Outputs in ``outdir``: ``refined.glb``, ``refined.obj`` (+ .mtl, .png) through get3d.generate's
-export, ``before_after.png`` (row 1 the start, row 2 the result, 4 fixed views),
-``turntable.gif``, ``settings.json`` (prompt, rule, model, seed and every setting),
+export, ``before.glb`` (the asset at the run's start), ``before_after.png`` (row 1 the start, row 2
+the result, 4 fixed views; labelled with prompt, rule and steps), ``turntable.gif``,
+``settings.json`` (prompt, rule, model, seed and every setting), ``index.html`` (both meshes in
+3-D viewers, get3d.export.gallery),
 TensorBoard logs in ``outdir/tb`` when asked.
 
 Default learning rates are ours, not from a paper (GET3D assets are not refined by any public
@@ -325,15 +327,19 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         writer.close()
 
     if outdir is not None and export:
-        from get3d.export.previews import image_grid, render_previews, save_gif, save_image
+        from get3d.export.previews import labelled_grid, render_previews, save_gif, save_image
         from get3d.export.files import parse_formats, save_asset
         from get3d.render.camera import Cameras
 
         result.mesh = asset.mesh(texture_res, backend)
         result.files += save_asset(result.mesh, outdir, "refined", parse_formats(formats))
+        result.files += save_asset(before, outdir, "before", ["glb"])  # to turn beside the result
         fixed = Cameras.orbit(4, 20.0, start=30.0)
         grid = render_previews([before, result.mesh], fixed, preview_res, backend)
-        result.files.append(str(save_image(outdir / "before_after.png", image_grid(grid.reshape(-1, *grid.shape[2:]), 4))))
+        image = labelled_grid(grid, [f"before (step {start})", f"after (step {steps})"],
+                              [f"{float(a):.0f} deg" for a in fixed.rotation],
+                              f'"{prompt}" - {rule} - steps {start}-{steps}')
+        result.files.append(str(save_image(outdir / "before_after.png", image)))
         if turntable_frames > 0:
             frames = render_previews([result.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
             result.files.append(str(save_gif(outdir / "turntable.gif", frames)))
@@ -341,6 +347,13 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         record.update(skipped_steps=result.skipped, finite_steps=len(result.losses),
                       final_loss=result.losses[-1] if result.losses else None, files=result.files)
         _write_json(outdir / "settings.json", record)
+    if outdir is not None and export:
+        from get3d.export.gallery import GalleryItem, write_gallery
+
+        items = [GalleryItem(f"before (step {start})", [outdir / "before.glb"]),
+                 GalleryItem(f"after (step {steps}): {prompt}", [f for f in result.files if Path(f).stem == "refined"])]
+        result.files.append(str(write_gallery(outdir, f"get3d refine ({rule}): {prompt}",
+                                              [outdir / "before_after.png", outdir / "turntable.gif"], items, record)))
     return result
 
 

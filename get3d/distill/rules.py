@@ -347,7 +347,7 @@ class ISM(ISMOptions, Rule):
         if self.inversion == "even":
             n = min(max(1, math.ceil(s / self.delta_s)), self.inversion_max_steps)
             return [-1] + [int(round(s * (i + 1) / n)) for i in range(n)]
-        ind_s = s - self.steps_offset
+        ind_s = max(s - self.steps_offset, 0)
         cur = max(ind_s - self.delta_s * self.inversion_max_steps, 0)
         indices = [cur]
         for _ in range(self.inversion_max_steps):

@@ -115,7 +115,8 @@ def test_distill_2d_cli_writes_its_files(tiny_sd, tmp_path, offline):
                                                                            "step_00003.png"]
     from PIL import Image
 
-    assert Image.open(out / "grid.png").size == (3 * 16, 3 * 16)
+    width, height = Image.open(out / "grid.png").size  # 3 rules x 3 snapshots, labelled, tiles >= 128 px
+    assert width > 3 * 128 and height > 3 * 128
     settings = json.loads((out / "settings.json").read_text())
     assert settings["rules"] == ["sds", "ism", "sdi"] and settings["model"] == str(tiny_sd)
     assert settings["rule_options"]["sds"]["guidance_scale"] == 100.0

@@ -41,8 +41,16 @@ def test_zero_step_refine_exports_what_generate_exports(tmp_path):
     mesh = result.mesh
     assert torch.equal(mesh.verts, generated.verts) and torch.equal(mesh.faces, generated.faces)
     assert torch.equal(mesh.uvs, generated.uvs) and torch.equal(mesh.texture, generated.texture)
-    for name in ("refined.glb", "refined.obj", "before_after.png", "turntable.gif", "settings.json"):
+    for name in ("refined.glb", "refined.obj", "before_after.png", "turntable.gif", "settings.json", "before.glb",
+                 "index.html"):
         assert (tmp_path / "ref" / name).is_file(), name
+    # The gallery turns both meshes; before_after.png is labelled and its 32 px renders enlarged.
+    page = (tmp_path / "ref" / "index.html").read_text()
+    assert 'data-file="before.glb"' in page and 'data-file="refined.glb"' in page and "before_after.png" in page
+    from PIL import Image
+
+    width, height = Image.open(tmp_path / "ref" / "before_after.png").size
+    assert width > 4 * 128 and height > 2 * 128
 
 
 @pytest.mark.parametrize("rule", ["sds", "ism", "sdi"])

@@ -312,3 +312,14 @@ def test_bad_inputs_raise_one_line_errors():
         rule.loss(torch.zeros(2, 4, 4, 4), prior, torch.zeros(3), uncond, 0, 10)
     with pytest.raises(Get3dError, match="not a DiffusionPrior"):
         rule.loss(torch.zeros(1, 4, 4, 4), object(), cond, uncond, 0, 10)
+
+
+def test_ism_noise_offset_adds_one_normal_per_channel():
+    """LucidDreamer's noise = N(0,I) [B,C,h,w] + 0.1 N(0,I) [1,C,1,1]; noise_offset=0 drops the second."""
+    prior = ConstantPrior()
+    with_offset = make_rule("ism").draw((2, 4, 4, 4), 0, 10, prior, torch.Generator().manual_seed(4))
+    plain = make_rule("ism", noise_offset=0.0).draw((2, 4, 4, 4), 0, 10, prior, torch.Generator().manual_seed(4))
+    assert with_offset.t == plain.t
+    offset = with_offset.noise - plain.noise
+    assert torch.allclose(offset, offset[:1, :, :1, :1].expand_as(offset), atol=1e-6)  # one value per channel
+    assert 0.01 < float(offset[0, :, 0, 0].abs().max()) < 0.5  # 0.1 times a standard normal
