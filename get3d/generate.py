@@ -202,7 +202,7 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = _I.step
                 truncation: float = _I.truncation, resolution: int = _I.resolution, write_meshes: bool = _I.write_meshes,
                 texture_res: int = _I.texture_res, rotation: float = _I.rotation, elevation: float = _I.elevation,
                 backend: str = _I.backend, device=None, log=print, category: str | None = None,
-                raw_mesh: bool = _I.raw_mesh) -> dict:
+                raw_mesh: bool = _I.raw_mesh, progress: bool = False) -> dict:
     """``get3d interpolate``: W-space walks between consecutive seeds (or latents files from
     ``get3d invert``: any item that is not an int), as image strips and GIFs.
 
@@ -210,6 +210,8 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = _I.step
     "both", or "grid" (GET3D's figure: rows vary geometry, columns texture, over the seeds).
     Returns {kind: path} of what was written.
     """
+    from tqdm import tqdm
+
     options = InterpolateOptions(steps, mode, truncation, resolution, write_meshes, texture_res, rotation, elevation,
                                  raw_mesh, backend).check()
     if len(seeds) < 2:
@@ -230,12 +232,13 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = _I.step
     written: dict[str, str] = {}
     if mode == "grid":
         rows = [render_codes(generator, ws_geo[r:r + 1].expand(len(seeds), -1, -1), ws_tex, camera, resolution)
-                for r in range(len(seeds))]
+                for r in tqdm(range(len(seeds)), desc="interpolate: grid rows", unit="row", disable=not progress)]
         written["grid"] = str(save_image(outdir / "interp_grid.png", image_grid(torch.cat(rows), len(seeds))))
         _interpolation_gallery(outdir, ckpt, seeds, category, options, written)
         return written
     walks = interpolation_walks(ws_geo, ws_tex, steps, mode)
-    strips = [render_codes(generator, geo, tex, camera, resolution) for geo, tex in walks]
+    strips = [render_codes(generator, geo, tex, camera, resolution)
+              for geo, tex in tqdm(walks, desc="interpolate: walks", unit="walk", disable=not progress)]
     written["strip"] = str(save_image(outdir / f"interp_{mode}.png", image_grid(torch.cat(strips), steps)))
     # The animation runs through the seeds once: each walk after the first starts where the
     # previous one ended, so its first frame would repeat.
@@ -244,14 +247,17 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = _I.step
     if write_meshes:
         mesh_dir = outdir / f"interp_{mode}_meshes"
         mesh_dir.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=len(walks) * steps, desc="interpolate: meshes", unit="mesh", disable=not progress)
         for w, (geo, tex) in enumerate(walks):
             for k in range(steps):
+                bar.update(1)
                 mesh = textured_mesh(generator, geo[k:k + 1], tex[k:k + 1], texture_res, backend=backend,
                                      closed=not raw_mesh)
                 if mesh is None:
                     log(f"walk {w} step {k}: empty shape; skipped")
                     continue
                 save_asset(mesh, mesh_dir, f"walk{w}_step{k:02d}", ["glb"])
+        bar.close()
         written["meshes"] = str(mesh_dir)
     _interpolation_gallery(outdir, ckpt, seeds, category, options, written)
     return written

@@ -141,7 +141,8 @@ def test_the_relaunch_repasses_every_train_option_given(monkeypatch):
                         subprocess.CompletedProcess(command, 0))
     given = []
     for param in cli.commands["train"].params:
-        if not isinstance(param, click.Option) or param.name in ("gpus", "help"):
+        # --threads reaches the workers through the environment it sets (OMP_NUM_THREADS), not argv.
+        if not isinstance(param, click.Option) or param.name in ("gpus", "help", "threads"):
             continue
         flag = max(param.opts, key=len)
         if param.is_flag:
@@ -151,7 +152,8 @@ def test_the_relaunch_repasses_every_train_option_given(monkeypatch):
                 given.append((flag, str(param.type.choices[-1])))
                 continue
             kind = param.type.name if hasattr(param.type, "name") else "text"
-            given.append((flag, {"integer": "3", "float": "0.5"}.get(kind, "x")))
+            given.append((flag, {"integer": "3", "float": "0.5", "integer range": "16",
+                                 "float range": "0.5"}.get(kind, "x")))
     args = [a for pair in given for a in pair]
     assert "--data" in args and "--skip-bad" in args
     result = _train(*args, "--gpus", "2")
