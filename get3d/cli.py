@@ -19,7 +19,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except Get3dError as err:
             click.echo(f"get3d: error: {err}", err=True)
-            sys.exit(1)
+            sys.exit(getattr(err, "exit_code", 1))  # 130 / 143 after a graceful stop on a signal
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -611,7 +611,9 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
     if gpus > 1 and not in_torchrun():
         command = torchrun_command(gpus, _relaunch_argv(ctx, drop=("gpus",)))
         click.echo("launching: " + " ".join(command), err=True)
-        sys.exit(subprocess.run(command).returncode)
+        from get3d._interrupt import run_forwarding_signals
+
+        sys.exit(run_forwarding_signals(command))
 
     from get3d.training.loop import train
     from get3d.training.options import config_for_run

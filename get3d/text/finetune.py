@@ -316,10 +316,20 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
 
     bar = tqdm(total=opts.iters, initial=min(tuner.step_index, opts.iters), unit="it", desc="finetune-text",
                disable=not progress, dynamic_ncols=True)
+    from get3d._interrupt import graceful_stop
+
+    stop = graceful_stop("finetune-text")
     try:
+        stop.__enter__()
         if writer is not None and tuner.step_index == 0:
             writer.add_image("BeforeAfter", tuner.grid(), 0, dataformats="HWC")
         while tuner.step_index < opts.iters:
+            if stop.requested:  # Ctrl-C / SIGTERM: save when newer than the last snapshot, stop
+                if writer is not None and tuner.step_index > 0 and (
+                        snapshot is None or tuner.step_index != _step_of(snapshot)):
+                    snapshot = save(tuner.step_index)
+                raise stop.interrupted(f"at iteration {tuner.step_index}; snapshot {snapshot or 'none'}; "
+                                       f"continue with --resume auto")
             stats = tuner.step()
             step = tuner.step_index
             bar.update(1)
@@ -344,6 +354,7 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
 
             grid_path = save_image(outdir / "before_after.png", tuner.grid())
     finally:
+        stop.__exit__(None, None, None)
         bar.close()
         if writer is not None:
             writer.close()

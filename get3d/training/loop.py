@@ -33,6 +33,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 
+from get3d._interrupt import graceful_stop
 from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.render import Cameras
@@ -153,8 +154,17 @@ def _make_loader(cfg: Config, data_dir, env: du.DistEnv, start: int, skip_bad: b
         pin_memory=env.device.type == "cuda", persistent_workers=cfg.data.workers > 0,
         # A private generator: creating the loader's iterator must not consume the global RNG.
         generator=torch.Generator().manual_seed(cfg.train.seed),
+        # A terminal's Ctrl-C reaches the whole process group: workers ignore it, so the main
+        # process can finish its step (get3d._interrupt) instead of losing its data workers.
+        worker_init_fn=_ignore_sigint if cfg.data.workers > 0 else None,
     )
     return dataset, loader
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _grid_inputs(cfg: Config, device: torch.device):
@@ -275,7 +285,9 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         monitor.start_ticks(images_seen)
         return snap
 
+    stop = graceful_stop("train")
     try:
+        stop.__enter__()
         data = iter(loader)
         monitor.start_ticks(images_seen)
         if resume_path is not None:
@@ -286,6 +298,14 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
                 monitor.message("GET3D checkpoint: its image style is used: " + ", ".join(
                     f"model.{k} {old!r} -> {new!r}" for k, (old, new) in adopted.items()))
         for _ in range(steps_left):
+            # Ctrl-C / SIGTERM: every rank stops at the same step boundary; the state is saved
+            # when it is newer than the last snapshot (get3d._interrupt's rule).
+            if stop.should_stop(lambda flag: du.all_reduce_flag(flag, env)):
+                if images_seen != (snapshot_images or 0):
+                    snapshot(hook=False)
+                saved = f"snapshot {last_snapshot}" if last_snapshot is not None else "no snapshot (no step done)"
+                raise stop.interrupted(f"at step {step} ({images_seen / 1000:.3f} kimg); {saved}; "
+                                       f"continue with --resume auto")
             real = next(data)
             bad = [line for text in real["bad_files"] if text for line in text.split("\n")]
             if not skip_bad and du.all_reduce_flag(bool(bad), env):
@@ -331,6 +351,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
                 snapshot()
                 snapshot_due = False
     finally:
+        stop.__exit__(None, None, None)
         monitor.close()
 
     return TrainResult(steps=step, images_seen=images_seen, snapshot=last_snapshot, losses=last_stats,
