@@ -24,14 +24,23 @@ class GalleryItem:
 
 
 def _relative(path, folder: Path) -> str | None:
+    """``path`` as a link relative to ``folder``, or None if it is not a file inside it.
+
+    A relative ``path`` is what a caller holds, usually ``outdir / name`` with ``outdir`` itself
+    relative to the working directory (``--outdir out/s``): it is tried as it stands first, then
+    as a name inside ``folder``. (Joining it onto ``folder`` alone gave ``out/s/out/s/...``, and
+    every gallery written with a relative ``--outdir`` came out empty.)
+    """
     path = Path(path)
-    full = path if path.is_absolute() else folder / path
-    if not full.is_file():
-        return None
-    try:
-        return full.resolve().relative_to(folder.resolve()).as_posix()
-    except ValueError:
-        return None  # outside the gallery's folder: not linkable relatively
+    candidates = [path] if path.is_absolute() else [path, folder / path]
+    root = folder.resolve()
+    for full in candidates:
+        if full.is_file():
+            try:
+                return full.resolve().relative_to(root).as_posix()
+            except ValueError:
+                continue  # outside the gallery's folder: not linkable relatively
+    return None
 
 
 def _media(rel: str) -> str:

@@ -30,3 +30,26 @@ def test_interpolate_gallery(tmp_path):
     assert any(r.startswith("interp_both_meshes/") for r in refs)
     for ref in refs:
         assert (tmp_path / ref).is_file(), ref
+
+
+def test_galleries_with_a_relative_outdir_link_every_file(tmp_path, monkeypatch):
+    """README style: `get3d generate ... --outdir out/s` run from some working directory (issue 24.2:
+    the folder was joined onto the already relative paths, and the page came out empty)."""
+    from click.testing import CliRunner
+
+    from get3d.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["generate", "--ckpt", "tiny-chair", "--seeds", "0-1", "--outdir", "out/s",
+                                 "--texture-res", "16", "--preview-views", "2", "--backend", "torch", "--device",
+                                 "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    refs = _references(tmp_path / "out" / "s" / "index.html")
+    for name in ("preview.png", "seed0000.glb", "seed0001.glb", "seed0001.obj"):
+        assert name in refs, refs
+    result = runner.invoke(cli, ["interpolate", "--ckpt", "tiny-chair", "--seeds", "0,1", "--outdir", "out/i",
+                                 "--steps", "2", "--res", "32", "--backend", "torch", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    refs = _references(tmp_path / "out" / "i" / "index.html")
+    assert "interp_both.png" in refs and "interp_both.gif" in refs, refs
