@@ -29,6 +29,7 @@ import json
 import os
 import random
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,9 +191,57 @@ def list_snapshots(folder: str | Path) -> list[Snapshot]:
     return sorted(found, key=lambda s: s.images_seen)
 
 
-def latest_snapshot(folder: str | Path) -> Snapshot | None:
-    snapshots = list_snapshots(folder)
-    return snapshots[-1] if snapshots else None
+def _warn(line: str) -> None:
+    """Warnings about damaged snapshots go to stderr, one line each (monkeypatched by tests)."""
+    print(f"get3d: warning: {line}", file=sys.stderr, flush=True)
+
+
+def latest_snapshot(folder: str | Path, verify: bool = True, warn=None) -> Snapshot | None:
+    """The newest *intact* snapshot in a run folder (what ``--resume auto``, ``--ckpt RUN`` and
+    every command that reads a run folder use).
+
+    With ``verify`` each candidate, newest first, is checked (:func:`check_snapshot`: JSON,
+    weights present, size, sha256, safetensors header); a damaged one is skipped with a warning
+    line naming the file and the reason, and the next older one is tried. A JSON whose weights file
+    is missing counts as damaged too (the weights are written first, so that is never a write in
+    progress); weights without a JSON are a write in progress and are passed over silently.
+    """
+    warn = warn or _warn
+    folder = Path(folder)
+    complete = list_snapshots(folder)
+    if verify:
+        for json_path in folder.glob("snapshot-*.json"):
+            if _NAME.match(json_path.stem) and not json_path.with_suffix(".safetensors").exists():
+                warn(f"skipping damaged snapshot {json_path}: its weights file "
+                     f"{json_path.with_suffix('.safetensors').name} is missing")
+    for snap in reversed(complete):
+        problem = check_snapshot(snap.json_path) if verify else None
+        if problem is None:
+            return snap
+        warn(f"skipping damaged snapshot {problem}; trying an older one")
+    return None
+
+
+def resume_auto(folder: str | Path) -> Snapshot | None:
+    """``--resume auto``: the newest intact snapshot, None for a folder without snapshots (a fresh
+    run), and an error when snapshots exist but every one is damaged (starting afresh over them
+    would silently throw a run away)."""
+    snap = latest_snapshot(folder)
+    if snap is None:
+        damaged = sorted(Path(folder).glob("snapshot-*.json"))
+        if damaged:
+            raise Get3dError(f"{folder}: all {len(damaged)} snapshots are damaged (see the warnings above); "
+                             f"move them away to start afresh, or resume from a copy")
+    return snap
+
+
+def check_snapshot(json_path: str | Path) -> str | None:
+    """None when the snapshot reads back intact, else one line 'FILE: what is wrong'."""
+    try:
+        _read_meta_and_weights(Path(json_path), verify=True)
+    except Get3dError as err:
+        return str(err)
+    return None
 
 
 def resolve_snapshot_path(path: str | Path) -> Path:
@@ -222,33 +271,72 @@ def prune_snapshots(folder: str | Path, keep: int, protect: tuple[Path, ...] = (
 
 
 # ------------------------------------------------------------------------------------ reading
-def read_snapshot(path: str | Path, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
-    """-> (tensors on CPU, metadata). Raises Get3dError naming the file for anything wrong."""
-    json_path = resolve_snapshot_path(path)
+_VERIFIED: dict[tuple, bool] = {}  # (path, size, mtime_ns) whose sha256 matched: hash each file once
+
+
+def _read_meta_and_weights(json_path: Path, verify: bool) -> tuple[dict, Path]:
+    """Parse and check a snapshot's JSON, check its weights file (size, sha256, header)."""
     try:
-        meta = json.loads(json_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise Get3dError(f"{json_path}: not a readable snapshot JSON ({err})") from None
+        meta = json.loads(json_path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise Get3dError(f"{json_path}: snapshot not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise Get3dError(f"{json_path}: not a readable snapshot JSON ({str(err).splitlines()[0][:200]})") from None
     if not isinstance(meta, dict) or meta.get("format") != "get3d-snapshot":
         raise Get3dError(f"{json_path}: not a get3d snapshot (no 'format': 'get3d-snapshot')")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise Get3dError(f"{json_path}: snapshot format {meta['version']} is newer than this get3d "
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Get3dError(f"{json_path}: 'version' is {version!r}, not an integer")
+    if version > FORMAT_VERSION:
+        raise Get3dError(f"{json_path}: snapshot format {version} is newer than this get3d "
                          f"({FORMAT_VERSION}); upgrade get3d")
-    weights_path = json_path.with_name(meta.get("weights", {}).get("file", json_path.stem + ".safetensors"))
-    if not weights_path.exists():
-        raise Get3dError(f"{weights_path}: weights file of snapshot {json_path.name} is missing")
+    for key in ("step", "images_seen"):
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Get3dError(f"{json_path}: {key!r} is {value!r}, not a count >= 0")
+    for key in ("config", "optimizers", "rng"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise Get3dError(f"{json_path}: {key!r} is a {type(meta[key]).__name__}, not an object")
     expected = meta.get("weights", {})
-    if verify and expected.get("bytes") is not None and weights_path.stat().st_size != expected["bytes"]:
-        raise Get3dError(f"{weights_path}: truncated or altered ({weights_path.stat().st_size} bytes, "
+    if not isinstance(expected, dict):
+        raise Get3dError(f"{json_path}: 'weights' is a {type(expected).__name__}, not an object")
+    name = expected.get("file", json_path.stem + ".safetensors")
+    if not isinstance(name, str) or Path(name).name != name or not name:
+        raise Get3dError(f"{json_path}: 'weights.file' must be a file name beside the JSON, got {name!r}")
+    weights_path = json_path.with_name(name)
+    if not weights_path.is_file():
+        raise Get3dError(f"{weights_path}: weights file of snapshot {json_path.name} is missing")
+    stat = weights_path.stat()
+    if verify and expected.get("bytes") is not None and stat.st_size != expected["bytes"]:
+        raise Get3dError(f"{weights_path}: truncated or altered ({stat.st_size} bytes, "
                          f"snapshot says {expected['bytes']})")
-    if verify and expected.get("sha256") and _sha256(weights_path) != expected["sha256"]:
-        raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON (corrupt file)")
+    key = (str(weights_path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if verify and expected.get("sha256") and key not in _VERIFIED:
+        if _sha256(weights_path) != expected["sha256"]:
+            raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON (corrupt file)")
+        _VERIFIED[key] = True
+    if verify and not expected.get("sha256"):  # older snapshots without a checksum: the header must parse
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights_path), framework="pt") as handle:
+                handle.keys()
+        except Exception as err:  # safetensors raises its own error types for bad headers
+            raise Get3dError(f"{weights_path}: cannot read weights ({str(err).splitlines()[0][:200]})") from None
+    return meta, weights_path
+
+
+def read_snapshot(path: str | Path, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (tensors on CPU, metadata). Raises Get3dError naming the file for anything wrong: an
+    explicitly named damaged snapshot is an error (only folder look-ups skip damaged ones)."""
+    json_path = resolve_snapshot_path(path)
+    meta, weights_path = _read_meta_and_weights(json_path, verify)
     from safetensors.torch import load_file
 
     try:
         tensors = load_file(str(weights_path), device="cpu")
     except Exception as err:  # safetensors raises its own error types for bad headers
-        raise Get3dError(f"{weights_path}: cannot read weights ({err})") from None
+        raise Get3dError(f"{weights_path}: cannot read weights ({str(err).splitlines()[0][:200]})") from None
     return tensors, meta
 
 
@@ -322,7 +410,9 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
     if path.is_dir():
         snap = latest_snapshot(path)
         if snap is None:
-            raise Get3dError(f"{path}: no complete snapshot in this folder")
+            damaged = len(list(path.glob("snapshot-*.json")))
+            raise Get3dError(f"{path}: no intact snapshot in this folder" +
+                             (f" ({damaged} damaged: see the warnings above)" if damaged else ""))
         return Path(snap.json_path)
     if path.exists() or path.with_suffix(".json").exists():
         return resolve_snapshot_path(path)

@@ -147,7 +147,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     from get3d.render import Renderer
     from get3d._interrupt import graceful_stop
-    from get3d.snapshot import latest_snapshot, read_snapshot, restore_modules, restore_optimizers, \
+    from get3d.snapshot import read_snapshot, restore_modules, restore_optimizers, resume_auto, \
         snapshot_stem, write_snapshot
 
     check_prior(prior)
@@ -195,7 +195,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     if resume is not None:
         if snap_dir is None:
             raise Get3dError("--resume needs --outdir (the run folder holding snapshots/)")
-        snap = latest_snapshot(snap_dir) if resume == "auto" else None
+        snap = resume_auto(snap_dir) if resume == "auto" else None
         path = snap.json_path if snap is not None else (None if resume == "auto" else Path(resume))
         if path is not None:
             tensors, meta = read_snapshot(path)
@@ -382,11 +382,11 @@ def refine_mesh(mesh, prompt: str, model, outdir, rule: str = _D.rule, device=No
     colours fitted unless a snapshot to resume from exists), then :func:`refine` as
     :func:`refine_checkpoint` does."""
     from get3d.distill.mesh_asset import asset_from_mesh
-    from get3d.snapshot import latest_snapshot
+    from get3d.snapshot import list_snapshots
 
     rule = _check_options(prompt, rule, options)
     resume = options.get("resume")
-    if resume is not None and outdir is not None and (resume != "auto" or latest_snapshot(Path(outdir) / "snapshots")):
+    if resume is not None and outdir is not None and (resume != "auto" or list_snapshots(Path(outdir) / "snapshots")):
         fit_steps = 0  # the snapshot holds the fitted (and refined) colour planes
     asset = asset_from_mesh(mesh, tet_res=tet_res, plane_res=plane_res, fit_steps=fit_steps, device=device,
                             seed=run_seed, backend=options.get("backend", "auto"))

@@ -229,13 +229,13 @@ def _meta(tuner: TextFinetuner, extra: Optional[dict]) -> dict:
 
 
 def _resume(tuner: TextFinetuner, outdir: Path, resume) -> Optional[Path]:
-    from get3d.snapshot import latest_snapshot, read_snapshot, resolve_snapshot_path, restore_modules, \
+    from get3d.snapshot import read_snapshot, resolve_snapshot_path, restore_modules, resume_auto, \
         restore_optimizers
 
     if resume in (None, False, "", "none"):
         return None
     if resume == "auto":
-        snap = latest_snapshot(outdir)
+        snap = resume_auto(outdir)  # the newest intact one: damaged ones are skipped with a warning
         if snap is None:
             return None
         path = Path(snap.json_path)

@@ -38,9 +38,8 @@ from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.render import Cameras
 from get3d.training import distributed as du
-from get3d.snapshot import (Snapshot, latest_snapshot, list_snapshots, prune_snapshots, read_snapshot,
-                                       resolve_snapshot_path, restore_modules, restore_optimizers, restore_rng,
-                                       write_snapshot)
+from get3d.snapshot import (Snapshot, list_snapshots, prune_snapshots, read_snapshot, resolve_snapshot_path,
+                            restore_modules, restore_optimizers, restore_rng, resume_auto, write_snapshot)
 from get3d.training.monitor import Monitor, StatsAccumulator
 from get3d.training.options import validate_config
 from get3d.training.step import StepRunner, TrainState, build_state, ema_beta
@@ -137,7 +136,7 @@ def _find_resume(resume, outdir: Path) -> Optional[Path]:
                              "or choose another --outdir")
         return None
     if resume == "auto":
-        snap = latest_snapshot(outdir)
+        snap = resume_auto(outdir)  # the newest intact one: damaged ones are skipped with a warning
         return snap.json_path if snap is not None else None
     return resolve_snapshot_path(resume)
 
