@@ -24,11 +24,13 @@ unpickled on load (safetensors + JSON only), so a downloaded snapshot cannot exe
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import random
 import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -158,7 +160,15 @@ def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, t
 
     weights_path = outdir / f"{stem}.safetensors"
     blob = save(tensors, metadata={"format": "get3d", "version": str(FORMAT_VERSION)})
-    _atomic_write(weights_path, lambda handle: handle.write(blob))
+    needed = len(blob) + 64 * 1024  # the weights plus a generous JSON
+    outdir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(outdir).free
+    if free < needed:  # fail before writing anything (a quota or file-size limit shows up below)
+        raise Get3dError(_no_space_message(outdir, stem, needed, free))
+    try:
+        _atomic_write(weights_path, lambda handle: handle.write(blob))
+    except OSError as err:
+        raise _write_error(err, outdir, stem, needed) from None
     meta = {
         "format": "get3d-snapshot",
         "version": FORMAT_VERSION,
@@ -174,8 +184,35 @@ def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, t
     meta.update(extra or {})
     json_path = outdir / f"{stem}.json"
     text = json.dumps(meta, indent=1).encode()
-    _atomic_write(json_path, lambda handle: handle.write(text))
+    try:
+        _atomic_write(json_path, lambda handle: handle.write(text))
+    except OSError as err:
+        # Weights without a JSON are invisible to every reader; remove them to give the space back.
+        weights_path.unlink(missing_ok=True)
+        raise _write_error(err, outdir, stem, needed) from None
     return Snapshot(json_path, weights_path, int(images_seen))
+
+
+SPACE_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _no_space_message(outdir: Path, stem: str, needed: int, free: int | None) -> str:
+    have = f", {free / 1e6:.1f} MB free" if free is not None else ""
+    return (f"{outdir}: no space for snapshot {stem}: it needs {needed / 1e6:.1f} MB{have}; the snapshots "
+            f"already there are intact: free space (or lower keep_snapshots), then continue with --resume auto")
+
+
+def _write_error(err: OSError, outdir: Path, stem: str, needed: int) -> Get3dError:
+    """One line for a failed snapshot write: a full disk (ENOSPC, a quota, a file-size limit) says
+    how much space a snapshot needs; any other OS error names the folder and the reason."""
+    if err.errno in SPACE_ERRNOS:
+        try:
+            free = shutil.disk_usage(outdir).free
+        except OSError:
+            free = None
+        return Get3dError(_no_space_message(outdir, stem, needed, free) + f" ({err.strerror})")
+    return Get3dError(f"{outdir}: cannot write snapshot {stem} ({err.strerror or err}); "
+                      f"the snapshots already there are intact")
 
 
 # ------------------------------------------------------------------------------------ finding

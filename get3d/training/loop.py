@@ -38,7 +38,7 @@ from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.render import Cameras
 from get3d.training import distributed as du
-from get3d.snapshot import (Snapshot, list_snapshots, prune_snapshots, read_snapshot, resolve_snapshot_path,
+from get3d.snapshot import (Snapshot, _atomic_write, list_snapshots, prune_snapshots, read_snapshot, resolve_snapshot_path,
                             restore_modules, restore_optimizers, restore_rng, resume_auto, write_snapshot)
 from get3d.training.monitor import Monitor, StatsAccumulator
 from get3d.training.options import validate_config
@@ -214,6 +214,15 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
     try:
         return _train(config, Path(data_dir), Path(outdir), env, resume, max_steps, progress, on_snapshot, skip_bad,
                       init)
+    except OSError as err:
+        from get3d.snapshot import SPACE_ERRNOS
+
+        if err.errno not in SPACE_ERRNOS:
+            raise
+        # A full disk while writing logs or image grids (snapshots say so themselves): one line.
+        raise Get3dError(f"{outdir}: no space left while writing {err.filename or 'the run files'} ({err.strerror}); "
+                         f"the snapshots already there are intact: free space, then continue with --resume auto"
+                         ) from None
     finally:
         du.shutdown(env)
 
@@ -247,7 +256,8 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         init_source = _init_weights(state, init, cfg)
     du.broadcast_modules(state.modules().values(), env)
     if env.is_main:
-        (outdir / "config.json").write_text(cfg.to_json() + "\n")
+        text = (cfg.to_json() + "\n").encode()
+        _atomic_write(outdir / "config.json", lambda handle: handle.write(text))  # resume auto reads it
 
     batch, per_rank = t.batch, t.batch // env.world_size
     total_images = int(math.ceil(t.kimg * 1000))
