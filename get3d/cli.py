@@ -594,11 +594,14 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--category", "data_category", default=None, help="Category folder under DATA/img to train on.")
 @click.option("--init", default=None, help="Start from these weights: a snapshot, run folder, bundled model name "
               "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
+@click.option("--dist-timeout", type=float, default=None,
+              help="Seconds a process waits for a silent peer at a collective before it gives up (multi-GPU; "
+              "default $GET3D_DIST_TIMEOUT or 1800). Must exceed rank 0's snapshot + --metrics time.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
               snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
-              split_file, data_category, init, quiet):
+              split_file, data_category, init, dist_timeout, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
     import subprocess
@@ -631,7 +634,7 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
                                      inception=inception, log=lambda line: click.echo(line, err=True))
     start = time.perf_counter()
     result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,
-                   skip_bad=skip_bad, on_snapshot=hook, init=init)
+                   skip_bad=skip_bad, on_snapshot=hook, init=init, dist_timeout=dist_timeout)
     if int(os.environ.get("RANK", "0")) == 0:
         minutes = (time.perf_counter() - start) / 60
         click.echo(f"trained to step {result.steps} ({result.images_seen / 1000:.3f} kimg, "

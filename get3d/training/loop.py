@@ -38,8 +38,9 @@ from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.render import Cameras
 from get3d.training import distributed as du
-from get3d.snapshot import (Snapshot, _atomic_write, list_snapshots, prune_snapshots, read_snapshot, resolve_snapshot_path,
-                            restore_modules, restore_optimizers, restore_rng, resume_auto, write_snapshot)
+from get3d.snapshot import (Snapshot, _atomic_write, list_snapshots, prune_snapshots, read_snapshot,
+                            resolve_snapshot_path, restore_modules, restore_optimizers, restore_rng, resume_auto,
+                            write_snapshot)
 from get3d.training.monitor import Monitor, StatsAccumulator
 from get3d.training.options import validate_config
 from get3d.training.step import StepRunner, TrainState, build_state, ema_beta
@@ -190,7 +191,7 @@ def _render_grid(G_ema, grid, chunk: int):
 def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], *,
           resume: Union[None, str, Path] = None, device: Optional[str] = None, max_steps: Optional[int] = None,
           progress: bool = True, on_snapshot: Optional[SnapshotHook] = None, skip_bad: bool = False,
-          init: Union[None, str, Path] = None) -> TrainResult:
+          init: Union[None, str, Path] = None, dist_timeout: Optional[float] = None) -> TrainResult:
     """Train GET3D on a render folder until ``config.train.kimg`` (or ``max_steps`` total steps).
 
     Args:
@@ -209,11 +210,16 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
         init: start a fresh run from these weights (snapshot, run folder, bundled model name or
             GET3D .pt; see _init_weights). Ignored when resuming: the run's own snapshot wins.
             ``resume`` naming a GET3D .pt means the same as ``init`` (it holds weights only).
+        dist_timeout: seconds a collective waits for a silent rank before this one gives up
+            (get3d.training.distributed.timeout_seconds; default $GET3D_DIST_TIMEOUT or 1800).
     """
-    env = du.setup(device)
+    env = du.setup(device, dist_timeout)
     try:
         return _train(config, Path(data_dir), Path(outdir), env, resume, max_steps, progress, on_snapshot, skip_bad,
                       init)
+    except du.RankLost as err:
+        raise du.RankLost(f"{err}; this rank stopped, the snapshots in {outdir} are intact: continue with "
+                          f"--resume auto (with any number of processes)") from None
     except OSError as err:
         from get3d.snapshot import SPACE_ERRNOS
 
@@ -244,6 +250,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     adopted = _adopt_official_image_style(cfg, init) if resume_path is None and init is not None else {}
     state = build_state(cfg, env.device)
     step, images_seen, last_snapshot = 0, 0, None
+    world_note = None
     if resume_path is not None:
         tensors, meta = read_snapshot(resume_path)
         _check_model_matches(cfg, meta, resume_path)
@@ -251,6 +258,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         restore_optimizers(tensors, meta, state.opt, source=str(resume_path))
         restore_rng(tensors, meta)
         step, images_seen, last_snapshot = int(meta["step"]), int(meta["images_seen"]), resume_path
+        world_note = _world_size_note(meta.get("world_size"), env.world_size, cfg.train.batch)
     init_source = None
     if resume_path is None and init is not None:
         init_source = _init_weights(state, init, cfg)
@@ -301,6 +309,8 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         monitor.start_ticks(images_seen)
         if resume_path is not None:
             monitor.message(f"resumed from {resume_path} at step {step}, {images_seen / 1000:.3f} kimg")
+            if world_note:
+                monitor.message(world_note)
         elif init_source is not None:
             monitor.message(f"initialised from {init_source}")
             if adopted:
@@ -366,6 +376,18 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     return TrainResult(steps=step, images_seen=images_seen, snapshot=last_snapshot, losses=last_stats,
                        skipped_steps=skipped, resumed_from=resume_path, outdir=outdir, state=state,
                        skipped_images=list(skipped_images), data_problems=list(dataset.report.problems))
+
+
+def _world_size_note(saved, world: int, batch: int) -> Optional[str]:
+    """What changes when a run continues with another number of processes than wrote its snapshot."""
+    if not isinstance(saved, int) or saved == world:
+        return None
+    return (f"note: the snapshot was written by {saved} processes, this run has {world}: the total batch stays "
+            f"{batch} but each process now takes {batch // world} images instead of {batch // saved}; the data order "
+            f"continues from the same number of images into the seeded shuffle, cut into {world} shards instead of "
+            f"{saved}, and per-process latents and cameras (seeded by rank and step) differ, so the run goes on "
+            f"from the same weights, optimizer state and step but is not bit-identical to an uninterrupted "
+            f"{saved}-process run")
 
 
 def _report_data_problems(report, monitor: Monitor, limit: int = 20) -> None:
