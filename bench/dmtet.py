@@ -1,13 +1,18 @@
-"""Benchmark marching-tets extraction; prints one JSON document.
+"""Benchmark surface extraction (DMTet and FlexiCubes); prints one JSON document.
 
-For each device (cpu, and cuda when present), grid (tet_res 64/90/128) and SDF (sphere, noisy
-blob) it times, as the median of --repeats runs after a warm-up:
-  forward           extraction only
+For each device (cpu, and cuda when present), resolution (64/90/128: DMTet's tet_res and
+FlexiCubes' cubes per axis, the same number as in GET3D's --tet_res for either --iso_surface) and
+SDF (sphere, noisy blob) it times, as the median of --repeats runs after a warm-up:
+  forward           extraction only (FlexiCubes: eval mode, 2 triangles per quad)
   forward_backward  extraction + backward of a loss on the mesh vertices into sdf and verts
-and, for comparison, the same forward pass with the approach common public DMTet code takes
-(``torch.unique`` over the edges of the surface tets on every call) as ``forward_unique_per_call``.
+                    (FlexiCubes: training mode, 4 triangles per quad, plus mean(L_dev), and the
+                    gradient also flows into its 21 per-cube weights, GET3D's weight_scale 0.5)
+and, for DMTet and for comparison, the same forward pass with the approach common public DMTet
+code takes (``torch.unique`` over the edges of the surface tets on every call) as
+``forward_unique_per_call``.
 
     python bench/dmtet.py [--repeats 20] [--res 64,90,128] [--devices cpu,cuda] [--no-baseline]
+                          [--extractors dmtet,flexicubes]
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from _env import environment
 from get3d.geometry import marching_tets, tet_grid
 from get3d.geometry.dmtet import _NUM_TRIS_NP, _TRI_TABLE_NP
 from get3d.geometry import shapes
+from get3d.geometry.flexicubes import flexicubes, voxel_grid
 from get3d.geometry.tets import TET_EDGE_SLOTS
 
 
@@ -82,7 +88,7 @@ def bench_case(device: str, res: int, sdf_name: str, repeats: int, baseline: boo
         out.square().sum().backward()
 
     row = {
-        "device": device, "tet_res": res, "sdf": sdf_name, "grid_verts": len(verts), "grid_tets": len(tets),
+        "extractor": "dmtet", "device": device, "tet_res": res, "sdf": sdf_name, "grid_verts": len(verts), "grid_tets": len(tets),
         "mesh_verts": len(mesh_verts), "mesh_faces": len(faces),
         "forward_ms": _median_ms(forward, device, repeats),
         "forward_backward_ms": _median_ms(forward_backward, device, repeats),
@@ -92,18 +98,54 @@ def bench_case(device: str, res: int, sdf_name: str, repeats: int, baseline: boo
     return row
 
 
+def bench_flexicubes(device: str, res: int, sdf_name: str, repeats: int) -> dict:
+    grid = voxel_grid(res, device)
+    verts, cubes = grid.verts, grid.cubes
+    sdf = shapes.sphere_sdf(verts) if sdf_name == "sphere" else shapes.noisy_sdf(verts, seed=0, amplitude=0.08)
+    gen = torch.Generator().manual_seed(0)
+    # Small raw weights, as GET3D's weight head gives them (x0.1), 12 beta + 8 alpha + 1 gamma.
+    weights = (0.1 * torch.randn(res**3, 21, generator=gen)).to(device)
+    mesh_verts, faces, _ = flexicubes(verts, sdf, cubes, res, weights[:, :12], weights[:, 12:20], weights[:, 20],
+                                      weight_scale=0.5)
+
+    def forward():
+        flexicubes(verts, sdf, cubes, res, weights[:, :12], weights[:, 12:20], weights[:, 20], weight_scale=0.5)
+
+    def forward_backward():
+        v = verts.clone().requires_grad_()
+        s = sdf.clone().requires_grad_()
+        w = weights.clone().requires_grad_()
+        out, _, l_dev = flexicubes(v, s, cubes, res, w[:, :12], w[:, 12:20], w[:, 20], training=True,
+                                   weight_scale=0.5)
+        (out.square().sum() + 0.5 * l_dev.mean()).backward()
+
+    return {
+        "extractor": "flexicubes", "device": device, "res": res, "sdf": sdf_name, "grid_verts": len(verts),
+        "grid_cubes": len(cubes), "mesh_verts": len(mesh_verts), "mesh_faces": len(faces),
+        "forward_ms": _median_ms(forward, device, repeats),
+        "forward_backward_ms": _median_ms(forward_backward, device, repeats),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--res", default="64,90,128")
     parser.add_argument("--devices", default="cpu,cuda")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--extractors", default="dmtet,flexicubes")
     args = parser.parse_args()
     devices = [d for d in args.devices.split(",") if d == "cpu" or torch.cuda.is_available()]
-    rows = [
-        bench_case(device, int(res), sdf_name, args.repeats, not args.no_baseline)
-        for device in devices for res in args.res.split(",") for sdf_name in ("sphere", "noisy")
-    ]
+    extractors = args.extractors.split(",")
+    rows = []
+    for device in devices:
+        for res in args.res.split(","):
+            for sdf_name in ("sphere", "noisy"):
+                # Both extractors at the same resolution in the same run, one after the other.
+                if "dmtet" in extractors:
+                    rows.append(bench_case(device, int(res), sdf_name, args.repeats, not args.no_baseline))
+                if "flexicubes" in extractors:
+                    rows.append(bench_flexicubes(device, int(res), sdf_name, args.repeats))
     print(json.dumps({**environment("dmtet"), "repeats": args.repeats, "results": rows}, indent=2))
 
 

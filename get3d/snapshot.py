@@ -27,12 +27,10 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import os
 import random
 import re
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -40,12 +38,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from get3d._io import atomic_write, sha256_file
 from get3d.errors import Get3dError
 
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).parent / "pretrained"  # bundled models: <name>.json + .safetensors
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 _NAME = re.compile(r"^snapshot-(\d{9})$")
 
 
@@ -67,30 +64,6 @@ def snapshot_stem(images_seen: int) -> str:
 
 
 # ------------------------------------------------------------------------------------ writing
-def _atomic_write(path: Path, write) -> None:
-    """Call write(file_object) on a temp file beside `path`, fsync, then rename onto `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; snapshots get ordinary file permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _module_tensors(name: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"{name}.{key}": value.detach() for key, value in module.state_dict().items()}
 
@@ -166,7 +139,7 @@ def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, t
     if free < needed:  # fail before writing anything (a quota or file-size limit shows up below)
         raise Get3dError(_no_space_message(outdir, stem, needed, free))
     try:
-        _atomic_write(weights_path, lambda handle: handle.write(blob))
+        atomic_write(weights_path, lambda handle: handle.write(blob))
     except OSError as err:
         raise _write_error(err, outdir, stem, needed) from None
     meta = {
@@ -185,7 +158,7 @@ def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, t
     json_path = outdir / f"{stem}.json"
     text = json.dumps(meta, indent=1).encode()
     try:
-        _atomic_write(json_path, lambda handle: handle.write(text))
+        atomic_write(json_path, lambda handle: handle.write(text))
     except OSError as err:
         # Weights without a JSON are invisible to every reader; remove them to give the space back.
         weights_path.unlink(missing_ok=True)
@@ -349,7 +322,7 @@ def _read_meta_and_weights(json_path: Path, verify: bool) -> tuple[dict, Path]:
                          f"snapshot says {expected['bytes']})")
     key = (str(weights_path.resolve()), stat.st_size, stat.st_mtime_ns)
     if verify and expected.get("sha256") and key not in _VERIFIED:
-        if _sha256(weights_path) != expected["sha256"]:
+        if sha256_file(weights_path) != expected["sha256"]:
             raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON (corrupt file)")
         _VERIFIED[key] = True
     if verify and not expected.get("sha256"):  # older snapshots without a checksum: the header must parse

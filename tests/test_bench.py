@@ -15,11 +15,15 @@ def test_dmtet_bench_prints_json_and_its_baseline_agrees():
         capture_output=True, text=True, check=True,
     )
     report = json.loads(proc.stdout)
-    assert report["benchmark"] == "dmtet" and len(report["results"]) == 2
+    assert report["benchmark"] == "dmtet" and len(report["results"]) == 4
+    by_kind = {}
     for row in report["results"]:
-        assert row["mesh_faces"] > 0
-        for key in ("forward_ms", "forward_backward_ms", "forward_unique_per_call_ms"):
-            assert row[key] > 0
+        by_kind.setdefault(row["extractor"], []).append(row)
+        assert row["mesh_faces"] > 0 and row["forward_ms"] > 0 and row["forward_backward_ms"] > 0
+    assert sorted(by_kind) == ["dmtet", "flexicubes"]
+    assert all(row["forward_unique_per_call_ms"] > 0 for row in by_kind["dmtet"])
+    # FlexiCubes at res 10 has 10^3 cubes and 11^3 vertices, beside DMTet at tet_res 10.
+    assert [(r["res"], r["grid_cubes"], r["grid_verts"]) for r in by_kind["flexicubes"]] == [(10, 1000, 1331)] * 2
 
 
 def test_baseline_extractor_matches_ours():

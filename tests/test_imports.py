@@ -43,3 +43,8 @@ def test_only_commands_and_training_itself_import_training():
 def test_the_snapshot_module_imports_nothing_above_networks():
     above = ("get3d.training", "get3d.metrics", "get3d.text", "get3d.distill", "get3d.export")
     assert _violations(lambda name, target: name == "get3d.snapshot" and target.startswith(above)) == []
+
+
+def test_the_io_and_error_modules_import_nothing_from_get3d():
+    assert _violations(lambda name, target: name == "get3d._io") == []
+    assert _violations(lambda name, target: name == "get3d.errors") == []

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -30,6 +29,7 @@ import torch
 from PIL import Image
 
 from get3d.datasets.settings import CATEGORY_SCALES, DEFAULT_SCALE, Lighting, RenderSettings, category_scale  # noqa: F401
+from get3d._io import atomic_path
 from get3d.errors import Get3dError
 from get3d.geometry.mesh import MESH_FORMATS
 from get3d.render.camera import Cameras
@@ -291,14 +291,10 @@ def _export_ply(path, verts: torch.Tensor, faces: torch.Tensor) -> None:
 
 
 def _save_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """write(temporary path) then rename onto ``path`` (no fsync: thousands of small renders, and
+    a crash only costs re-rendering the shape, which shape_is_done detects)."""
+    with atomic_path(path, fsync=False) as tmp:
+        write(str(tmp))
 
 
 def _save_npy(path: str, values: np.ndarray) -> None:

@@ -40,6 +40,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from get3d._io import atomic_write
 from get3d.distill.asset import RefineAsset, asset_from_checkpoint, laplacian_loss
 from get3d.distill.options import RefineOptions
 from get3d.distill.prior import check_prior
@@ -116,10 +117,8 @@ def _render(asset: RefineAsset, renderer, verts, faces, cameras: list, res: int,
 
 
 def _write_json(path: Path, record: dict) -> None:
-    from get3d.snapshot import _atomic_write
-
     text = json.dumps(record, indent=2, default=str).encode()
-    _atomic_write(path, lambda handle: handle.write(text))
+    atomic_write(path, text)
 
 
 def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: int = _D.steps, outdir=None, *,

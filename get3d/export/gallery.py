@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from get3d._io import atomic_write
+
 __all__ = ["GalleryItem", "write_gallery"]
 
 IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg")
@@ -76,7 +78,5 @@ def write_gallery(folder, title: str, overview=(), items=(), settings: dict | No
         parts.append("<h2>Settings</h2><pre>" + html.escape(json.dumps(settings, indent=2, default=str)) + "</pre>")
     parts.append("</body></html>")
     path = folder / "index.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, "\n".join(parts).encode("utf-8"), fsync=False)
     return path

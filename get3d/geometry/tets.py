@@ -18,14 +18,13 @@ has the full table.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
+from get3d._io import cache_dir, try_atomic_write
 from get3d.errors import Get3dError
 
 # Bump when the grid construction changes, so stale caches are never reused.
@@ -51,12 +50,6 @@ def cells_for_resolution(res: int) -> int:
     if not isinstance(res, (int, np.integer)) or isinstance(res, bool) or res < 3:
         raise Get3dError(f"tet_res must be an integer >= 3, got {res!r}")
     return max(1, int(round(0.4 * int(res))))
-
-
-def cache_dir() -> Path:
-    """Where generated grids are cached: $GET3D_CACHE_DIR, else ~/.cache/get3d."""
-    root = os.environ.get("GET3D_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "get3d")
-    return Path(root) / "tets"
 
 
 def bcc_tet_grid_numpy(cells: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +126,7 @@ def build_edge_table(tets: torch.Tensor) -> EdgeTable:
 
 
 def grid_cache_file(cells: int) -> Path:
-    return cache_dir() / f"bcc_n{cells}_v{_GRID_FORMAT}.npz"
+    return cache_dir("tets") / f"bcc_n{cells}_v{_GRID_FORMAT}.npz"
 
 
 def _load_or_build(cells: int) -> dict[str, np.ndarray]:
@@ -150,7 +143,8 @@ def _load_or_build(cells: int) -> dict[str, np.ndarray]:
     table = build_edge_table(torch.from_numpy(tets))
     arrays = {"verts": verts, "tets": tets, "edges": table.edges.numpy(), "tet_edges": table.tet_edges.numpy()}
     arrays["checksum"] = np.array(_checksum(arrays))
-    _atomic_savez(path, arrays)
+    # A read-only or full cache folder only costs regeneration next time.
+    try_atomic_write(path, lambda handle: np.savez(handle, **arrays))
     return arrays
 
 
@@ -159,22 +153,6 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
     for key in ("verts", "tets", "edges", "tet_edges"):
         digest.update(np.ascontiguousarray(arrays[key]).tobytes())
     return digest.hexdigest()
-
-
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see a partial file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        # A read-only or full cache folder only costs regeneration next time.
-        try:
-            os.unlink(tmp)  # type: ignore[possibly-undefined]
-        except (OSError, NameError):
-            pass
 
 
 # In-process cache: (cells, device) -> (verts, tets). The returned tensors are shared between

@@ -31,6 +31,7 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from get3d._io import atomic_write
 from get3d.errors import Get3dError
 
 INCEPTION_FILENAME = "inception-2015-12-05.pt"
@@ -175,27 +176,24 @@ def _dnnlib_cached_inception() -> Path | None:
 def download_verified(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> Path:
     """Download ``url`` (http(s) or file://) to ``dest`` through a temporary file in the same
     folder, renamed into place only when its sha256 matches; otherwise nothing is left behind."""
-    import tempfile
     import urllib.request
 
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+
+    def write(out):
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             while block := response.read(1 << 20):
                 digest.update(block)
                 out.write(block)
-        if digest.hexdigest() != sha256.lower():
+        if digest.hexdigest() != sha256.lower():  # raising here leaves nothing behind
             raise Get3dError(f"download of {url} is corrupt: sha256 {digest.hexdigest()} != expected {sha256}; "
                              f"nothing was saved, try again")
-        os.replace(tmp, dest)
+
+    try:
+        atomic_write(dest, write)
     except (OSError, ValueError) as err:
         raise Get3dError(f"cannot download {url} ({type(err).__name__}: {err})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest
 
 

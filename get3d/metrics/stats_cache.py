@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from get3d._io import cache_dir, try_atomic_write
 from get3d.errors import Get3dError
 
 # Bump when what is stored (or how it is computed) changes, so stale files are never reused.
@@ -27,8 +27,7 @@ Stats = tuple[np.ndarray, np.ndarray, np.ndarray]  # mu [D] f64, sigma [D,D] f64
 
 def metrics_cache_dir() -> Path:
     """$GET3D_CACHE_DIR/metrics, else ~/.cache/get3d/metrics."""
-    root = os.environ.get("GET3D_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "get3d")
-    return Path(root) / "metrics"
+    return cache_dir("metrics")
 
 
 def folder_fingerprint(files: list[Path]) -> str:
@@ -86,19 +85,8 @@ def load_stats(path: Path, key: str) -> Stats | None:
 def save_stats(path: Path, key: str, stats: Stats) -> None:
     """Write atomically (temp file in the same folder, then rename). Failures only cost a recompute."""
     mu, sigma, features = stats
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, key=np.array(key), mu=mu, sigma=sigma, features=features.astype(np.float32))
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    try_atomic_write(path, lambda handle: np.savez(handle, key=np.array(key), mu=mu, sigma=sigma,
+                                                   features=features.astype(np.float32)))
 
 
 def cached_real_stats(

@@ -385,7 +385,7 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
     from get3d.snapshot import load_generator, resolve_checkpoint
     from get3d.official import is_official_checkpoint
     from get3d.text.encoder import load_clip, split_names
-    from get3d.snapshot import _sha256
+    from get3d._io import sha256_file
 
     check_prompts(source, target)
     names = split_names(clip)
@@ -399,7 +399,7 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
         weights = path.with_suffix(".safetensors")
     G, config = load_generator(ckpt, device, category=category)
     encoders = [load_clip(name, device=next(G.parameters()).device) for name in names]
-    base = {"base_checkpoint": str(path), "base_sha256": _sha256(weights) if weights.exists() else None,
+    base = {"base_checkpoint": str(path), "base_sha256": sha256_file(weights) if weights.exists() else None,
             "base_category": category}
     return finetune_text(G, encoders, source, target, outdir=outdir, resume=resume, config=config,
                          progress=progress, extra_meta=base, log=log, return_result=True, **options)

@@ -34,11 +34,12 @@ import numpy as np
 import torch
 
 from get3d._interrupt import graceful_stop
+from get3d._io import atomic_write
 from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.render import Cameras
 from get3d.training import distributed as du
-from get3d.snapshot import (Snapshot, _atomic_write, list_snapshots, prune_snapshots, read_snapshot,
+from get3d.snapshot import (Snapshot, list_snapshots, prune_snapshots, read_snapshot,
                             resolve_snapshot_path, restore_modules, restore_optimizers, restore_rng, resume_auto,
                             write_snapshot)
 from get3d.training.monitor import Monitor, StatsAccumulator
@@ -265,7 +266,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     du.broadcast_modules(state.modules().values(), env)
     if env.is_main:
         text = (cfg.to_json() + "\n").encode()
-        _atomic_write(outdir / "config.json", lambda handle: handle.write(text))  # resume auto reads it
+        atomic_write(outdir / "config.json", lambda handle: handle.write(text))  # resume auto reads it
 
     batch, per_rank = t.batch, t.batch // env.world_size
     total_images = int(math.ceil(t.kimg * 1000))

@@ -17,6 +17,7 @@ from get3d.distill.mesh_asset import asset_from_mesh
 from get3d.distill.refine import PHASES, parse_refine_background, refine
 from get3d.geometry import Mesh
 from tests.distill.test_refine import RED, _flat, _foreground_colour
+from tests.distill.test_refine_cli import _assert_same_run
 
 pytest.importorskip("igl")
 
@@ -143,14 +144,16 @@ def test_each_rule_refines_a_mesh_file_through_the_cli(tiny_sd, offline, tmp_pat
         assert Mesh.load(tmp_path / "out" / "progress" / "step-000001.obj").num_faces > 0
 
 
-def test_mesh_refine_resumes_without_refitting(tiny_sd, offline, tmp_path):
+def test_mesh_refine_resumes_without_refitting_and_gives_the_uninterrupted_run(tiny_sd, offline, tmp_path):
     box = _coloured_box(tmp_path / "box.ply")
-    assert _cli(tiny_sd, tmp_path / "out", box, "--steps", "1", "--texture-only").exit_code == 0
-    result = _cli(tiny_sd, tmp_path / "out", box, "--steps", "2", "--texture-only", "--resume", "auto")
+    assert _cli(tiny_sd, tmp_path / "a", box, "--steps", "2").exit_code == 0
+    assert _cli(tiny_sd, tmp_path / "out", box, "--steps", "1").exit_code == 0
+    result = _cli(tiny_sd, tmp_path / "out", box, "--steps", "2", "--resume", "auto")
     assert result.exit_code == 0, result.output
     assert "refined steps 1-2" in result.output
     settings = json.loads((tmp_path / "out" / "settings.json").read_text())
     assert settings["resumed_from_step"] == 1 and settings["asset"]["colour_fit_steps"] == 0
+    _assert_same_run(tmp_path / "a", tmp_path / "out")
 
 
 @pytest.mark.parametrize("args,message", [

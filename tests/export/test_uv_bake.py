@@ -57,6 +57,21 @@ def test_no_background_anywhere(torus):
     assert torch.allclose(texture, torch.tensor([0.2, 0.9, 0.4]).expand_as(texture), atol=1e-6)
 
 
+def test_without_padding_covered_texels_hold_the_field_and_the_rest_its_mean(torus):
+    """padding=0: no dilation, so each covered texel is the field at its surface point and every
+    other texel the mean of those colours (never black background)."""
+    from get3d.export.uv_bake import rasterize_uv_layout
+    from get3d.render import get_backend
+
+    verts, faces, uvs = torus
+    texture = bake_texture(verts, faces, uvs, field, 64, padding=0, backend="torch")
+    points, covered = rasterize_uv_layout(verts, faces, uvs, 64, get_backend("torch"))
+    colours = field(points[covered])
+    assert 0 < covered.sum() < 64 * 64
+    assert torch.allclose(texture[covered], colours, atol=1e-6)
+    assert torch.allclose(texture[~covered], colours.mean(0).expand(int((~covered).sum()), 3), atol=1e-6)
+
+
 def test_dilation_grows_by_one_texel_per_pass():
     texture = torch.zeros(7, 7, 1)
     filled = torch.zeros(7, 7, dtype=torch.bool)
@@ -87,18 +102,54 @@ def test_previews_grid_and_gif(torus, tmp_path):
         assert im.n_frames == 3 and im.size == (32, 32)
 
 
+class _GeneralTorch:
+    """The torch backend under another name: rasterize_uv_layout then takes its general path
+    (the one GPUs use with nvdiffrast) on the CPU, instead of the torch-only scan."""
+
+    name = "torch-general"
+
+    def __init__(self):
+        from get3d.render import get_backend
+
+        self._torch = get_backend("torch")
+
+    def rasterize(self, *args, **kwargs):
+        return self._torch.rasterize(*args, **kwargs)
+
+    def interpolate(self, *args, **kwargs):
+        return self._torch.interpolate(*args, **kwargs)
+
+
+@pytest.mark.parametrize("backend", ["torch", "general"])
+def test_uv_layout_puts_v_1_on_the_top_row(backend):
+    """A unit square whose UVs are its x, y: the texel in row r, column c shows the surface point
+    ((c + 0.5) / R, 1 - (r + 0.5) / R, 0), on both paths (no row flip: upside down)."""
+    from get3d.export.uv_bake import rasterize_uv_layout
+    from get3d.render import get_backend
+
+    verts = torch.tensor([[0.0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]])
+    faces = torch.tensor([[0, 1, 2], [0, 2, 3]])
+    uvs = verts[:, :2].clone()
+    res = 8
+    points, covered = rasterize_uv_layout(verts, faces, uvs, res,
+                                          get_backend("torch") if backend == "torch" else _GeneralTorch())
+    centre = (torch.arange(res, dtype=torch.float32) + 0.5) / res
+    expected = torch.stack([centre.view(1, res).expand(res, res), (1 - centre).view(res, 1).expand(res, res),
+                            torch.zeros(res, res)], -1)
+    assert covered.all()
+    assert torch.allclose(points, expected, atol=1e-5)
+
+
 def test_uv_scan_agrees_with_the_general_rasterizer(torus):
-    """The CPU fast path (bounding-box scan) covers the same texels with the same surface points."""
-    from get3d.export.uv_bake import _scan_uv_layout
+    """The CPU fast path (bounding-box scan) covers the same texels with the same surface points
+    as rasterize_uv_layout's general path (rasteriser + interpolate + row flip), run on the CPU
+    through the torch backend."""
+    from get3d.export.uv_bake import _scan_uv_layout, rasterize_uv_layout
     from get3d.render import get_backend
 
     verts, faces, uvs = torus
-    backend = get_backend("torch")
-    clip = torch.cat([uvs * 2 - 1, torch.zeros_like(uvs[:, :1]), torch.ones_like(uvs[:, :1])], -1)
-    rast, _ = backend.rasterize(clip[None].contiguous(), faces.int(), resolution=(128, 128))
-    ref_points = backend.interpolate(verts[None].contiguous(), rast, faces.int())[0][0].flip(0)
-    ref_covered = (rast[0, ..., 3] > 0).flip(0)
-    points, covered = _scan_uv_layout(verts, faces, uvs, 128)
+    ref_points, ref_covered = rasterize_uv_layout(verts, faces, uvs, 128, _GeneralTorch())
+    points, covered = rasterize_uv_layout(verts, faces, uvs, 128, get_backend("torch"))
     assert (covered ^ ref_covered).sum() <= 2 and covered.sum() > 1000
     both = covered & ref_covered
     close = ((points - ref_points).abs().amax(-1) < 1e-4)[both]

@@ -118,6 +118,20 @@ def test_depth_test_uses_z_over_w_per_pixel():
     assert bool((ids[1:7] == 1).all()) and bool((ids[9:15] == 2).all())
 
 
+def test_pixels_beyond_the_near_and_far_planes_are_not_drawn():
+    """A full-screen quad (w = 1) with z/w = 1.5 x: a pixel is drawn only where -1 <= z/w <= 1,
+    i.e. |x_ndc| <= 2/3: columns 4..19 of 24 (per-pixel clipping, the triangle is not culled)."""
+    pos = torch.tensor([[[-1.0, -1.0, -1.5, 1.0], [1.0, -1.0, 1.5, 1.0], [1.0, 1.0, 1.5, 1.0], [-1.0, 1.0, -1.5, 1.0]]])
+    tri = torch.tensor([[0, 1, 2], [0, 2, 3]], dtype=torch.int32)
+    rast, _ = rt.rasterize(pos, tri, (16, 24))
+    x_ndc = (torch.arange(24) + 0.5) * 2 / 24 - 1
+    expected = (1.5 * x_ndc).abs() <= 1
+    assert int(expected.sum()) == 16
+    assert torch.equal(rast[0, ..., 3] > 0, expected.expand(16, 24))
+    drawn = rast[0, ..., 3] > 0
+    assert torch.allclose(rast[0, ..., 2][drawn], (1.5 * x_ndc).expand(16, 24)[drawn], atol=1e-5)
+
+
 def _perspective(fov_y=60.0, near=0.1, far=10.0):
     f = 1.0 / np.tan(np.radians(fov_y) / 2)
     return np.array([[f, 0, 0, 0], [0, f, 0, 0],
@@ -161,9 +175,12 @@ def test_perspective_correct_interpolation_recovers_tilted_plane():
     assert np.abs(v - l1).max() > 0.05  # perspective barycentrics differ from affine ones
 
 
-def test_rast_db_matches_pixel_differences():
+# Non-square images too: the x derivatives scale with 2/W and the y ones with 2/H, so swapping
+# width and height (or the pixel-centre axes) is wrong only there.
+@pytest.mark.parametrize("h,w", [(32, 32), (24, 40), (40, 24)])
+def test_rast_db_matches_pixel_differences(h, w):
     pos = torch.tensor([[[-0.9, -0.8, 0.1, 1.0], [1.6, -1.4, 0.3, 2.0], [0.1, 2.4, 0.6, 3.0]]], dtype=torch.float64)
-    rast, db = rt.rasterize(pos, TRI1, (32, 32))
+    rast, db = rt.rasterize(pos, TRI1, (h, w))
     ids = rast[0, ..., 3]
     inner = (ids[1:-1, 1:-1] > 0) & (ids[:-2, 1:-1] > 0) & (ids[2:, 1:-1] > 0) & (ids[1:-1, :-2] > 0) & (ids[1:-1, 2:] > 0)
     assert int(inner.sum()) > 50

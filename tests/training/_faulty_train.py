@@ -11,7 +11,7 @@ from pathlib import Path
 import get3d.snapshot as snapshot_module
 
 DELAY = float(os.environ.get("GET3D_TEST_SLOW_WRITE", "0"))
-_real_atomic_write = snapshot_module._atomic_write
+_real_atomic_write = snapshot_module.atomic_write
 
 
 class _SlowHandle:
@@ -38,7 +38,7 @@ def _slow_atomic_write(path, write):
     return _real_atomic_write(path, write)
 
 
-snapshot_module._atomic_write = _slow_atomic_write
+snapshot_module.atomic_write = _slow_atomic_write
 
 if __name__ == "__main__":
     from get3d.cli import main

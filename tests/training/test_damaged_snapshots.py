@@ -98,8 +98,8 @@ def test_snapshots_without_a_checksum_stay_readable_and_are_checked_by_their_hea
 def test_the_checksum_is_computed_once_per_file_version(tmp_path, monkeypatch):
     snaps = _three(tmp_path)
     calls = []
-    original = snapshot_module._sha256
-    monkeypatch.setattr(snapshot_module, "_sha256", lambda path: calls.append(path) or original(path))
+    original = snapshot_module.sha256_file
+    monkeypatch.setattr(snapshot_module, "sha256_file", lambda path: calls.append(path) or original(path))
     latest_snapshot(tmp_path)
     read_snapshot(resolve_checkpoint(tmp_path))
     assert calls == [snaps[-1].weights_path]

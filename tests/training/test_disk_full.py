@@ -76,14 +76,14 @@ def test_write_snapshot_checks_free_space_first_and_cleans_up_a_failed_json(tmp_
         write_snapshot(tmp_path, 4, {"G": model}, save_rng=False)
     monkeypatch.undo()
 
-    real = snapshot_module._atomic_write
+    real = snapshot_module.atomic_write
 
     def json_fails(path, write):
         if path.suffix == ".json":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, write)
 
-    monkeypatch.setattr(snapshot_module, "_atomic_write", json_fails)
+    monkeypatch.setattr(snapshot_module, "atomic_write", json_fails)
     with pytest.raises(Get3dError, match="no space for snapshot snapshot-000000004"):
         write_snapshot(tmp_path, 4, {"G": model}, save_rng=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snapshot-000000002.json", "snapshot-000000002.safetensors"]
