@@ -421,7 +421,7 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
         snap = latest_snapshot(path)
         if snap is None:
             damaged = len(list(path.glob("snapshot-*.json")))
-            raise Get3dError(f"{path}: no intact snapshot in this folder" +
+            raise Get3dError(f"{path}: no complete snapshot in this folder" +
                              (f" ({damaged} damaged: see the warnings above)" if damaged else ""))
         return Path(snap.json_path)
     if path.exists() or path.with_suffix(".json").exists():

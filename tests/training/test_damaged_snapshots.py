@@ -76,7 +76,7 @@ def test_two_damaged_fall_back_further_and_all_damaged_is_an_error(tmp_path, cap
     bad_json(snaps[0])
     with pytest.raises(Get3dError, match="all 3 snapshots are damaged"):
         resume_auto(tmp_path)
-    with pytest.raises(Get3dError, match="no intact snapshot in this folder"):
+    with pytest.raises(Get3dError, match=r"no complete snapshot in this folder \(3 damaged"):
         resolve_checkpoint(tmp_path)
     assert resume_auto(tmp_path / "empty") is None  # no snapshots at all: a fresh run
 
