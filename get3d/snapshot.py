@@ -313,17 +313,22 @@ def _read_meta_and_weights(json_path: Path, verify: bool) -> tuple[dict, Path]:
     name = expected.get("file", json_path.stem + ".safetensors")
     if not isinstance(name, str) or Path(name).name != name or not name:
         raise Get3dError(f"{json_path}: 'weights.file' must be a file name beside the JSON, got {name!r}")
+    for key, kind in (("bytes", int), ("sha256", str)):
+        value = expected.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise Get3dError(f"{json_path}: 'weights.{key}' is {value!r}, not a{'n integer' if kind is int else ' string'}"
+                             [:300])
     weights_path = json_path.with_name(name)
     if not weights_path.is_file():
         raise Get3dError(f"{weights_path}: weights file of snapshot {json_path.name} is missing")
     stat = weights_path.stat()
     if verify and expected.get("bytes") is not None and stat.st_size != expected["bytes"]:
         raise Get3dError(f"{weights_path}: truncated or altered ({stat.st_size} bytes, "
-                         f"snapshot says {expected['bytes']})")
+                         f"{json_path.name} says {expected['bytes']})")
     key = (str(weights_path.resolve()), stat.st_size, stat.st_mtime_ns)
     if verify and expected.get("sha256") and key not in _VERIFIED:
         if sha256_file(weights_path) != expected["sha256"]:
-            raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON (corrupt file)")
+            raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON {json_path.name} (corrupt file)")
         _VERIFIED[key] = True
     if verify and not expected.get("sha256"):  # older snapshots without a checksum: the header must parse
         from safetensors import safe_open
@@ -437,7 +442,6 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
 def load_generator(ckpt: str | Path, device: str | torch.device | None = None, category: str | None = None):
     """Load the EMA generator of a snapshot, or of a GET3D ``.pt`` checkpoint (``category`` gives
     its grid: see get3d.official): -> (G in eval mode, Config)."""
-    from get3d.config import Config
     from get3d.networks.generator import Generator
     from get3d.official import is_official_checkpoint, load_official_checkpoint
 
@@ -447,7 +451,26 @@ def load_generator(ckpt: str | Path, device: str | torch.device | None = None, c
         return official.G_ema.requires_grad_(False), official.config
     path = resolve_checkpoint(ckpt)
     tensors, meta = read_snapshot(path)
-    config = Config.from_dict(meta["config"])
-    generator = Generator(config.model)
+    config = snapshot_config(meta, path)
+    try:
+        generator = Generator(config.model)
+    except Get3dError as err:
+        raise Get3dError(f"{path}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - a hand-edited or hostile config: one line, not a traceback
+        raise Get3dError(f"{path}: its config does not describe a buildable model "
+                         f"({type(err).__name__}: {str(err).strip().splitlines()[0][:200] if str(err).strip() else ''})"
+                         ) from None
     restore_modules(tensors, {"G_ema": generator}, source=str(path))
     return generator.to(device).eval().requires_grad_(False), config
+
+
+def snapshot_config(meta: dict, path) -> "Config":
+    """The Config a snapshot records, checked field by field (one line naming the file otherwise)."""
+    from get3d.config import Config
+
+    if not isinstance(meta.get("config"), dict):
+        raise Get3dError(f"{path}: snapshot records no config")
+    try:
+        return Config.from_dict(meta["config"])
+    except Get3dError as err:
+        raise Get3dError(f"{path}: {err}") from None

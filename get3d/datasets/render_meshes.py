@@ -169,6 +169,9 @@ def load_shading_mesh(path: str | Path) -> ShadingMesh:
         raise Get3dError(f"{path}: file holds no triangles")
     for geom in geoms:  # checked before any indexing: a hostile file must not reach numpy's IndexError
         count, faces_np = len(geom.vertices), np.asarray(geom.faces)
+        shape_v = np.asarray(geom.vertices).shape
+        if len(shape_v) != 2 or shape_v[1] != 3 or faces_np.ndim != 2 or faces_np.shape[1] != 3:
+            raise Get3dError(f"{path}: vertices {shape_v} and faces {faces_np.shape} are not [V,3] and [F,3]")
         if faces_np.size and (faces_np.min() < 0 or faces_np.max() >= count):
             raise Get3dError(f"{path}: a face refers to vertex {int(faces_np.max() if faces_np.max() >= count else faces_np.min())} "
                              f"but the mesh has {count} vertices")

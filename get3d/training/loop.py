@@ -75,7 +75,9 @@ def _check_model_matches(cfg: Config, meta: dict, source: Path) -> None:
         return
     # Fields added to ModelConfig later are absent from older snapshots: their defaults are what
     # those snapshots were built with.
-    saved = Config.from_dict({"model": saved}).to_dict()["model"]
+    from get3d.snapshot import snapshot_config
+
+    saved = snapshot_config({"config": {"model": saved}}, source).to_dict()["model"]
     mine = cfg.to_dict()["model"]
     for key in sorted(set(mine) | set(saved)):
         if mine.get(key) != saved.get(key):
