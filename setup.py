@@ -17,7 +17,9 @@ setup(
     packages=find_packages(include=["get3d", "get3d.*"]),
     include_package_data=True,
     package_data={"get3d": ["py.typed", "pretrained/*.json", "pretrained/*.safetensors", "pretrained/*.md",
-                              "geometry/data/*.npz", "geometry/data/*.md"]},
+                            "geometry/data/*.npz", "geometry/data/*.md",
+                            # the galleries' 3-D viewer (get3d.export.gallery), with its licence
+                            "export/vendor/model-viewer/*"]},
     install_requires=[
         # Any torch >= 2.1 is kept as installed (CPU or CUDA); the Makefile installs one only
         # when none is importable, so this range never pulls a second multi-GB build.

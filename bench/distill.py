@@ -1,9 +1,16 @@
 """Benchmark the score-distillation rules: seconds per step and peak memory; prints one JSON document.
 
 One step = encode a batch of images [B,3,S,S] through the VAE, the rule's loss (all its UNet
-calls: SDS 1 batched guided call; ISM up to 5 inversion calls + 1 target call + 1 guided call;
-SDI 10 guided inversion calls + 1 guided call), and the backward pass into the images: what a
-refinement step costs besides rendering.
+calls, with the reference defaults: SDS 1 batched guided call; ISM 1 to 5 unconditional inversion
+calls + 1 target call + 1 guided call, depending on t; SDI one guided call per point of the
+stride-100 grid below t (plus its start at a negative timestep) + 1 guided call at t: 4 to 11
+with t annealed from 980 to 250), and the backward pass into the images: what a refinement step
+costs besides rendering.
+
+``unet_calls``: UNet calls per step (each a batched call, 2B rows for a guided one) as a function
+of t, counted by running each rule with explicit draws (rule.loss(..., draws=...)) at the given
+timesteps: SDS at any t, ISM at t = 21, 250, 500 (the range after the warm-up), 750, 979 (the
+warm-up's start), SDI at the schedule's t for progress 0, 0.25, 0.5, 0.75, 1.
 
   cpu:   the tiny random pipeline of get3d.distill.tiny (image 16^2, latents 8^2).
   cuda:  a full-size Stable Diffusion 2.1-base UNet and VAE built from the published configs with
@@ -113,6 +120,38 @@ def bench_rule(prior, rule_name: str, batch: int, emb_shape, steps: int, warmup:
             else "process_peak_rss"}
 
 
+def unet_calls(prior, emb_shape) -> list[dict]:
+    """UNet calls per step for each rule at chosen timesteps (explicit draws; see the docstring)."""
+    from get3d.distill.rules import ISMDraws, SDIDraws, SDSDraws
+
+    counting = _Counting(prior)
+    device = prior.alphas_cumprod.device
+    T = int(prior.alphas_cumprod.shape[0])
+    size = prior.image_size // prior.vae_factor
+    latents = torch.zeros(1, 4, size, size, device=device)
+    cond = torch.zeros(1, *emb_shape, device=device, dtype=prior.dtype)
+    rows = []
+    for t in (20, 500, 980):
+        counting.calls = 0
+        make_rule("sds").loss(latents, counting, cond, cond, 0, 1,
+                              draws=SDSDraws(torch.tensor([t], device=device), torch.zeros_like(latents)))
+        rows.append({"rule": "sds", "t": t, "unet_calls": counting.calls})
+    ism = make_rule("ism")
+    for t in (21, 250, 500, 750, 979):
+        counting.calls = 0
+        ism.loss(latents, counting, cond, cond, 5000, 5000, draws=ISMDraws(t, torch.zeros_like(latents)), inverse=cond)
+        rows.append({"rule": "ism", "t": t, "s": ism.last["s"], "unet_calls": counting.calls})
+    sdi = make_rule("sdi")
+    for progress in (0.0, 0.25, 0.5, 0.75, 1.0):
+        t = sdi.timestep(int(progress * 1000), 1000, T)
+        points = sdi.inversion_timesteps(t, 50, T)
+        noise = torch.zeros(len(points) - 1, *latents.shape, device=device)
+        counting.calls = 0
+        sdi.loss(latents, counting, cond, cond, int(progress * 1000), 1000, draws=SDIDraws(t, 50, noise))
+        rows.append({"rule": "sdi", "progress": progress, "t": t, "unet_calls": counting.calls})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke test: batch 1, 1 step, CPU only")
@@ -133,6 +172,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             if name == "cpu":
                 prior, emb_shape, model = load_diffusion(save_tiny_pipeline(tmp), device="cpu"), (16, 32), "tiny"
+                report["unet_calls"] = unet_calls(prior, emb_shape)
             else:
                 prior, emb_shape, model = _sd21_base(device), (77, 1024), "sd21-base-random-fp16"
             for batch in batches:

@@ -17,6 +17,8 @@ Arms (all start from the 'get3d' variant; each changes one group of fields to ge
   black-aa       model.image_background='black' + antialias_color=True (fakes on black, colour
                  antialiased; GET3D shows to_rgb's bias off the object and no colour antialiasing)
   get3d-plus     every get3d-plus choice at once (the tiny preset's own variant)
+  flexicubes     model.iso_surface='flexicubes' (GET3D's FlexiCubes mode; the 'get3d' arm is its
+                 DMTet twin: same seeds, steps and settings otherwise)
 
     python bench/train_ab.py [--steps 300] [--seeds 0,1] [--arms get3d,get3d-plus] [--res 32]
                              [--shapes 24] [--quick] [--workdir DIR] [--out FILE.json]
@@ -42,6 +44,7 @@ ARMS = {
     "g-lr": {"train": {"g_reg_interval": None}},
     "black-aa": {"model": {"image_background": "black", "antialias_color": True}},
     "get3d-plus": "get3d-plus",
+    "flexicubes": {"model": {"iso_surface": "flexicubes"}},
 }
 
 
@@ -74,6 +77,7 @@ def run_arm(arm: str, seed: int, steps: int, res: int, data: Path, work: Path, n
     train_s = time.perf_counter() - start
     G = result.state.G_ema.eval()
     row = {"arm": arm, "seed": seed, "steps": result.steps, "train_s": round(train_s, 1),
+           "s_per_step": round(train_s / result.steps, 3) if result.steps else None,
            "skipped_steps": result.skipped_steps}
     try:
         geo = evaluate_generator(G, cfg, data, "cov,mmd,1nna", num_shapes=num_shapes, num_points=num_points,
@@ -93,7 +97,7 @@ def summarise(rows: list[dict]) -> dict:
     for arm in dict.fromkeys(r["arm"] for r in rows):
         mine = [r for r in rows if r["arm"] == arm]
         entry = {}
-        for key in ("cov", "mmd_x1000", "nna", "empty", "train_s"):
+        for key in ("cov", "mmd_x1000", "nna", "empty", "train_s", "s_per_step"):
             values = [r[key] for r in mine if r.get(key) is not None]
             if values:
                 entry[key] = sum(values) / len(values)

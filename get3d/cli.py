@@ -171,7 +171,8 @@ def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale,
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--category", default=None, help="Only this category folder.")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Only the shapes of this GET3D split file (one shape id per line).")
+              help="Only the shapes of this GET3D split file (one shape id per line), or a GET3D split name: "
+              "get3d-chair (train), get3d-car-test, get3d-motorbike-val ... (fetched once, sha256-verified).")
 @click.option("--workers", default=None, type=int, help="Decoding threads (default: one per core, up to 8).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def check_data_cmd(data_dir, category, split_file, workers, quiet):
@@ -195,11 +196,23 @@ def _category_option(fn):
                              "which sets the tet grid it was trained with.")(fn)
 
 
+def _code_name(spec: str) -> str:
+    """A file stem for a code spec: 'seed0007' for a seed, the latents file's folder name otherwise."""
+    text = str(spec).strip()
+    if text.isdigit():
+        return f"seed{int(text):04d}"
+    path = Path(text)
+    return path.parent.name if path.stem == "latents" and path.parent.name else path.stem
+
+
 @cli.command("generate")
 @click.option("--ckpt", required=True, help="Snapshot (.json/.safetensors), a run folder (its newest snapshot), "
               "a bundled model's name, or a GET3D .pt checkpoint (with --category).")
 @_category_option
-@click.option("--seeds", default="0-15", show_default=True, help="Seeds, e.g. 0-15 or 1,4,9.")
+@click.option("--seeds", default=None, help="Seeds, e.g. 0-15 or 1,4,9 (default 0-15 unless codes are given).")
+@click.option("--latents", "latents", multiple=True, help="A latents.safetensors from get3d invert (repeatable).")
+@click.option("--geometry-from", default=None, help="With --texture-from: one asset mixing two codes (latents file or seed).")
+@click.option("--texture-from", default=None, help="Latents file or seed whose texture code --geometry-from's shape gets.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--truncation", default=0.7, show_default=True, help="Truncation psi (1 = none).")
 @click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
@@ -208,20 +221,30 @@ def _category_option(fn):
 @click.option("--raw-mesh", is_flag=True, help="Keep the raw extraction: surfaces cut by the grid's box stay open "
               "(default: capped, watertight).")
 @click.option("--preview-views", default=4, show_default=True, help="Views per seed in preview.png (0: none).")
+@click.option("--preview-shading", default="lit", show_default=True, type=click.Choice(["lit", "clay", "albedo"]),
+              help="preview.png and turntables: the texture under a key light, grey geometry under it, or the "
+                   "texture unlit.")
 @click.option("--turntable", "turntable_frames", default=0, show_default=True,
               help="Frames of a turntable GIF per seed (0: none).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res, geometry_only, raw_mesh, preview_views,
+def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, outdir, truncation, formats, texture_res, geometry_only, raw_mesh, preview_views, preview_shading,
                  turntable_frames, backend, device, quiet):
     """Sample textured meshes (GLB, OBJ+MTL+PNG, PLY), one per seed, and a preview grid."""
     from get3d.generate import generate_assets, parse_seeds
 
-    assets = generate_assets(ckpt, parse_seeds(seeds), outdir, truncation=truncation, formats=formats,
+    if (geometry_from is None) != (texture_from is None):
+        raise Get3dError("give --geometry-from and --texture-from together (a latents file or a seed each)")
+    codes = [(_code_name(f), f, f) for f in latents]
+    if geometry_from is not None:
+        codes.append((f"geo-{_code_name(geometry_from)}_tex-{_code_name(texture_from)}", geometry_from, texture_from))
+    seeds = seeds if seeds is not None else ("" if codes else "0-15")
+    assets = generate_assets(ckpt, parse_seeds(seeds) if seeds else [], outdir, codes=codes, truncation=truncation, formats=formats,
                              texture_res=texture_res, geometry_only=geometry_only, backend=backend, device=device,
                              preview_views=preview_views, turntable_frames=turntable_frames, progress=not quiet,
-                             log=lambda line: click.echo(line, err=True), category=category, raw_mesh=raw_mesh)
+                             log=lambda line: click.echo(line, err=True), category=category, raw_mesh=raw_mesh,
+                             preview_shading=preview_shading)
     written = sum(1 for a in assets if a.mesh is not None)
     click.echo(f"{written} meshes written to {outdir}/ ({len(assets) - written} empty seeds skipped)")
 
@@ -229,7 +252,9 @@ def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res
 @cli.command("interpolate")
 @click.option("--ckpt", required=True, help="Snapshot, run folder, bundled model name or GET3D .pt.")
 @_category_option
-@click.option("--seeds", required=True, help="Two or more seeds, e.g. 0,5,9 (walks go between consecutive ones).")
+@click.option("--seeds", default=None, help="Two or more seeds, e.g. 0,5,9 (walks go between consecutive ones).")
+@click.option("--latents", default=None, help="Instead of --seeds: comma-separated latents files (get3d invert) "
+              "and/or seeds, e.g. out/inv/latents.safetensors,7.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--steps", default=8, show_default=True, help="Frames per walk, endpoints included.")
 @click.option("--mode", default="both", show_default=True, type=click.Choice(["geometry", "texture", "both", "grid"]))
@@ -240,13 +265,17 @@ def generate_cmd(ckpt, category, seeds, outdir, truncation, formats, texture_res
 @click.option("--raw-mesh", is_flag=True, help="--meshes keep the raw extraction (open where the grid's box cuts).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
-def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, raw_mesh,
+def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, raw_mesh,
                     backend,
                     device):
     """Walk in W space between seeds: an image strip and a GIF (or GET3D's geometry x texture grid)."""
     from get3d.generate import interpolate, parse_seeds
 
-    written = interpolate(ckpt, parse_seeds(seeds), outdir, steps=steps, mode=mode, truncation=truncation,
+    if (seeds is None) == (latents is None):
+        raise Get3dError("give --seeds (e.g. 0,5,9) or --latents (latents files and/or seeds, e.g. a.safetensors,7)")
+    items = parse_seeds(seeds) if seeds is not None else [
+        int(t) if t.strip().isdigit() else t.strip() for t in latents.split(",") if t.strip()]
+    written = interpolate(ckpt, items, outdir, steps=steps, mode=mode, truncation=truncation,
                           resolution=resolution, write_meshes=write_meshes, texture_res=texture_res,
                           backend=backend, device=device, log=lambda line: click.echo(line, err=True),
                           category=category, raw_mesh=raw_mesh)
@@ -264,7 +293,8 @@ def interpolate_cmd(ckpt, category, seeds, outdir, steps, mode, truncation, reso
                    "Needed by every metric but clip.")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="GET3D split file (one shape id per line, e.g. its test split): real images, cameras and "
-                   "reference meshes of the listed shapes only.")
+                   "reference meshes of the listed shapes only. Or a GET3D split name such as get3d-chair-test "
+                   "(fetched once from GET3D's repository, sha256-verified).")
 @click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True,
               help="Comma-separated: fid, kid, cov, mmd, 1nna, clip.")
 @click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
@@ -351,8 +381,10 @@ def convert_official_cmd(checkpoint, out, category, tet_res, grid_scale):
 
 
 # ------------------------------------------------------------------------------- distill-2d
-def _rule_options(guidance: float | None, names: list[str]) -> dict:
-    return {name: ({"guidance_scale": guidance} if guidance is not None else {}) for name in names}
+def _rule_flags(fn):
+    from get3d.distill.cli_options import rule_option_flags  # torch-free: the rules' options as flags
+
+    return rule_option_flags(fn)
 
 
 @cli.command("distill-2d")
@@ -368,18 +400,26 @@ def _rule_options(guidance: float | None, names: list[str]) -> dict:
 @click.option("--outdir", default="out/distill-2d", show_default=True)
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
-def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guidance, seed, outdir, device, offline):
+@click.option("--perp-neg", is_flag=True, help="Perp-Neg guidance: the other views' prompts as negatives, as for "
+              "a view at --azimuth.")
+@click.option("--azimuth", default=0.0, show_default=True, type=float,
+              help="--perp-neg: the view the image shows, degrees from the front.")
+@_rule_flags
+def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guidance, seed, outdir, device, offline,
+                   perp_neg, azimuth, **rule_flags):
     """Optimise one image with SDS / ISM / SDI from a grey start and compare the rules."""
     from get3d.distill import load_diffusion
+    from get3d.distill.cli_options import collect_rule_options
     from get3d.distill.playground import distill_2d, parse_rules
 
     names = parse_rules(rules)
     if not prompt.strip():
         raise Get3dError("--prompt is empty: give the text the image should match")
+    rule_options = collect_rule_options(rule_flags, names, guidance)
     prior = load_diffusion(model, device=device, local_files_only=True if offline else None)
     result = distill_2d(prior, prompt, names, steps, outdir, negative_prompt=negative_prompt, lr=lr, every=every,
-                        seed=seed, rule_options=_rule_options(guidance, names), progress=True,
-                        settings={"model": model})
+                        seed=seed, rule_options=rule_options, progress=True, settings={"model": model},
+                        perp_neg=perp_neg, azimuth=azimuth)
     for name in names:
         click.echo(f"{name}: final loss {result.losses[name][-1] if result.losses[name] else 'n/a'}, "
                    f"{result.skipped[name]} non-finite steps skipped")
@@ -445,8 +485,18 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
         top_k=top_k, auto_iters=auto_iters, iters=iters, batch=batch, views=views, lr=lr, truncation=truncation,
         resolution=resolution, background=parse_background(background), templates=templates, seed=seed,
         snapshot_every=snapshot_every, keep_snapshots=keep_snapshots, grid_seeds=grid_seeds)
+    from get3d.generate import before_after_gallery
+
+    # The grid's seeds in 3-D, base and result side by side (outdir/before, outdir/after).
+    page = before_after_gallery(ckpt, result.snapshot, list(range(grid_seeds)), outdir,
+                                f'get3d finetune-text: "{source}" -> "{target}" (step {result.steps})',
+                                overview=[result.grid] if result.grid else [],
+                                settings={"checkpoint": str(ckpt), "source": source, "target": target,
+                                          "snapshot": str(result.snapshot)}, truncation=_FT.grid_truncation,
+                                device=device, category=category, log=lambda line: click.echo(line, err=True))
     click.echo(f"{result.steps} iterations ({result.skipped_steps} non-finite skipped), last loss "
-               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}")
+               f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}; "
+               f"gallery {page}")
     click.echo(f"sample it: get3d generate --ckpt {outdir} --outdir {outdir}/samples")
 
 
@@ -464,6 +514,8 @@ _RF = _refine_defaults()  # option defaults come from the dataclass (refine() re
 @click.option("--ckpt", default=None, help="Snapshot file or folder, bundled model name (e.g. tiny-chair) or GET3D .pt "
               "holding the asset's generator (with --seed).")
 @click.option("--seed", default=None, help="Seed of the asset to refine (as in get3d generate --seeds).")
+@click.option("--latents", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Instead of --seed: a latents.safetensors from get3d invert (with --ckpt).")
 @click.option("--mesh", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Refine this mesh file instead (any format render-dataset reads; not with --ckpt/--seed).")
 @click.option("--prompt", required=True, help="Text the asset should match from every side.")
@@ -503,19 +555,26 @@ _RF = _refine_defaults()  # option defaults come from the dataclass (refine() re
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
 @click.option("--tensorboard", is_flag=True, help="TensorBoard scalars and render grids in OUTDIR/tb.")
-def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, outdir, guidance, lr_sdf,
+@click.option("--perp-neg/--no-perp-neg", default=_RF.perp_neg, show_default=True,
+              help="Perp-Neg guidance: the other views' prompts as negatives (needs the view prompts).")
+@_rule_flags
+def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, steps, outdir, guidance, lr_sdf,
                lr_deformation, lr_texture, sdf_reg_weight, laplacian_weight, geometry_only, texture_only, batch,
                render_res, background, tet_res, category, plane_res, fit_steps, snapshot_every, max_bad_steps,
-               export_every, resume, texture_res, preview_res, truncation, run_seed, device, offline, tensorboard):
+               export_every, resume, texture_res, preview_res, truncation, run_seed, device, offline, tensorboard,
+               perp_neg, **rule_flags):
     """Refine one asset (a checkpoint's seed, or a mesh file) toward a text prompt by score
     distillation (SDS, ISM, SDI)."""
+    from get3d.distill.cli_options import collect_rule_options
     from get3d.distill.refine import refine_checkpoint, refine_mesh
 
     if mesh is not None and (ckpt is not None or seed is not None):
         raise Get3dError("--mesh replaces --ckpt/--seed: give either a mesh file or a checkpoint and seed")
     if mesh is None and ckpt is None:
         raise Get3dError("give the asset to refine: --ckpt CKPT --seed N, or --mesh PATH")
-    if mesh is None and seed is None:
+    if latents is not None and (seed is not None or mesh is not None):
+        raise Get3dError("--latents replaces --seed (and goes with --ckpt, not --mesh)")
+    if mesh is None and seed is None and latents is None:
         raise Get3dError("--seed is missing: give the seed of the asset to refine, as in get3d generate --seeds")
     options = dict(steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
                    lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
@@ -523,14 +582,96 @@ def refine_cmd(ckpt, seed, mesh, prompt, negative_prompt, rule, model, steps, ou
                    background=background, snapshot_every=snapshot_every, export_every=export_every,
                    max_bad_steps=max_bad_steps, resume=resume, texture_res=texture_res, preview_res=preview_res,
                    run_seed=run_seed, tensorboard=tensorboard, progress=True,
-                   device=device, local_files_only=True if offline else None, guidance=guidance,
-                   tet_res=tet_res)
+                   device=device, local_files_only=True if offline else None, tet_res=tet_res, perp_neg=perp_neg,
+                   rule_options=collect_rule_options(rule_flags, [str(rule).strip().lower()], guidance)
+                   [str(rule).strip().lower()])
     if mesh is not None:
         result = refine_mesh(mesh, prompt, model, outdir, rule, plane_res=plane_res, fit_steps=fit_steps, **options)
     else:
-        result = refine_checkpoint(ckpt, seed, prompt, model, outdir, rule, truncation, category=category, **options)
+        result = refine_checkpoint(ckpt, seed, prompt, model, outdir, rule, truncation, category=category,
+                                   latents=latents, **options)
     click.echo(f"refined steps {result.start_step}-{result.steps} ({result.skipped} non-finite skipped); "
                f"wrote {len(result.files)} files to {outdir}")
+
+
+# ----------------------------------------------------------------------------------- invert
+@cli.command("invert")
+@click.option("--ckpt", required=True, help="Snapshot, run folder, bundled model name (e.g. tiny-chair) or GET3D .pt.")
+@click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Target image (repeat for several views): RGBA with the object in alpha, or RGB with --background.")
+@click.option("--mesh", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Target mesh (any format render-dataset reads), rendered from --views cameras + a Chamfer term.")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rotation", default=None, help="Camera rotation per image, degrees, comma-separated (GET3D convention).")
+@click.option("--elevation", default=None, help="Camera elevation per image, degrees, comma-separated.")
+@click.option("--cameras", "cameras_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="A GET3D camera folder (rotation.npy, elevation.npy) for the images, in order.")
+@click.option("--background", default=None, help="Key out this background colour (white, black, grey, R,G,B) "
+              "in images without transparency.")
+@click.option("--key-tolerance", default=0.08, show_default=True, type=float, help="Background keying tolerance.")
+@click.option("--views", default=8, show_default=True, type=int, help="--mesh: views rendered.")
+@click.option("--mesh-scale", default="dataset", show_default=True,
+              help="--mesh: largest side after normalising: 'dataset' (the checkpoint's training data), a number, "
+              "or 'keep' (the file's own units, e.g. a GLB from get3d generate).")
+@click.option("--unlit", is_flag=True, help="--mesh: render flat albedo instead of render-dataset's lighting.")
+@click.option("--res", "resolution", default=None, type=int, help="Render size (default: the model's).")
+@click.option("--candidates", default=16, show_default=True, type=int, help="Stage 1: random codes tried.")
+@click.option("--truncation", default=0.7, show_default=True, type=float, help="Stage 1: truncation psi.")
+@click.option("--steps", default=200, show_default=True, type=int, help="Stage 2: W+ optimisation steps.")
+@click.option("--lr", default=0.02, show_default=True, type=float)
+@click.option("--lr-camera", default=1.0, show_default=True, type=float, help="Degrees per step (unknown cameras).")
+@click.option("--w-silhouette", default=1.0, show_default=True, type=float)
+@click.option("--w-colour", default=1.0, show_default=True, type=float)
+@click.option("--w-chamfer", default=100.0, show_default=True, type=float, help="--mesh: 3-D term.")
+@click.option("--w-prior", default=1e-3, show_default=True, type=float, help="Keep codes near W's distribution.")
+@click.option("--tune-generator", is_flag=True, help="Stage 3: pivotal tuning; writes OUTDIR/tuned-generator.json.")
+@click.option("--tune-steps", default=100, show_default=True, type=int, help="Steps of --tune-generator.")
+@click.option("--tune-lr", default=3e-4, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of stage 1's codes (and mesh views).")
+@click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
+@click.option("--texture-res", default=512, show_default=True, type=int)
+@click.option("--snapshot-every", default=50, show_default=True, type=int)
+@click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
+@click.option("--category", default=None, help="Category of a GET3D .pt checkpoint.")
+@click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
+@click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def invert_cmd(ckpt, images, mesh, outdir, rotation, elevation, cameras_dir, background, key_tolerance, views,
+               mesh_scale, unlit, resolution, candidates, truncation, steps, lr, lr_camera, w_silhouette, w_colour,
+               w_chamfer, w_prior, tune_generator, tune_steps, tune_lr, seed, formats, texture_res, snapshot_every,
+               resume, category, backend, device, quiet):
+    """Find the latent codes of an image (or images) or a mesh (GAN inversion), optionally
+    fine-tuning the generator around them (pivotal tuning)."""
+    from get3d.invert.command import invert_command, parse_angles
+    from get3d.invert.optimize import InvertOptions
+
+    options = InvertOptions(candidates=candidates, truncation=truncation, search_seed=seed, steps=steps, lr=lr,
+                            lr_camera=lr_camera, w_silhouette=w_silhouette, w_colour=w_colour, w_chamfer=w_chamfer,
+                            w_prior=w_prior, tune_steps=tune_steps if tune_generator else 0, tune_lr=tune_lr,
+                            snapshot_every=snapshot_every)
+    done = invert_command(ckpt, outdir, images, mesh, rotation=parse_angles(rotation, "rotation"),
+                          elevation=parse_angles(elevation, "elevation"), cameras_dir=cameras_dir,
+                          background=background, key_tolerance=key_tolerance, views=views, mesh_scale=mesh_scale,
+                          unlit=unlit, resolution=resolution, options=options, formats=formats,
+                          texture_res=texture_res, resume=resume, device=device, backend=backend, category=category,
+                          progress=not quiet, log=lambda line: click.echo(line, err=True))
+    final = done["metrics"]["final"]
+    line = f"IoU {final['iou_mean']:.3f}, PSNR {final['psnr_mean']:.1f} dB"
+    if "chamfer_x1e3" in final:
+        line += f", Chamfer x1e3 {final['chamfer_x1e3']:.3f}"
+    click.echo(f"{line}; wrote {len(done['files'])} files to {outdir}/ (latents.safetensors, before_after.png)")
+
+
+# ------------------------------------------------------------------------------------ view
+@cli.command("view")
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", default=0, show_default=True, type=int, help="Port on 127.0.0.1 (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Only serve; print the URL, open nothing.")
+def view_cmd(outdir, port, no_browser):
+    """Serve a gallery folder on 127.0.0.1 and open its index.html (for models too large to embed)."""
+    from get3d.export.serve import view
+
+    view(outdir, port, open_browser=not no_browser, log=click.echo)
 
 
 def main():
@@ -554,6 +695,8 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
         if param.is_flag:
             if value:
                 argv.append(flag)
+            elif param.secondary_opts:  # an on/off pair given as its off spelling (--no-camera-cond)
+                argv.append(max(param.secondary_opts, key=len))
         elif value is not None:
             argv += [flag, str(value)]
     return argv
@@ -579,6 +722,15 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--seed", type=int, default=None, help="Random seed (networks, latents, data order).")
 @click.option("--resolution", type=int, default=None, help="Training image resolution (data and renders).")
 @click.option("--gamma", type=float, default=None, help="R1 weight of the RGB discriminator.")
+@click.option("--iso-surface", type=click.Choice(["dmtet", "flexicubes"]), default=None,
+              help="Surface extractor (GET3D --iso_surface; default: the preset's, dmtet). See docs/model.md.")
+@click.option("--camera-cond/--no-camera-cond", "camera_cond", default=None,
+              help="Condition the discriminators on the camera (GET3D --add_camera_cond; default on). "
+              "--no-camera-cond for data whose cameras are unknown.")
+@click.option("--camera-mode", type=click.Choice(["shapenet_car", "shapenet_chair", "shapenet_motorbike", "ts_house",
+                                                  "ts_animal", "renderpeople"]), default=None,
+              help="GET3D's named training-view distribution (--data_camera_mode): azimuth 0-360, elevation "
+              "0-30 (shapenet_*, ts_house), 0-45 (ts_animal) or 0-20 (renderpeople) degrees, radius 1.2.")
 @click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")
@@ -590,7 +742,9 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
 @click.option("--split", "split_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="Train only on the shapes listed in this file (GET3D's split files: one shape folder per line).")
+              help="Train only on the shapes listed in this file (GET3D's split files: one shape folder per line), "
+              "or GET3D's published split by name: get3d-chair, get3d-car, get3d-motorbike (train; -val/-test "
+              "also exist), fetched once from GET3D's repository and sha256-verified.")
 @click.option("--category", "data_category", default=None, help="Category folder under DATA/img to train on.")
 @click.option("--init", default=None, help="Start from these weights: a snapshot, run folder, bundled model name "
               "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
@@ -600,7 +754,7 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
-              snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
+              iso_surface, camera_cond, camera_mode, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
               split_file, data_category, init, dist_timeout, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
@@ -623,7 +777,8 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
 
     overrides = dict(kimg=kimg, batch=batch, seed=seed, gamma=gamma, snapshot_kimg=snapshot_kimg,
                      resolution=resolution, split_file=str(split_file) if split_file else None,
-                     category=data_category, variant=variant)
+                     category=data_category, variant=variant, iso_surface=iso_surface, camera_cond=camera_cond,
+                     camera_mode=camera_mode)
     cfg = config_for_run(preset_name, config_file, resume, outdir, overrides)
     hook = None
     if metrics:

@@ -59,6 +59,12 @@ class ModelConfig:
     d_channel_base: int | None = None  # discriminator channel schedule (None = channel_base / channel_max)
     d_channel_max: int | None = None
     w_avg_beta: float = 0.995  # decay of the mappings' tracked mean w (GET3D 0.998; truncation only)
+    # Surface extractor (GET3D --iso_surface): 'dmtet' (tet grid) or 'flexicubes' (voxel grid with
+    # tet_res cubes per axis, a per-cube weight head, docs/model.md). Older snapshots: 'dmtet'.
+    iso_surface: str = "dmtet"
+    # Discriminators conditioned on the camera (GET3D --add_camera_cond, default on); off for data
+    # whose cameras are unknown: D then sees images only.
+    d_camera_cond: bool = True
 
 
 @dataclass
@@ -92,6 +98,10 @@ class TrainConfig:
     mask_range: str = "signed"  # masks into D_mask: 'signed' ([-1, 1], like RGB) or 'unit' ([0, 1], GET3D)
     style_mixing_group: int | None = None  # samples sharing one mixing draw; None = per sample (GET3D 4 = batch_gpu)
     w_avg_phase: str = "G"  # pass that updates w_avg: 'G' (Gmain) or 'D' (the Dmain fakes, GET3D)
+    # FlexiCubes mode only (model.iso_surface): GET3D's lambda_flexicubes_surface_reg (x mean L_dev)
+    # and lambda_flexicubes_weights_reg (x mean squared weight).
+    flexicubes_surface_reg: float = 0.5
+    flexicubes_weights_reg: float = 0.1
 
 
 @dataclass
@@ -101,11 +111,36 @@ class DataConfig:
     split_file: str | None = None
     rotation_range: tuple[float, float] = (0.0, 360.0)  # fake-camera sampling, degrees
     elevation_range: tuple[float, float] = (0.0, 30.0)
+    # The GET3D --data_camera_mode name the two ranges above came from (CAMERA_MODES), if any.
+    camera_mode: str | None = None
     workers: int = 2
     # Real images: 'blend' (colour premultiplied by alpha, area-resized; soft mask like the
     # generator's antialiased one) or 'binary' (GET3D's training/dataset.py: RGB bilinear, alpha
     # nearest, colour kept where alpha > 0, mask binarised).
     alpha: str = "blend"
+
+
+# GET3D's named camera distributions for the generator's training views (--data_camera_mode,
+# read from its code): radius 1.2, azimuth uniform over the full circle, polar angle from the up
+# axis uniform in [90 - e_hi, 90 - e_lo] degrees, i.e. elevation uniform in (e_lo, e_hi).
+CAMERA_MODES: dict[str, tuple[float, float]] = {
+    "shapenet_car": (0.0, 30.0),
+    "shapenet_chair": (0.0, 30.0),
+    "shapenet_motorbike": (0.0, 30.0),
+    "ts_house": (0.0, 30.0),
+    "ts_animal": (0.0, 45.0),
+    "renderpeople": (0.0, 20.0),
+}
+
+
+def apply_camera_mode(config: "Config", name: str) -> "Config":
+    """Set data.rotation_range / elevation_range from a GET3D camera mode name (in place, returned)."""
+    if name not in CAMERA_MODES:
+        raise Get3dError(f"unknown camera mode {name!r}; choose from {', '.join(CAMERA_MODES)}")
+    config.data.rotation_range = (0.0, 360.0)
+    config.data.elevation_range = CAMERA_MODES[name]
+    config.data.camera_mode = name
+    return config
 
 
 @dataclass
@@ -260,8 +295,14 @@ PRESETS = {
 }
 
 
-def preset(name: str) -> Config:
-    """A fresh Config for a named preset."""
+def preset(name: str, iso_surface: str | None = None) -> Config:
+    """A fresh Config for a named preset; ``iso_surface`` ('dmtet' or 'flexicubes') overrides its
+    surface extractor (every preset defaults to 'dmtet', GET3D's default)."""
     if name not in PRESETS:
         raise Get3dError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PRESETS[name]()
+    config = PRESETS[name]()
+    if iso_surface is not None:
+        if iso_surface not in ("dmtet", "flexicubes"):
+            raise Get3dError(f"iso_surface must be 'dmtet' or 'flexicubes', got {iso_surface!r}")
+        config.model.iso_surface = iso_surface
+    return config

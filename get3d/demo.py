@@ -5,6 +5,7 @@
                 that data (``--init tiny-chair``; from scratch, and longer, on a GPU)
 3. generate     textured meshes (GLB, OBJ) and a preview grid          OUTDIR/samples
 4. interpolate  W-space walks between seeds (strip + GIF)              OUTDIR/interpolation
+   then         OUTDIR/index.html: the samples in 3-D viewers, the walk, links to each stage's page
 
 Starting from the bundled model is what makes a few CPU minutes show chairs: from scratch, chairs
 appear only after 4-6 kimg (about 8 minutes of 2-core CPU time), and a 2 kimg run shows blobs.
@@ -118,8 +119,17 @@ def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: s
     interpolate(paths["run"], schedule.interp_seeds, paths["interpolation"], steps=schedule.interp_steps,
                 mode="both", resolution=schedule.preview_res, backend=backend, device=device, log=log)
 
+    # One page for the whole demo: the samples to turn in 3-D, the interpolation, the stage pages.
+    from get3d.export.gallery import GalleryItem, write_gallery
+
+    paths["gallery"] = write_gallery(
+        outdir, "get3d demo", [paths["samples"] / "preview.png", paths["interpolation"] / "interp_both.gif"],
+        [GalleryItem("pages of each stage", [paths["samples"] / "index.html", paths["interpolation"] / "index.html"])]
+        + [GalleryItem(f"seed {a.seed}", a.files) for a in assets if a.mesh is not None],
+        {"schedule": vars(schedule), "device": device, "run": str(paths["run"])})
+
     minutes = (time.perf_counter() - clock) / 60
-    log(f"done in {minutes:.1f} min:")
+    log(f"done in {minutes:.1f} min; open {paths['gallery']} to turn the samples in 3-D:")
     log(f"  training renders   {paths['data'] / 'img'}")
     log(f"  snapshots, logs    {paths['run']}  (tensorboard --logdir {paths['run']})")
     log(f"  {written} meshes        {paths['samples']}/seed*.glb|obj, preview {paths['samples'] / 'preview.png'}")

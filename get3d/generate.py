@@ -19,7 +19,7 @@ import torch
 
 from get3d.errors import Get3dError
 from get3d.export.gallery import GalleryItem, write_gallery
-from get3d.export.previews import image_grid, render_previews, save_gif, save_image
+from get3d.export.previews import SHADINGS, image_grid, render_previews, save_gif, save_image
 from get3d.export.uv_bake import bake_texture, uv_unwrap
 from get3d.geometry.mesh import Mesh
 from get3d.render.camera import Cameras
@@ -56,6 +56,7 @@ class Asset:
     mesh: Mesh | None  # None when the shape came out empty
     files: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
+    name: str = ""  # file stem of a code pair given by spec (``codes``); "" = seedNNNN
 
 
 def textured_mesh(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, texture_res: int,
@@ -102,42 +103,58 @@ def generate_assets(ckpt, seeds: list[int], outdir: str | Path, truncation: floa
                     formats: str | list[str] = "glb,obj", texture_res: int = 1024, geometry_only: bool = False,
                     backend: str = "auto", device=None, preview_views: int = 4, turntable_frames: int = 0,
                     preview_res: int = 256, progress: bool = True, log=print, category: str | None = None,
-                    raw_mesh: bool = False) -> list[Asset]:
-    """``get3d generate``: one textured mesh per seed, a preview grid, optional turntables."""
+                    raw_mesh: bool = False, codes: list | None = None, preview_shading: str = "lit") -> list[Asset]:
+    """``get3d generate``: one textured mesh per seed, a preview grid, optional turntables.
+    ``preview_shading``: "lit" (texture under a key light), "clay" or "albedo" (export.previews).
+    ``codes``: (name, geometry spec, texture spec) triples generated after the seeds, written as
+    ``<name>.*`` (a spec is a latents file from ``get3d invert`` or a seed: get3d.invert.latents)."""
+    from get3d.invert.latents import codes_from_spec
+
     from tqdm import tqdm
 
     formats = parse_formats(formats)
+    if preview_shading not in SHADINGS:
+        raise Get3dError(f"--preview-shading must be one of {', '.join(SHADINGS)}, got {preview_shading!r}")
     if texture_res < 8:
         raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
-    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds, category)
+    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds or [0], category)
     assets = []
-    for i, seed in enumerate(tqdm(seeds, desc="generate", unit="seed", disable=not progress)):
+    jobs = [(i, seed, None) for i, seed in enumerate(seeds)] + [(None, -1, c) for c in codes or []]
+    for i, seed, code in tqdm(jobs, desc="generate", unit="seed", disable=not progress):
         with torch.no_grad():
-            ws_geo, ws_tex = generator.mapping(z_geo[i:i + 1], z_tex[i:i + 1], psi=truncation)
-        asset = Asset(seed, None)
+            if code is None:
+                ws_geo, ws_tex = generator.mapping(z_geo[i:i + 1], z_tex[i:i + 1], psi=truncation)
+            else:
+                ws_geo, ws_tex = codes_from_spec(generator, code[1], truncation)[0], \
+                    codes_from_spec(generator, code[2], truncation)[1]
+        asset = Asset(seed, None, name=code[0] if code is not None else "")
         asset.mesh = textured_mesh(generator, ws_geo, ws_tex, texture_res, geometry_only, backend, asset.seconds,
                                    closed=not raw_mesh)
         if asset.mesh is None:
-            log(f"seed {seed}: the generated shape is empty (no surface); skipped")
+            log(f"{asset.name or f'seed {seed}'}: the generated shape is empty (no surface); skipped")
         else:
             clock = time.perf_counter()
-            asset.files = save_asset(asset.mesh, outdir, f"seed{seed:04d}", formats)
+            asset.files = save_asset(asset.mesh, outdir, asset.name or f"seed{seed:04d}", formats)
             asset.seconds["export"] = time.perf_counter() - clock
         assets.append(asset)
     meshes = [a.mesh for a in assets if a.mesh is not None]
     if not meshes:
-        raise Get3dError(f"all {len(seeds)} seeds gave empty shapes (no surface); is {ckpt} trained?")
+        raise Get3dError(f"all {len(jobs)} {'codes' if codes else 'seeds'} gave empty shapes (no surface); "
+                         f"is {ckpt} trained?")
     if preview_views > 0:
-        views = render_previews(meshes, Cameras.orbit(preview_views, 20.0, start=30.0), preview_res, backend)
+        views = render_previews(meshes, Cameras.orbit(preview_views, 20.0, start=30.0), preview_res, backend,
+                                shading=preview_shading)
         save_image(outdir / "preview.png", image_grid(views.reshape(-1, *views.shape[2:]), preview_views))
     if turntable_frames > 0:
         for asset in assets:
             if asset.mesh is not None:
-                frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
-                asset.files.append(str(save_gif(outdir / f"seed{asset.seed:04d}_turntable.gif", frames)))
+                frames = render_previews([asset.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend,
+                                         shading=preview_shading)[0]
+                asset.files.append(str(save_gif(outdir / f"{asset.name or f'seed{asset.seed:04d}'}_turntable.gif", frames)))
     settings = dict(checkpoint=str(ckpt), category=category, seeds=seeds, truncation=truncation, formats=formats,
-                    texture_res=texture_res, geometry_only=geometry_only, raw_mesh=raw_mesh, backend=backend)
-    items = [GalleryItem(f"seed {a.seed}", a.files, "" if a.mesh is not None else "empty shape: skipped")
+                    texture_res=texture_res, geometry_only=geometry_only, raw_mesh=raw_mesh, backend=backend,
+                    codes=[list(map(str, c)) for c in codes or []], preview_shading=preview_shading)
+    items = [GalleryItem(a.name or f"seed {a.seed}", a.files, "" if a.mesh is not None else "empty shape: skipped")
              for a in assets]
     write_gallery(outdir, f"get3d generate: {ckpt}", [outdir / "preview.png"], items, settings)
     return assets
@@ -186,7 +203,8 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
                 truncation: float = 0.7, resolution: int = 256, write_meshes: bool = False, texture_res: int = 512,
                 rotation: float = 30.0, elevation: float = 20.0, backend: str = "auto", device=None,
                 log=print, category: str | None = None, raw_mesh: bool = False) -> dict:
-    """``get3d interpolate``: W-space walks between consecutive seeds, as image strips and GIFs.
+    """``get3d interpolate``: W-space walks between consecutive seeds (or latents files from
+    ``get3d invert``: any item that is not an int), as image strips and GIFs.
 
     mode: "geometry" (texture codes fixed to the first seed's), "texture" (geometry fixed),
     "both", or "grid" (GET3D's figure: rows vary geometry, columns texture, over the seeds).
@@ -198,10 +216,18 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
         raise Get3dError("--seeds: interpolation needs at least two seeds")
     if steps < 2:
         raise Get3dError(f"--steps must be >= 2, got {steps}")
-    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir, seeds, category)
+    # Items that are not ints are code specs (latents files from get3d invert, get3d.invert.latents).
+    generator, outdir, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir,
+                                                      [s if isinstance(s, int) else 0 for s in seeds], category)
     dev = z_geo.device
     with torch.no_grad():
         ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)
+    if not all(isinstance(s, int) for s in seeds):
+        from get3d.invert.latents import codes_from_spec
+
+        pairs = [codes_from_spec(generator, s, truncation) if not isinstance(s, int) else (ws_geo[k:k + 1], ws_tex[k:k + 1])
+                 for k, s in enumerate(seeds)]
+        ws_geo, ws_tex = torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
     camera = Cameras(torch.tensor([float(rotation)]), torch.tensor([float(elevation)])).to(dev)
     written: dict[str, str] = {}
     if mode == "grid":
@@ -237,6 +263,30 @@ def _interpolation_gallery(outdir: Path, ckpt, seeds, mode, steps, truncation, w
     items = []
     if "meshes" in written:
         items.append(GalleryItem("meshes of every step", sorted(Path(written["meshes"]).glob("*.glb"))))
-    settings = dict(checkpoint=str(ckpt), seeds=seeds, mode=mode, steps=steps, truncation=truncation)
+    settings = dict(checkpoint=str(ckpt), seeds=[s if isinstance(s, int) else str(s) for s in seeds], mode=mode, steps=steps, truncation=truncation)
     overview = [written[k] for k in ("grid", "animation", "strip") if k in written]
     written["gallery"] = str(write_gallery(outdir, f"get3d interpolate: {ckpt}", overview, items, settings))
+
+
+def before_after_gallery(before_ckpt, after_ckpt, seeds: list[int], outdir: str | Path, title: str,
+                         overview=(), settings: dict | None = None, truncation: float = 0.7, texture_res: int = 256,
+                         backend: str = "auto", device=None, category: str | None = None, log=print) -> Path:
+    """The same seeds through two generators (``finetune-text``'s base and result), side by side
+    in 3-D: ``outdir/before/seedNNNN.glb``, ``outdir/after/seedNNNN.glb`` and ``outdir/index.html``
+    with one card per seed holding both viewers (``overview``: images shown first). -> the page.
+    ``category`` goes to the base (a GET3D ``.pt``); the result is a get3d snapshot."""
+    outdir = Path(outdir)
+    meshes: dict[int, list[str]] = {seed: [] for seed in seeds}
+    for when, ckpt, cat in (("before", before_ckpt, category), ("after", after_ckpt, None)):
+        generator, folder, z_geo, z_tex = _load_for_seeds(ckpt, device, outdir / when, seeds, cat)
+        for i, seed in enumerate(seeds):
+            with torch.no_grad():
+                ws_geo, ws_tex = generator.mapping(z_geo[i:i + 1], z_tex[i:i + 1], psi=truncation)
+            mesh = textured_mesh(generator, ws_geo, ws_tex, texture_res, backend=backend)
+            if mesh is None:
+                log(f"seed {seed} ({when}): the shape is empty (no surface); skipped")
+                continue
+            meshes[seed] += save_asset(mesh, folder, f"seed{seed:04d}", ["glb"])
+    items = [GalleryItem(f"seed {seed}: before | after", files, "" if files else "empty shapes: skipped")
+             for seed, files in meshes.items()]
+    return write_gallery(outdir, title, overview, items, settings)

@@ -122,6 +122,12 @@ def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_
     if schedule != widths:
         raise Get3dError(f"{source}: backbone widths {widths} follow no StyleGAN2 channel schedule")
     feat = _shape(g_state, f"{prefix}b4.togeo.weight", source)[0] // 3
+    if any(k.startswith("synthesis.generator.mlp_synthesis_weight.") for k in g_state):
+        # GET3D released no FlexiCubes checkpoints; its FlexiCubes mode feeds the SDF head's output
+        # to FlexiCubes unnegated (negative inside), unlike its DMTet mode, so a conversion would
+        # need its own sign rule. Not guessed here.
+        raise Get3dError(f"{source}: a GET3D --iso_surface flexicubes checkpoint; converting those is not "
+                         "supported (train with get3d --iso-surface flexicubes instead)")
     mlp = "synthesis.generator.mlp_synthesis_sdf.layers."
     n_layers = len({k.split(".")[4] for k in g_state if k.startswith(mlp)})
     tex_last = f"synthesis.generator.mlp_synthesis_tex.layers.{n_layers - 1}.weight"
@@ -147,6 +153,8 @@ def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_
         cfg.d_architecture = "resnet" if any(k.endswith(".skip.weight") for k in d_state) else "skip"
         embed = d_state.get("mapping.embed.weight")
         cfg.d_camera_encoding = "get3d" if embed is None or embed.shape[1] == 14 else "sincos"
+        # GET3D --add_camera_cond 0 builds its discriminators without a camera mapping.
+        cfg.d_camera_cond = any(k.startswith("mapping.") for k in d_state)
     return cfg
 
 

@@ -97,8 +97,12 @@ def test_distill_bench_quick_prints_json_for_each_rule():
     rows = {row["rule"]: row for row in report["results"]}
     assert set(rows) == {"sds", "ism", "sdi"}
     assert all(row["s_per_step"] > 0 for row in rows.values())
-    # SDS: one guided call; SDI: 10 guided inversion calls + 1 guided prediction.
-    assert rows["sds"]["unet_calls_per_step"] == 1 and rows["sdi"]["unet_calls_per_step"] == 11
+    # SDS: one guided call; SDI at its first step (t = 980): 11 guided inversion calls (the start at
+    # timestep -99 and the stride-100 grid 1..901) + 1 guided prediction.
+    assert rows["sds"]["unet_calls_per_step"] == 1 and rows["sdi"]["unet_calls_per_step"] == 12
+    calls = {(row["rule"], row["t"]): row["unet_calls"] for row in report["unet_calls"]}
+    assert [calls[("sdi", t)] for t in (980, 797, 615, 432, 250)] == [12, 10, 9, 7, 5]
+    assert calls[("ism", 979)] == 7 and calls[("ism", 21)] == 3 and calls[("sds", 500)] == 1
 
 
 def test_finetune_text_bench_quick_prints_json():
@@ -130,14 +134,18 @@ def test_refine_bench_quick_prints_json():
 
 def test_train_ab_bench_quick_prints_json(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "train_ab.py"), "--quick", "--arms", "get3d,g-lr", "--workdir", str(tmp_path)],
+        [sys.executable, str(BENCH / "train_ab.py"), "--quick", "--arms", "get3d,g-lr,flexicubes", "--workdir",
+         str(tmp_path)],
         capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH.parent),
                                                                         os.environ.get("PYTHONPATH")]))},
     )
     report = json.loads(proc.stdout)
     assert report["benchmark"] == "train_ab" and report["quick"]
-    assert [(r["arm"], r["steps"]) for r in report["rows"]] == [("get3d", 2), ("g-lr", 2)]
-    assert set(report["summary"]) == {"get3d", "g-lr"}
+    assert [(r["arm"], r["steps"]) for r in report["rows"]] == [("get3d", 2), ("g-lr", 2), ("flexicubes", 2)]
+    assert set(report["summary"]) == {"get3d", "g-lr", "flexicubes"}
+    assert all(r["s_per_step"] > 0 for r in report["rows"])
     config = json.loads((tmp_path / "g-lr-s0" / "config.json").read_text())
     assert config["train"]["variant"] == "get3d" and config["train"]["g_reg_interval"] is None
+    flexi = json.loads((tmp_path / "flexicubes-s0" / "config.json").read_text())
+    assert flexi["model"]["iso_surface"] == "flexicubes" and flexi["train"]["variant"] == "get3d"

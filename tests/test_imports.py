@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "get3d"
-COMMANDS = {"get3d.cli", "get3d.demo", "get3d.generate", "get3d.__main__"}  # the top layer
+COMMANDS = {"get3d.cli", "get3d.demo", "get3d.generate", "get3d.invert.command", "get3d.__main__"}  # the top layer
 
 
 def _imports(path: Path) -> set[str]:

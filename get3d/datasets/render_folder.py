@@ -70,8 +70,13 @@ class _Shape:
 
 
 def read_split_file(path: str | Path) -> list[str]:
-    """Shape ids from a GET3D split file: one per line, blank lines and '#' comments ignored."""
-    path = Path(path)
+    """Shape ids from a GET3D split file: one per line, blank lines and '#' comments ignored.
+
+    ``path`` may also name one of GET3D's published splits (``get3d-chair``, ``get3d-car-test``;
+    get3d.datasets.splits), fetched and verified on first use."""
+    from get3d.datasets.splits import resolve_split
+
+    path = resolve_split(path)
     if not path.is_file():
         raise Get3dError(f"{path}: split file not found")
     ids = [line.split("#")[0].strip() for line in path.read_text().splitlines()]

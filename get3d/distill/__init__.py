@@ -1,4 +1,5 @@
-"""Score distillation from a 2D diffusion model: the prior protocol, the rules SDS / ISM / SDI,
+"""Score distillation from a 2D diffusion model: the prior protocol, the rules SDS / ISM / SDI (as
+their reference implementations compute them; explicit random draws; Perp-Neg),
 a diffusers-backed Stable Diffusion prior, a 2D playground and ``get3d refine`` (docs/distill.md,
 docs/refine.md).
 
@@ -11,7 +12,8 @@ from get3d._lazy import lazy_exports
 _EXPORTS = {
     "get3d.distill.analytic": ("AnalyticPrior",),
     "get3d.distill.prior": ("DiffusionPrior", "check_prior"),
-    "get3d.distill.rules": ("ISM", "RULES", "SDI", "SDS", "make_rule"),
+    "get3d.distill.rules": ("ISM", "ISMDraws", "RULES", "SDI", "SDIDraws", "SDS", "SDSDraws", "make_rule"),
+    "get3d.distill.perpneg": ("PerpNeg", "view_embeddings"),
     "get3d.distill.options": ("RefineOptions",),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS, eager=('load_diffusion', 'refine'))

@@ -14,6 +14,11 @@ With ``tet_res`` different from the checkpoint's, the generator's SDF and deform
 evaluated at the finer (or coarser) grid's vertices: an exact resampling, not an interpolation
 of the old grid's values (offsets bounded by the new grid's ``1 / tet_res``, as GET3D bounds them).
 
+FlexiCubes generators (``model.iso_surface = "flexicubes"``) give FlexiCubes assets: the grid is
+the voxel grid, ``tets`` holds its cubes [F,8], and a fourth parameter ``weights`` [F,21] (the
+raw per-cube FlexiCubes weights: 12 beta, 8 alpha, 1 gamma) is refined with sdf and deformation;
+extraction is get3d.geometry.flexicubes in evaluation mode (2 triangles per quad, as exports).
+
 Assets made from a mesh file (get3d.distill.mesh_asset) have no generator: their colour field is
 ``sigmoid(sum of the three planes of tex_planes [1,3,3,R,R] sampled at p)`` (:func:`plane_colours`).
 Mesh extraction is get3d.geometry's marching tets on ``grid + deformation``, rendering is
@@ -30,26 +35,34 @@ import torch.nn.functional as F
 
 from get3d.errors import Get3dError
 from get3d.geometry import Mesh, close_on_boundary, edge_table, marching_tets_batched, sdf_reg_loss, tet_grid
+from get3d.geometry.flexicubes import flexicubes, voxel_grid
 
 __all__ = ["AssetParams", "RefineAsset", "asset_from_checkpoint", "laplacian_loss", "plane_colours"]
 
 
 class AssetParams(torch.nn.Module):
-    """The optimised tensors only (what snapshots hold): sdf [N], deformation [N,3], tex_planes [1,3,C,R,R]."""
+    """The optimised tensors only (what snapshots hold): sdf [N], deformation [N,3], tex_planes [1,3,C,R,R],
+    and for FlexiCubes assets weights [F,21] (None otherwise)."""
 
-    def __init__(self, sdf: torch.Tensor, deformation: torch.Tensor, tex_planes: torch.Tensor):
+    def __init__(self, sdf: torch.Tensor, deformation: torch.Tensor, tex_planes: torch.Tensor,
+                 weights: torch.Tensor | None = None):
         super().__init__()
         self.sdf = torch.nn.Parameter(sdf.detach().float().clone())
         self.deformation = torch.nn.Parameter(deformation.detach().float().clone())
         self.tex_planes = torch.nn.Parameter(tex_planes.detach().float().clone())
+        self.weights = None if weights is None else torch.nn.Parameter(weights.detach().float().clone())
+
+    def geometry(self) -> list[torch.nn.Parameter]:
+        """The geometry parameters: sdf, deformation (and weights for FlexiCubes)."""
+        return [p for p in (self.sdf, self.deformation, self.weights) if p is not None]
 
 
 @dataclass
 class RefineAsset:
     """An explicit asset: parameters + the frozen pieces that turn them into a textured mesh.
 
-    grid: [N,3] undeformed (scaled) tet-grid vertices; tets: [T,4]; edges: [E,2] unique grid
-    edges; ws_tex: [1,num_ws_tex,w_dim] fixed styles of the texture MLP; generator: the frozen
+    grid: [N,3] undeformed (scaled) tet-grid vertices; tets: [T,4] (FlexiCubes: cubes [F,8]);
+    edges: [E,2] unique grid edges; ws_tex: [1,num_ws_tex,w_dim] fixed styles of the texture MLP; generator: the frozen
     GET3D generator whose texture MLP / to_rgb colour the surface.
     """
 
@@ -68,15 +81,33 @@ class RefineAsset:
     def device(self) -> torch.device:
         return self.grid.device
 
+    @property
+    def iso_surface(self) -> str:
+        return "flexicubes" if self.params.weights is not None else "dmtet"
+
     def extract(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (verts [V,3], faces [F,3] int64), differentiable w.r.t. sdf and deformation.
+        """-> (verts [V,3], faces [F,3] int64), differentiable w.r.t. sdf and deformation (and weights).
 
         Extracted as ``get3d generate`` exports: closed on the grid's box (close_on_boundary), so
         the refined asset is watertight and a zero-step refine equals generate's mesh."""
+        return self.extract_with_reg()[:2]
+
+    def extract_with_reg(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``extract`` plus, for FlexiCubes assets, GET3D's two FlexiCubes regularisers as one
+        scalar ``0.5 * mean(L_dev) + 0.1 * mean(weights^2)`` (None for DMTet assets)."""
         verts = self.grid + self.params.deformation
         sdf = close_on_boundary(self.params.sdf, self.grid)
-        (mesh_verts, faces), = marching_tets_batched(verts.unsqueeze(0), self.tets, sdf.unsqueeze(0))
-        return mesh_verts, faces
+        if self.params.weights is None:
+            (mesh_verts, faces), = marching_tets_batched(verts.unsqueeze(0), self.tets, sdf.unsqueeze(0))
+            return mesh_verts, faces, None
+        from get3d.networks.generator import FLEXICUBES_WEIGHT_SCALE
+
+        w = self.params.weights
+        res = round(self.tets.shape[0] ** (1 / 3))
+        mesh_verts, faces, l_dev = flexicubes(verts, sdf, self.tets, res, w[:, :12], w[:, 12:20], w[:, 20],
+                                              weight_scale=FLEXICUBES_WEIGHT_SCALE)
+        reg = 0.1 * (w ** 2).mean() + (0.5 * l_dev.mean() if l_dev.numel() else 0)
+        return mesh_verts, faces, reg
 
     def colors(self, points: torch.Tensor) -> torch.Tensor:
         """points [P,3] world -> rgb [P,3] in [0,1] (differentiable w.r.t. tex_planes)."""
@@ -116,40 +147,56 @@ def plane_colours(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 def asset_from_checkpoint(ckpt, seed: int, truncation: float = 0.7, device=None, tet_res: int | None = None,
-                          category: str | None = None) -> RefineAsset:
+                          category: str | None = None, latents=None) -> RefineAsset:
     """The generator's output for ``seed`` (as ``get3d generate`` makes it) as a RefineAsset;
     ``tet_res``: refine on another grid (the SDF re-evaluated there); ``category``: the grid of a
-    GET3D ``.pt``."""
+    GET3D ``.pt``; ``latents``: a latents file from ``get3d invert`` instead of a seed."""
+    from get3d.invert.latents import codes_from_spec
     from get3d.networks.generator import seed_latents
     from get3d.snapshot import load_generator
 
-    if seed is None or int(seed) < 0:
+    if latents is None and (seed is None or int(seed) < 0):
         raise Get3dError(f"--seed must be a non-negative integer, got {seed!r}")
     if tet_res is not None and int(tet_res) < 8:
         raise Get3dError(f"--tet-res must be >= 8, got {tet_res}")
     generator, _ = load_generator(ckpt, device, category=category)
     dev = next(generator.parameters()).device
-    z_geo, z_tex = seed_latents(generator, [int(seed)], dev)
+    if latents is not None:
+        ws_geo, ws_tex = codes_from_spec(generator, latents)
+    else:
+        z_geo, z_tex = seed_latents(generator, [int(seed)], dev)
+        with torch.no_grad():
+            ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)
     with torch.no_grad():
-        ws_geo, ws_tex = generator.mapping(z_geo, z_tex, psi=truncation)
         geo_planes, tex_planes = generator.triplanes(ws_geo, ws_tex)
         geometry = generator._geometry(ws_geo.float(), geo_planes.float())
     if bool(geometry["empty"][0]):
-        raise Get3dError(f"seed {seed}: the generated shape is empty (no surface); pick another seed")
+        raise Get3dError(f"{latents or f'seed {seed}'}: the generated shape is empty (no surface); pick another seed")
     res = int(tet_res or generator.tet_res)
-    grid, tets = tet_grid(res, dev)
+    flexi = getattr(generator, "iso_surface", "dmtet") == "flexicubes"
+    if flexi:
+        voxels = voxel_grid(res, dev)
+        grid, tets, edges = voxels.verts, voxels.cubes, voxels.edges
+    else:
+        grid, tets = tet_grid(res, dev)
+        edges = edge_table(tets).edges
     grid = grid * generator.grid_scale
     sdf, deformation = geometry["sdf"][0], geometry["deformation"][0]
+    weights = geometry["weights"][0] if flexi else None
     if tet_res is not None:  # re-evaluate the heads on the asked grid (the same values at the checkpoint's own)
         with torch.no_grad():
-            sdf_get3d, offsets = generator.generator.sdf_def(geo_planes.float(), grid.unsqueeze(0), ws_geo.float())
+            heads = generator.generator.sdf_def(geo_planes.float(), grid.unsqueeze(0), ws_geo.float(),
+                                                cubes=tets if flexi else None)
+        sdf_get3d, offsets = heads[:2]
         sdf = -sdf_get3d[0, :, 0].float()  # get3d convention: negative inside
         deformation = torch.tanh(offsets[0].float()) / (res * generator.deformation_multiplier)
-    params = AssetParams(sdf, deformation, tex_planes.float())
+        weights = heads[2][0].float() if flexi else None
+    params = AssetParams(sdf, deformation, tex_planes.float(), weights)
     info = dict(tet_res=res, checkpoint_tet_res=int(generator.tet_res), grid_scale=float(generator.grid_scale),
-                truncation=truncation)
-    return RefineAsset(params.to(dev), grid, tets, edge_table(tets).edges, ws_tex.float().detach(), generator,
-                       int(seed), float(generator.grid_scale), info=info)
+                truncation=truncation, iso_surface="flexicubes" if flexi else "dmtet",
+                latents=str(latents) if latents is not None else None)
+    return RefineAsset(params.to(dev), grid, tets, edges, ws_tex.float().detach(), generator,
+                       None if latents is not None else int(seed), float(generator.grid_scale), info=info)
 
 
 def laplacian_loss(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,11 @@
-"""Defaults of ``get3d refine`` in one torch-free place: get3d.distill.refine's signature and the
+"""Defaults of ``get3d refine`` and of the rules SDS / ISM / SDI in one torch-free place: get3d.distill.refine's signature and the
 CLI's options both read them, so they cannot drift apart. Sources in docs/refine.md."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 
-__all__ = ["RefineOptions"]
+__all__ = ["RefineOptions", "SDSOptions", "ISMOptions", "SDIOptions", "RULE_OPTIONS"]
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,89 @@ class RefineOptions:
     mesh_tet_res: int = 90  # --mesh: GET3D's ShapeNet grid
     plane_res: int = 128  # --mesh: colour triplane resolution
     fit_steps: int = 300  # --mesh: colour fit steps
+    perp_neg: bool = False  # Perp-Neg with the other views' prompts as negatives (threestudio's default: off)
+
+
+# --------------------------------------------------------------------------------------------------
+# The rules' options (torch-free, so the CLI can show their defaults without importing torch).
+# get3d.distill.rules' classes inherit these fields; docs/distill.md lists each default's source and
+# each option that departs from the reference ("get3d option" column of its table).
+def _opt(default, help: str, choices: tuple = ()):
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+GUIDANCE_FORMS = ("cond", "uncond")
+LOSS_SCALES = ("reference", "batch")
+WEIGHTINGS = ("sds", "uniform", "sqrt")
+
+
+@dataclass
+class SDSOptions:
+    """SDS as threestudio's StableDiffusionGuidance computes it (DreamFusion's rule)."""
+
+    guidance_scale: float = _opt(100.0, "guidance scale s (threestudio's parameter)")
+    t_min: float = _opt(0.02, "lowest timestep, fraction of T (int(T*t_min))")
+    t_max: float = _opt(0.98, "highest timestep, fraction of T (int(T*t_max), inclusive)")
+    t_max_end: Optional[float] = _opt(None, "anneal t_max linearly to this over the run (none: fixed)")
+    weighting: str = _opt("sds", "w(t): sds = 1-abar, uniform = 1, sqrt = sqrt(1-abar) (ours)", WEIGHTINGS)
+    guidance_form: str = _opt("cond", "cond: eps_c + s(eps_c-eps_u) (threestudio); uncond: eps_u + s(eps_c-eps_u)",
+                              GUIDANCE_FORMS)
+    loss_scale: str = _opt("reference", "reference: grad = g/B (threestudio); batch: g/B", LOSS_SCALES)
+
+
+@dataclass
+class ISMOptions:
+    """ISM as LucidDreamer's StableDiffusion.train_step computes it (perpneg false path)."""
+
+    guidance_scale: float = _opt(7.5, "guidance scale s")
+    lambda_ism: float = _opt(0.1, "LucidDreamer lambda_guidance: the update's factor")
+    t_min: float = _opt(0.02, "lowest timestep index, fraction of T")
+    t_max: float = _opt(0.5, "highest timestep index after the warm-up, fraction of T")
+    t_max_warmup: float = _opt(0.98, "highest index at the start of the warm-up (LucidDreamer max_t_range)")
+    warmup: float = _opt(0.3, "warm-up length, fraction of the run (LucidDreamer: 1500 of 5000)")
+    warmup_mode: str = _opt("narrow", "narrow: t range shrinks from t_max_warmup to t_max (LucidDreamer); "
+                                      "widen: grows from t_max to t_max_warmup (get3d before issue 21)",
+                            ("narrow", "widen"))
+    delta_t: int = _opt(80, "interval t - s after the warm-up")
+    delta_t_start: int = _opt(100, "interval t - s at the start of the warm-up")
+    delta_s: int = _opt(200, "inversion stride 0 -> s (LucidDreamer xs_delta_t)")
+    inversion_max_steps: int = _opt(5, "at most this many inversion steps 0 -> s (xs_inv_steps)")
+    inversion: str = _opt("stride", "stride: from the latents noised to timestep 1 in strides of delta_s "
+                                    "(LucidDreamer); even: from the clean latents, evenly spaced (get3d before)",
+                          ("stride", "even"))
+    inversion_prompt: str = _opt("empty", "prompt of the inversion and target: empty (LucidDreamer) or negative",
+                                 ("empty", "negative"))
+    noise_offset: float = _opt(0.1, "noise = N(0,I) + noise_offset * N(0,I) per channel (LucidDreamer)")
+    steps_offset: int = _opt(1, "index -> timestep offset (the scheduler's steps_offset)")
+    guidance_form: str = _opt("uncond", "uncond: eps_u + s(eps_c-eps_u) (LucidDreamer); cond: eps_c + s(...)",
+                              GUIDANCE_FORMS)
+    loss_scale: str = _opt("reference", "reference: grad = g (LucidDreamer); batch: g/B", LOSS_SCALES)
+
+
+@dataclass
+class SDIOptions:
+    """SDI as threestudio's StableDiffusionSDIGuidance (the SDI authors' code) computes it."""
+
+    guidance_scale: float = _opt(7.5, "guidance scale s")
+    t_start: float = _opt(0.98, "t at the start of the run, fraction of T (max_step_percent)")
+    t_end: float = _opt(0.25, "t at the end of the run, fraction of T (min_step_percent)")
+    inversion_steps: int = _opt(10, "inversion grid size n (stride T // n)")
+    inversion_guidance: float = _opt(-7.5, "guidance scale of the inversion")
+    inversion_eta: float = _opt(0.3, "noise added at each inversion step, times its DDIM sigma")
+    inversion: str = _opt("leading", "leading: the stride-T/n grid below t (the authors'); uniform: n evenly "
+                                     "spaced steps from the clean latents (get3d before issue 21)",
+                          ("leading", "uniform"))
+    inversion_end: str = _opt("overshoot", "overshoot: invert to t + delta, delta ~ U[0, T/n) (the authors'); "
+                                           "t: invert to t", ("overshoot", "t"))
+    eta_mode: str = _opt("added", "added: eta noise on top of the DDIM step (the authors'); nominal: variance "
+                                  "kept at its nominal level", ("added", "nominal"))
+    negative_timestep: str = _opt("pass", "first inversion call at timestep offset - T/n (< 0): pass it to the "
+                                          "UNet (the authors') or clamp it to 0", ("pass", "clamp"))
+    steps_offset: int = _opt(1, "grid offset (the scheduler's steps_offset)")
+    guidance_form: str = _opt("cond", "cond: eps_c + s(eps_c-eps_u) (threestudio); uncond: eps_u + s(...)",
+                              GUIDANCE_FORMS)
+    loss_scale: str = _opt("reference", "reference: 0.5 mean((x-x0)^2)/B (the authors'); batch: grad (x-x0)/B",
+                           LOSS_SCALES)
+
+
+RULE_OPTIONS = {"sds": SDSOptions, "ism": ISMOptions, "sdi": SDIOptions}

@@ -4,7 +4,8 @@ Each rule optimises one latent image (initialised by encoding a uniform grey ima
 starting from the same point and the same random stream, so rules are compared on equal terms.
 Written to ``outdir``: ``<rule>/final.png``, ``<rule>/step_NNNNN.png`` every ``every`` steps, and
 ``grid.png`` with one row per rule and one column per snapshot (the last column is the final
-image), plus ``settings.json``. A step whose loss or gradient is not finite is skipped and
+image; labelled with the prompt, the rules and the steps, tiles enlarged to at least 128 px), plus
+``settings.json``. A step whose loss or gradient is not finite is skipped and
 counted; ``max_bad_steps`` of them in a row stop that rule with an error.
 """
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Optional
 
 import torch
 
+from get3d.distill.perpneg import view_embeddings
 from get3d.distill.prior import check_prior
 from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
+from get3d.distill.views import SUFFIXES
 from get3d.errors import Get3dError
-from get3d.export.previews import image_grid, save_image
+from get3d.export.previews import labelled_grid, save_image
 
 __all__ = ["Playground2dResult", "distill_2d", "parse_rules"]
 
@@ -45,8 +48,12 @@ def parse_rules(text) -> list[str]:
 
 def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, negative_prompt: str = "",
                lr: float = 0.05, every: int = 50, seed: int = 0, rule_options: Optional[dict] = None,
-               max_bad_steps: int = 10, progress: bool = False, settings: Optional[dict] = None) -> Playground2dResult:
-    """Run the playground (see the module docstring); ``rule_options`` maps rule name -> options."""
+               max_bad_steps: int = 10, progress: bool = False, settings: Optional[dict] = None,
+               perp_neg: bool = False, azimuth: float = 0.0) -> Playground2dResult:
+    """Run the playground (see the module docstring); ``rule_options`` maps rule name -> options.
+    ``perp_neg``: Perp-Neg guidance as for a view at ``azimuth`` degrees from the front (elevation
+    0): the positive prompt is the view-interpolated ``prompt + view suffix`` and the other views'
+    prompts are the negatives (get3d.distill.perpneg); ``negative_prompt`` stays the unconditional."""
     from tqdm import tqdm
 
     check_prior(prior)
@@ -60,7 +67,13 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
     rule_options = rule_options or {}
     rule_objects = {name: make_rule(name, **rule_options.get(name, {})) for name in names}
     device = prior.alphas_cumprod.device
-    cond, uncond = prior.embed_text([prompt]), prior.embed_text([negative_prompt])
+    uncond, inverse = prior.embed_text([negative_prompt]), prior.embed_text([""])
+    negatives = None
+    if perp_neg:
+        views = prior.embed_text([prompt + s for s in SUFFIXES])
+        cond, negatives = view_embeddings(views, torch.tensor([float(azimuth)]), torch.tensor([0.0]))
+    else:
+        cond = prior.embed_text([prompt])
     grey = torch.full((1, 3, prior.image_size, prior.image_size), 0.5, device=device)
     with torch.no_grad():
         start = prior.encode(grey).float()
@@ -83,7 +96,8 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
                 break
             opt.zero_grad(set_to_none=True)
             try:
-                loss = rule.loss(latents, prior, cond, uncond, step, steps, generator=gen)
+                loss = rule.loss(latents, prior, cond, uncond, step, steps, generator=gen, inverse=inverse,
+                                 perp_neg=negatives)
                 loss.backward()
                 finite = math.isfinite(float(loss.detach())) and bool(torch.isfinite(latents.grad).all())
             except NonFiniteUpdate:
@@ -104,9 +118,13 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
             result.files.append(str(save_image(outdir / name / "final.png", snapshots[-1])))
     if outdir is not None:
         cols = max(len(r) for r in rows)
-        tiles = [img for r in rows for img in (r + [r[-1]] * (cols - len(r)))]
-        result.files.append(str(save_image(outdir / "grid.png", image_grid(tiles, cols))))
-        record = dict(settings or {}, prompt=prompt, negative_prompt=negative_prompt, rules=names, steps=steps,
+        tiles = [r + [r[-1]] * (cols - len(r)) for r in rows]
+        shown = [s for s in range(steps + 1) if s % every == 0 or s == steps]
+        result.files.append(str(save_image(outdir / "grid.png", labelled_grid(
+            tiles, row_labels=names, col_labels=[f"step {s}" for s in shown],
+            title=f'"{prompt}" - {", ".join(names)} - {steps} steps, lr {lr:g}, seed {seed}'))))
+        record = dict(settings or {}, prompt=prompt, negative_prompt=negative_prompt, perp_neg=perp_neg,
+                      azimuth=azimuth if perp_neg else None, rules=names, steps=steps,
                       lr=lr, every=every, seed=seed, image_size=prior.image_size,
                       rule_options={n: r.options() for n, r in rule_objects.items()},
                       skipped_steps=result.skipped,

@@ -7,10 +7,14 @@ Each step (``step`` counts from 0; ``steps`` is the run's total, resumed runs in
 2. the asset's mesh (marching tets of sdf on grid + deformation) rendered at ``render_res``
    (default: the prior's ``image_size``; lower values are upsampled bilinearly) with its texture
    field, composited on the background (white default) -> images [B,3,S,S] in [0,1];
-3. loss = rule.loss(prior.encode(images), prompt + view suffix, negative prompt)
-   + sdf_reg_weight * GET3D's SDF regulariser + laplacian_weight * uniform Laplacian of the mesh
-   (both geometry terms only while geometry trains);
-4. Adam with one learning rate each for sdf, deformation and texture triplane.
+3. loss = rule.loss(prior.encode(images), prompt + view suffix, negative prompt; with ``perp_neg``
+   the interpolated view prompt and the other views as Perp-Neg negatives)
+   + c * (sdf_reg_weight * GET3D's SDF regulariser + laplacian_weight * uniform Laplacian of the
+   mesh [+ a FlexiCubes asset's regularisers]) (geometry terms only while geometry trains),
+   c = ``rule.relative_scale(latents)``: the rule's loss scale relative to SDS's g / B (ISM: B,
+   SDI: 1 / numel(latents)), so a weight means the same balance against every rule;
+4. Adam with one learning rate each for sdf, deformation and texture triplane (a FlexiCubes
+   asset's weights use the SDF's rate, and add GET3D's ``0.5 * mean(L_dev) + 0.1 * mean(w^2)``).
 
 A step whose loss or gradients are not finite (or whose prior returns NaN) is skipped and
 counted; ``max_bad_steps`` in a row stop the run with an error, the last snapshot untouched
@@ -19,8 +23,10 @@ snapshot-<step>.{safetensors,json}`` (get3d.snapshot) every ``snapshot_every``
 steps and at the end; ``resume="auto"`` continues from the newest.
 
 Outputs in ``outdir``: ``refined.glb``, ``refined.obj`` (+ .mtl, .png) through get3d.generate's
-export, ``before_after.png`` (row 1 the start, row 2 the result, 4 fixed views),
-``turntable.gif``, ``settings.json`` (prompt, rule, model, seed and every setting),
+export, ``before.glb`` (the asset at the run's start), ``before_after.png`` (row 1 the start, row 2
+the result, 4 fixed views; labelled with prompt, rule and steps), ``turntable.gif``,
+``settings.json`` (prompt, rule, model, seed and every setting), ``index.html`` (both meshes in
+3-D viewers, get3d.export.gallery),
 TensorBoard logs in ``outdir/tb`` when asked.
 
 Default learning rates are ours, not from a paper (GET3D assets are not refined by any public
@@ -43,6 +49,7 @@ import torch.nn.functional as F
 from get3d._io import atomic_write
 from get3d.distill.asset import RefineAsset, asset_from_checkpoint, laplacian_loss
 from get3d.distill.options import RefineOptions
+from get3d.distill.perpneg import view_embeddings
 from get3d.distill.prior import check_prior
 from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
 from get3d.distill.views import SUFFIXES, ViewRanges, sample_views
@@ -131,12 +138,13 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
            max_bad_steps: int = _D.max_bad_steps, seed: int = _D.run_seed, texture_res: int = _D.texture_res,
            formats="glb,obj", preview_res: int = _D.preview_res, turntable_frames: int = 24, export: bool = True,
            tensorboard: bool = False, progress: bool = False, backend: str = "auto",
-           settings: Optional[dict] = None, profile: bool = False, export_every: int = _D.export_every
-           ) -> RefineResult:
+           settings: Optional[dict] = None, profile: bool = False, export_every: int = _D.export_every,
+           perp_neg: bool = _D.perp_neg) -> RefineResult:
     """Refine ``asset`` in place so its renders match ``prompt`` under ``prior`` (see the module
     docstring). ``prior`` is any DiffusionPrior; ``rule_options`` go to ``make_rule(rule, ...)``;
     ``background``: an RGB triple in [0, 1], a name, or ``"random"`` (parse_refine_background);
-    ``export_every`` K > 0 also exports the mesh every K steps as ``outdir/progress/step-<step>.*``.
+    ``export_every`` K > 0 also exports the mesh every K steps as ``outdir/progress/step-<step>.*``;
+    ``perp_neg``: Perp-Neg guidance with the other views' prompts as negatives (get3d.distill.perpneg).
     Returns a RefineResult (the asset, the exported mesh, per-step losses, skipped count, files, and
     ``timings``: seconds per phase summed over the finite steps: ``render`` = mesh extraction +
     rasterisation, ``encode`` = prior.encode, ``rule`` = the rule's loss (its UNet calls),
@@ -153,6 +161,8 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     rule = str(rule).strip().lower()
     _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res, export_every)
     rule_obj = make_rule(rule, **(rule_options or {}))
+    if perp_neg and not view_prompts:
+        raise Get3dError("--perp-neg needs the view-dependent prompts (its negatives are the other views' prompts)")
     views = views or ViewRanges()
     size = int(prior.image_size)
     res = int(render_res or size)
@@ -167,12 +177,14 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     params = asset.params
     train_geo, train_tex = not texture_only, not geometry_only
-    params.sdf.requires_grad_(train_geo)
-    params.deformation.requires_grad_(train_geo)
+    for p in params.geometry():
+        p.requires_grad_(train_geo)
     params.tex_planes.requires_grad_(train_tex)
     groups = []
     if train_geo:
         groups += [{"params": [params.sdf], "lr": lr_sdf}, {"params": [params.deformation], "lr": lr_deformation}]
+        if params.weights is not None:  # FlexiCubes assets: raw weights, O(0.1) like the SDF's scale of steps
+            groups.append({"params": [params.weights], "lr": lr_sdf})
     if train_tex:
         groups.append({"params": [params.tex_planes], "lr": lr_texture})
     optimizer = torch.optim.Adam(groups)
@@ -184,7 +196,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
                   laplacian_weight=laplacian_weight, geometry_only=geometry_only, texture_only=texture_only,
                   batch=batch, image_size=size, render_res=res,
                   background="random" if random_background else background.tolist(),
-                  views=asdict(views), view_prompts=view_prompts, snapshot_every=snapshot_every,
+                  views=asdict(views), view_prompts=view_prompts, perp_neg=perp_neg, snapshot_every=snapshot_every,
                   max_bad_steps=max_bad_steps, seed=seed, texture_res=texture_res, formats=formats,
                   export_every=export_every,
                   asset=dict(asset.info, source=asset.source))
@@ -213,6 +225,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     with torch.no_grad():
         cond_all = prior.embed_text(prompts)
         uncond = prior.embed_text([negative_prompt])
+        inverse = prior.embed_text([""])  # ISM's inversion prompt (LucidDreamer's inverse_text)
     writer = None
     if tensorboard and outdir is not None:
         from torch.utils.tensorboard import SummaryWriter
@@ -259,7 +272,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
             try:
                 sync()
                 clock = start_clock = time.perf_counter()
-                verts, faces = fixed_mesh if fixed_mesh is not None else asset.extract()
+                verts, faces, flexi_reg = (*fixed_mesh, None) if fixed_mesh is not None else asset.extract_with_reg()
                 if faces.shape[0] == 0:
                     raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
                                      f"raise --sdf-reg-weight, or resume from an earlier snapshot")
@@ -267,14 +280,26 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
                 clock = lap("render", clock)
                 latents = prior.encode(images)
                 clock = lap("encode", clock)
-                loss = rule_obj.loss(latents, prior, cond_all[suffix.to(cond_all.device)], uncond, step, steps,
-                                     generator=gen)
+                if perp_neg:
+                    cond, negatives = view_embeddings(cond_all, torch.cat([c.rotation for c in cameras]),
+                                                      torch.cat([c.elevation for c in cameras]), views.front_azimuth,
+                                                      views.overhead)
+                else:
+                    cond, negatives = cond_all[suffix.to(cond_all.device)], None
+                loss = rule_obj.loss(latents, prior, cond, uncond, step, steps, generator=gen, inverse=inverse,
+                                     perp_neg=negatives)
                 clock = lap("rule", clock)
                 parts = {"rule": float(loss.detach())}
                 if train_geo:
                     reg, smooth = asset.sdf_reg(), laplacian_loss(verts, faces)
-                    loss = loss + sdf_reg_weight * reg + laplacian_weight * smooth
+                    # The weights are relative to a rule gradient of g / B (SDS's scale): scaled by the
+                    # rule's own loss scale, they keep their balance with every rule (docs/refine.md).
+                    unit = rule_obj.relative_scale(latents.shape)
+                    loss = loss + unit * (sdf_reg_weight * reg + laplacian_weight * smooth)
                     parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
+                    if flexi_reg is not None:  # GET3D's 0.5 * mean(L_dev) + 0.1 * mean(weights^2)
+                        loss = loss + unit * flexi_reg
+                        parts.update(flexicubes_reg=float(flexi_reg.detach()))
                 loss.backward()
                 grads = [p.grad for p in params.parameters() if p.grad is not None]
                 finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
@@ -314,15 +339,19 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         writer.close()
 
     if outdir is not None and export:
-        from get3d.export.previews import image_grid, render_previews, save_gif, save_image
+        from get3d.export.previews import labelled_grid, render_previews, save_gif, save_image
         from get3d.export.files import parse_formats, save_asset
         from get3d.render.camera import Cameras
 
         result.mesh = asset.mesh(texture_res, backend)
         result.files += save_asset(result.mesh, outdir, "refined", parse_formats(formats))
+        result.files += save_asset(before, outdir, "before", ["glb"])  # to turn beside the result
         fixed = Cameras.orbit(4, 20.0, start=30.0)
         grid = render_previews([before, result.mesh], fixed, preview_res, backend)
-        result.files.append(str(save_image(outdir / "before_after.png", image_grid(grid.reshape(-1, *grid.shape[2:]), 4))))
+        image = labelled_grid(grid, [f"before (step {start})", f"after (step {steps})"],
+                              [f"{float(a):.0f} deg" for a in fixed.rotation],
+                              f'"{prompt}" - {rule} - steps {start}-{steps}')
+        result.files.append(str(save_image(outdir / "before_after.png", image)))
         if turntable_frames > 0:
             frames = render_previews([result.mesh], Cameras.orbit(turntable_frames, 20.0), preview_res, backend)[0]
             result.files.append(str(save_gif(outdir / "turntable.gif", frames)))
@@ -330,6 +359,13 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         record.update(skipped_steps=result.skipped, finite_steps=len(result.losses),
                       final_loss=result.losses[-1] if result.losses else None, files=result.files)
         _write_json(outdir / "settings.json", record)
+    if outdir is not None and export:
+        from get3d.export.gallery import GalleryItem, write_gallery
+
+        items = [GalleryItem(f"before (step {start})", [outdir / "before.glb"]),
+                 GalleryItem(f"after (step {steps}): {prompt}", [f for f in result.files if Path(f).stem == "refined"])]
+        result.files.append(str(write_gallery(outdir, f"get3d refine ({rule}): {prompt}",
+                                              [outdir / "before_after.png", outdir / "turntable.gif"], items, record)))
     return result
 
 
@@ -358,13 +394,20 @@ def _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, gui
 
 def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = _D.rule, truncation: float = _D.truncation,
                       device=None, local_files_only=None, guidance: Optional[float] = None, run_seed: int = _D.run_seed,
-                      tet_res: Optional[int] = None, category: Optional[str] = None, **options) -> RefineResult:
+                      tet_res: Optional[int] = None, category: Optional[str] = None, latents=None,
+                      **options) -> RefineResult:
     """``get3d refine --ckpt`` end to end: load the prior (``load_diffusion(model)``) and the asset of
     ``seed`` in ``ckpt`` (on a ``tet_res`` grid when given; ``category`` for a GET3D ``.pt``), then
     :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model
     in settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
     rule = _check_options(prompt, rule, options)
     text = "" if seed is None else str(seed).strip()
+    if latents is not None:  # a latents file from get3d invert replaces the seed
+        asset = asset_from_checkpoint(ckpt, None, truncation, device, tet_res=tet_res, category=category,
+                                      latents=latents)
+        settings = dict(ckpt=str(ckpt), latents=str(latents), seed_of_asset=None, category=category)
+        return _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
+                                  options)
     if not text.isdigit():
         raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
                          "give the seed of the asset to refine, as in get3d generate --seeds")

@@ -197,7 +197,7 @@ def sdf_reg_loss(sdf: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
 
 
 def replace_empty_shapes(
-    sdf: torch.Tensor, verts: torch.Tensor
+    sdf: torch.Tensor, verts: torch.Tensor, ignore: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """GET3D's training fix for shapes with no surface (every SDF value of one sign).
 
@@ -210,11 +210,14 @@ def replace_empty_shapes(
     Args:
         sdf:   [B,N] predicted SDF (negative inside).
         verts: [N,3] undeformed grid vertices (to find the centre and the boundary).
+        ignore: [N] bool, vertices the emptiness check skips (FlexiCubes: the grid's boundary
+            layer, where a sign change makes no faces; GET3D checks only the inner vertices).
     Returns:
         sdf_used [B,N] (template rows detached), empty [B] bool, empty_loss [B] (0 where not empty).
     """
-    any_inside = (sdf < 0).any(-1)
-    any_outside = (sdf >= 0).any(-1)
+    checked = sdf if ignore is None else sdf[:, ~ignore]
+    any_inside = (checked < 0).any(-1)
+    any_outside = (checked >= 0).any(-1)
     empty = ~(any_inside & any_outside)
     empty_loss = sdf.abs().mean(-1) * empty.to(sdf.dtype)
     if not bool(empty.any()):

@@ -154,14 +154,15 @@ def evaluate(G, ws_geo, ws_tex, cameras: Cameras, target: InvertTarget, res: Opt
     return metrics
 
 
-def _snapshot(snapshot_dir, step, codes, optimizer, extra, tuned=None):
-    from get3d.snapshot import write_snapshot
+def _snapshot(snapshot_dir, step, codes, optimizer, extra, tuned=None, keep: int = 2):
+    from get3d.snapshot import prune_snapshots, write_snapshot
 
     modules = {"codes": codes}
     if tuned is not None:
         modules["G_ema"] = tuned
     write_snapshot(snapshot_dir, step, modules, step=step, optimizers={"adam": optimizer} if optimizer else None,
                    save_rng=False, extra={"invert": extra}, config=extra.get("config"))
+    prune_snapshots(snapshot_dir, keep)
 
 
 def _resume_point(snapshot_dir, resume):

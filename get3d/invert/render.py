@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 
-from get3d.geometry import sdf_reg_loss
 from get3d.render import Cameras, Renderer
 
 __all__ = ["CodeRender", "render_codes"]
@@ -28,7 +27,6 @@ class CodeRender:
     verts: torch.Tensor  # [N,3] extracted mesh (differentiable w.r.t. the geometry codes)
     faces: torch.Tensor  # [F,3] int64
     empty: bool  # the codes gave no surface (the mesh is GET3D's template)
-    sdf_reg: torch.Tensor  # [] GET3D's SDF regulariser of this shape
 
 
 def render_codes(G, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras: Cameras, resolution: int,
@@ -51,5 +49,4 @@ def render_codes(G, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras: Cameras
                                                    texture_fn=texture_fn, antialias_color=G.antialias_color)
         rgb = result.color.permute(0, 3, 1, 2)
         mask = result.mask.permute(0, 3, 1, 2)
-        reg = sdf_reg_loss(geo["sdf"], geo["edges"])[0] + geo["empty_loss"][0]
-    return CodeRender(rgb, mask, verts, faces, bool(geo["empty"][0]), reg)
+    return CodeRender(rgb, mask, verts, faces, bool(geo["empty"][0]))

@@ -209,7 +209,11 @@ def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = 
         raise Get3dError(f"--mesh {path}: no such file")
     if views < 1:
         raise Get3dError(f"--views must be >= 1, got {views}")
-    shading = load_shading_mesh(path)  # raises for unreadable files and files without triangles
+    try:
+        shading = load_shading_mesh(path)
+    except Get3dError as err:
+        detail = str(err).replace(f"{path}: ", "")
+        raise Get3dError(f"--mesh {path}: the mesh is empty or unreadable ({detail})") from None
     if shading.faces.shape[0] == 0:
         raise Get3dError(f"--mesh {path}: the mesh is empty (no faces)")
     try:

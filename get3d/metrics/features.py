@@ -31,7 +31,7 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from get3d._io import atomic_write
+from get3d._download import download_verified  # noqa: F401  (re-exported: tests and callers use it here)
 from get3d.errors import Get3dError
 
 INCEPTION_FILENAME = "inception-2015-12-05.pt"
@@ -171,30 +171,6 @@ def _dnnlib_cached_inception() -> Path | None:
     folder = Path(os.path.expanduser("~")) / ".cache" / "dnnlib" / "downloads"
     hits = sorted(folder.glob(f"*_{INCEPTION_FILENAME}")) if folder.is_dir() else []
     return hits[0] if hits else None
-
-
-def download_verified(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> Path:
-    """Download ``url`` (http(s) or file://) to ``dest`` through a temporary file in the same
-    folder, renamed into place only when its sha256 matches; otherwise nothing is left behind."""
-    import urllib.request
-
-    dest = Path(dest)
-    digest = hashlib.sha256()
-
-    def write(out):
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            while block := response.read(1 << 20):
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != sha256.lower():  # raising here leaves nothing behind
-            raise Get3dError(f"download of {url} is corrupt: sha256 {digest.hexdigest()} != expected {sha256}; "
-                             f"nothing was saved, try again")
-
-    try:
-        atomic_write(dest, write)
-    except (OSError, ValueError) as err:
-        raise Get3dError(f"cannot download {url} ({type(err).__name__}: {err})") from None
-    return dest
 
 
 def find_inception(path: str | Path | None = None, download: bool = True) -> Path:

@@ -250,11 +250,14 @@ class Discriminator(torch.nn.Module):
 def build_discriminators(cfg: ModelConfig, **kwargs) -> Tuple[Discriminator, Discriminator]:
     """(RGB discriminator with 3 channels, mask discriminator with 1 channel) at
     cfg.img_resolution, with cfg.d_channel_base / d_channel_max (default: the generator's
-    channel_base / channel_max), cfg.d_architecture and cfg.d_camera_encoding; the camera mapping
+    channel_base / channel_max), cfg.d_architecture and cfg.d_camera_encoding (no camera input at
+    all when cfg.d_camera_cond is False, GET3D's --add_camera_cond 0); the camera mapping
     has cfg.mapping_layers layers. Extra kwargs go to both Discriminator constructors."""
     kwargs.setdefault("mapping_layers", cfg.mapping_layers)
     kwargs.setdefault("architecture", cfg.d_architecture)
     kwargs.setdefault("camera_encoding", cfg.d_camera_encoding)
+    if not getattr(cfg, "d_camera_cond", True):  # GET3D --add_camera_cond 0: no camera input
+        kwargs.setdefault("cond_dim", 0)
     base = cfg.channel_base if cfg.d_channel_base is None else cfg.d_channel_base
     cmax = cfg.channel_max if cfg.d_channel_max is None else cfg.d_channel_max
     common = dict(img_resolution=cfg.img_resolution, channel_base=base, channel_max=cmax)

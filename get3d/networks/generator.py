@@ -17,6 +17,15 @@ Pipeline (GET3D's default "unified" generator, ``--one_3d_generator 1``; docs/mo
    foreground pixels, through the renderer's ``texture_fn`` hook.
 5. The meshes are rendered (antialiased mask and colour) from the given cameras.
 
+FlexiCubes mode (``ModelConfig.iso_surface = "flexicubes"``, GET3D ``--iso_surface flexicubes``):
+the grid is FlexiCubes' voxel grid with ``tet_res`` cubes per axis; the SDF and deformation heads
+run at its vertices with the deformation multiplier doubled (a vertex moves at most half a cell);
+a third head (``mlp_synthesis_weight``) maps the 8 corner features of each cube (concatenated,
+corner order of get3d.geometry.flexicubes) to 21 raw weights (12 beta, 8 alpha, 1 gamma), times
+0.1, normalised inside FlexiCubes with weight_scale 0.5; a generator in train mode splits quads
+into 4 triangles; the empty-shape check skips the grid's boundary layer. The output carries
+``flexicubes_surface_reg`` (mean L_dev) and ``flexicubes_weights_reg`` (mean squared weight).
+
 SDF sign: get3d's geometry code is NEGATIVE inside; GET3D's SDF head predicts positive inside.
 The head here keeps GET3D's weights and convention internally (``mlp_synthesis_sdf`` outputs
 GET3D's value) and the generator returns ``-that``; converted checkpoints need no sign change.
@@ -33,6 +42,7 @@ import torch.nn.functional as F
 from get3d.config import ModelConfig
 from get3d.errors import Get3dError
 from get3d.geometry import close_on_boundary, edge_table, marching_tets_batched, replace_empty_shapes, sdf_reg_loss, tet_grid
+from get3d.geometry.flexicubes import boundary_layer_mask, flexicubes, voxel_grid
 from get3d.networks.layers import (
     ImplicitSynthesisLayer,
     MappingNetwork,
@@ -43,7 +53,13 @@ from get3d.networks.layers import (
 )
 from get3d.render import Cameras, Renderer
 
+# Surface extractors (GET3D --iso_surface), in ModelConfig.iso_surface.
+ISO_SURFACES = ("dmtet", "flexicubes")
+# GET3D's FlexiCubes weight scale (its FlexiCubesGeometry builds FlexiCubes(weight_scale=0.5)).
+FLEXICUBES_WEIGHT_SCALE = 0.5
+
 __all__ = [
+    "FLEXICUBES_WEIGHT_SCALE",
     "Generator",
     "GeneratorOutput",
     "ImplicitSynthesisNetwork",
@@ -68,6 +84,9 @@ class GeneratorOutput:
     sdf_entropy: Optional[torch.Tensor] = None  # [B] sdf_reg_loss alone (GET3D weights it 0.01)
     empty_loss: Optional[torch.Tensor] = None  # [B] mean |sdf| of empty shapes, 0 otherwise (GET3D weight 1)
     deformation: Optional[torch.Tensor] = None  # [B,N,3] vertex offsets in world units
+    # FlexiCubes mode only (None for DMTet): GET3D's two extra regularisers, scalars over the batch.
+    flexicubes_surface_reg: Optional[torch.Tensor] = None  # mean of every shape's L_dev entries
+    flexicubes_weights_reg: Optional[torch.Tensor] = None  # mean of the squared raw weights
 
 
 # ------------------------------------------------------------------------------ triplanes
@@ -240,7 +259,7 @@ class TriPlaneTexGeo(torch.nn.Module):
     def __init__(self, w_dim: int, img_channels: int, shape_min: float, shape_length: float,
                  tri_plane_resolution: int, feat_dim: int = 32, mlp_latent_channel: int = 32,
                  n_implicit_layer: int = 1, channel_base: int = 32768, channel_max: int = 512,
-                 conv_clamp: Optional[float] = None, use_noise: bool = True):
+                 conv_clamp: Optional[float] = None, use_noise: bool = True, flexicubes_weights: bool = False):
         super().__init__()
         self.img_feat_dim = feat_dim
         self.w_dim = w_dim
@@ -254,6 +273,11 @@ class TriPlaneTexGeo(torch.nn.Module):
         self.mlp_synthesis_tex = ImplicitSynthesisNetwork(out_channels=img_channels, **mlp)
         self.mlp_synthesis_sdf = ImplicitSynthesisNetwork(out_channels=1, **mlp)
         self.mlp_synthesis_def = ImplicitSynthesisNetwork(out_channels=3, **mlp)
+        self.mlp_synthesis_weight = None
+        if flexicubes_weights:
+            # GET3D: 21 weights per cube from its 8 corners' features, same ws as the SDF head.
+            self.mlp_synthesis_weight = ImplicitSynthesisNetwork(
+                out_channels=21, **{**mlp, "input_channel": feat_dim * 8})
         self.num_ws_geo = self.tri_plane_synthesis.num_ws_geo + self.mlp_synthesis_sdf.num_ws
         self.num_ws_tex = self.tri_plane_synthesis.num_ws_tex + self.mlp_synthesis_tex.num_ws
 
@@ -267,11 +291,21 @@ class TriPlaneTexGeo(torch.nn.Module):
         tex = img[:, 3 * c:].reshape(b, 3, c, r, r) if ws_tex is not None else None
         return geo, tex
 
-    def sdf_def(self, geo_planes: torch.Tensor, position: torch.Tensor, ws_geo: torch.Tensor):
-        """position [B,N,3] -> (GET3D sdf [B,N,1], positive inside; raw deformation [B,N,3])."""
+    def sdf_def(self, geo_planes: torch.Tensor, position: torch.Tensor, ws_geo: torch.Tensor,
+                cubes: Optional[torch.Tensor] = None):
+        """position [B,N,3] -> (GET3D sdf [B,N,1], positive inside; raw deformation [B,N,3]).
+
+        With ``cubes`` [F,8] (FlexiCubes grid; needs the weight head) a third value: raw FlexiCubes
+        weights [B,F,21] = 0.1 x the weight head on the 8 corner features of each cube (GET3D)."""
         feat = sample_triplane(geo_planes, position, self.shape_min, self.shape_length)
         ws_mlp = ws_geo[:, self.tri_plane_synthesis.num_ws_geo:]
-        return self.mlp_synthesis_sdf(ws_mlp, feat), self.mlp_synthesis_def(ws_mlp, feat)
+        sdf, deformation = self.mlp_synthesis_sdf(ws_mlp, feat), self.mlp_synthesis_def(ws_mlp, feat)
+        if cubes is None:
+            return sdf, deformation
+        if self.mlp_synthesis_weight is None:
+            raise Get3dError("this generator has no FlexiCubes weight head (model.iso_surface is 'dmtet')")
+        corner_feat = feat[:, cubes.reshape(-1)].reshape(feat.shape[0], cubes.shape[0], -1)  # [B,F,8*C]
+        return sdf, deformation, self.mlp_synthesis_weight(ws_mlp, corner_feat) * 0.1
 
     def texture_features(self, tex_planes: torch.Tensor, position: torch.Tensor, ws_tex: torch.Tensor) -> torch.Tensor:
         """position [B,P,3] -> texture MLP output [B,P,img_channels]."""
@@ -334,7 +368,12 @@ class Generator(torch.nn.Module):
         self.img_resolution = cfg.img_resolution
         self.tet_res = cfg.tet_res
         self.grid_scale = float(cfg.grid_scale)
-        self.deformation_multiplier = float(cfg.deformation_multiplier)
+        iso_surface = getattr(cfg, "iso_surface", "dmtet")
+        if iso_surface not in ISO_SURFACES:
+            raise Get3dError(f"model.iso_surface must be 'dmtet' or 'flexicubes', got {iso_surface!r}")
+        self.iso_surface = iso_surface
+        # GET3D doubles the multiplier for FlexiCubes: offsets at most half a (cube) cell.
+        self.deformation_multiplier = float(cfg.deformation_multiplier) * (2 if iso_surface == "flexicubes" else 1)
         self.noise_mode = noise_mode
         self.render_backend = render_backend
         self.rgb_activation = rgb_activation
@@ -347,7 +386,7 @@ class Generator(torch.nn.Module):
             cfg.w_dim, img_channels=tex_feat_channels, shape_min=-0.5 * self.grid_scale,
             shape_length=self.grid_scale, tri_plane_resolution=cfg.triplane_res, feat_dim=cfg.triplane_channels,
             mlp_latent_channel=cfg.mlp_hidden, n_implicit_layer=n_implicit_layers, channel_base=cfg.channel_base,
-            channel_max=cfg.channel_max, conv_clamp=cfg.conv_clamp,
+            channel_max=cfg.channel_max, conv_clamp=cfg.conv_clamp, flexicubes_weights=iso_surface == "flexicubes",
         )
         if tex_feat_channels < 3:
             raise Get3dError(f"tex_feat_channels must be >= 3, got {tex_feat_channels}")
@@ -414,7 +453,11 @@ class Generator(torch.nn.Module):
     # ------------------------------------------------------------------ geometry
 
     def _grid(self, device):
-        """(scaled grid vertices [N,3], tets [T,4], edges [E,2]) on ``device`` (cached by get3d.geometry)."""
+        """(scaled grid vertices [N,3], tets [T,4] or FlexiCubes cubes [F,8], unique edges [E,2]) on
+        ``device`` (cached by get3d.geometry)."""
+        if self.iso_surface == "flexicubes":
+            grid = voxel_grid(self.tet_res, device)
+            return grid.verts * self.grid_scale, grid.cubes, grid.edges
         verts, tets = tet_grid(self.tet_res, device)
         return verts * self.grid_scale, tets, edge_table(tets).edges
 
@@ -431,10 +474,18 @@ class Generator(torch.nn.Module):
         grid, tets, edges = self._grid(ws_geo.device)
         batch = ws_geo.shape[0]
         position = grid.to(geo_planes.dtype).unsqueeze(0).expand(batch, -1, -1)
-        sdf_get3d, deformation = self.generator.sdf_def(geo_planes, position, ws_geo)
+        flexi = self.iso_surface == "flexicubes"
+        if flexi:
+            sdf_get3d, deformation, weights = self.generator.sdf_def(geo_planes, position, ws_geo, cubes=tets)
+            weights = weights.float()
+        else:
+            sdf_get3d, deformation = self.generator.sdf_def(geo_planes, position, ws_geo)
         sdf = -sdf_get3d[..., 0].float()  # get3d convention: negative inside
         deformation = torch.tanh(deformation.float()) / (self.tet_res * self.deformation_multiplier)
-        sdf_used, empty, empty_loss = replace_empty_shapes(sdf, grid)
+        # FlexiCubes makes no faces on the grid's outer faces, so (as GET3D) a sign change only
+        # among the boundary layer's vertices does not count as a surface.
+        ignore = boundary_layer_mask(self.tet_res, grid.device) if flexi else None
+        sdf_used, empty, empty_loss = replace_empty_shapes(sdf, grid, ignore=ignore)
         deformation = torch.where(empty[:, None, None], deformation.detach(), deformation)
         verts = grid.unsqueeze(0) + deformation
         # A diverged network must not crash the step: extraction sees finite stand-ins (NaN =
@@ -443,13 +494,16 @@ class Generator(torch.nn.Module):
         sdf_extract = torch.nan_to_num(sdf_used, nan=1.0, posinf=1.0, neginf=-1.0)
         if closed:
             sdf_extract = close_on_boundary(sdf_extract, grid)
-        meshes = marching_tets_batched(
-            torch.where(torch.isfinite(verts), verts, grid.unsqueeze(0)),
-            tets,
-            sdf_extract,
-        )
-        return dict(sdf=sdf_used, deformation=deformation, empty=empty, empty_loss=empty_loss, edges=edges,
-                    meshes=meshes)
+        verts_extract = torch.where(torch.isfinite(verts), verts, grid.unsqueeze(0))
+        out = dict(sdf=sdf_used, deformation=deformation, empty=empty, empty_loss=empty_loss, edges=edges)
+        if not flexi:
+            out["meshes"] = marching_tets_batched(verts_extract, tets, sdf_extract)
+            return out
+        out["weights"] = weights
+        out["meshes"], out["flexicubes_surface_reg"] = flexicubes_meshes(
+            verts_extract, sdf_extract, tets, self.tet_res, torch.nan_to_num(weights), training=self.training)
+        out["flexicubes_weights_reg"] = (weights ** 2).mean()
+        return out
 
     def extract_meshes(self, ws_geo: torch.Tensor, empty_as_none: bool = False, closed: bool = True
                        ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
@@ -558,6 +612,8 @@ class Generator(torch.nn.Module):
             sdf_entropy=sdf_entropy,
             empty_loss=geo["empty_loss"],
             deformation=geo["deformation"],
+            flexicubes_surface_reg=geo.get("flexicubes_surface_reg"),
+            flexicubes_weights_reg=geo.get("flexicubes_weights_reg"),
         )
 
     def forward(self, z_geo: torch.Tensor, z_tex: torch.Tensor, cameras: Cameras, psi: float = 1.0,
@@ -574,6 +630,23 @@ class Generator(torch.nn.Module):
             ws_tex = self._style_mix(self.mapping_tex, ws_tex, z_tex, psi, style_mixing_prob, generator,
                                      style_mixing_group)
         return self.synthesis(ws_geo, ws_tex, cameras, resolution=resolution, return_meshes=return_meshes)
+
+
+def flexicubes_meshes(verts: torch.Tensor, sdf: torch.Tensor, cubes: torch.Tensor, res: int, weights: torch.Tensor,
+                      training: bool) -> Tuple[list, torch.Tensor]:
+    """FlexiCubes per shape, as GET3D's generator runs it: verts [B,N,3] deformed grid, sdf [B,N]
+    (negative inside), cubes [F,8], weights [B,F,21] raw (12 beta, 8 alpha, 1 gamma) ->
+    (B meshes (verts [V,3], faces [F,3] int64), mean of all shapes' L_dev entries (0 if none))."""
+    meshes, l_dev = [], []
+    for b in range(sdf.shape[0]):
+        w = weights[b]
+        v, f, dev = flexicubes(verts[b], sdf[b], cubes, res, w[:, :12], w[:, 12:20], w[:, 20], training=training,
+                               weight_scale=FLEXICUBES_WEIGHT_SCALE)
+        meshes.append((v, f))
+        l_dev.append(dev)
+    l_dev = torch.cat(l_dev)
+    surface_reg = l_dev.mean() if l_dev.numel() else weights.sum() * 0
+    return meshes, surface_reg
 
 
 def seed_latents(generator, seeds: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -180,16 +180,24 @@ class TextFinetuner:
     # ------------------------------------------------------------------ grids
     @torch.no_grad()
     def grid(self) -> torch.Tensor:
+        # Rendered at no less than GRID_MIN_RES: the training resolution of small models (32 px)
+        # makes tiles nobody can judge; the rasteriser renders any size from the same latents.
         return before_after_grid(self.frozen, self.tuned, range(self.options.grid_seeds), self.options.grid_views,
-                                 self.resolution, self.options.grid_truncation, self.options.background)
+                                 max(self.resolution, GRID_MIN_RES), self.options.grid_truncation,
+                                 self.options.background,
+                                 title=f'"{self.source}" -> "{self.target}" - CLIP direction - step {self.step_index}')
+
+
+GRID_MIN_RES = 128
 
 
 @torch.no_grad()
 def before_after_grid(frozen, tuned, seeds, views: int, resolution: int, truncation: float = 0.7,
-                      background=(1.0, 1.0, 1.0)) -> torch.Tensor:
-    """[2*S*H, views*W, 3]: for each seed a row of the frozen generator's views, then the same
-    latents and cameras through the tuned one (orbit at 20 deg elevation, starting at 30 deg)."""
-    from get3d.export.previews import image_grid
+                      background=(1.0, 1.0, 1.0), title: str = "") -> torch.Tensor:
+    """[H,W,3]: for each seed a row of the frozen generator's views, then the same latents and
+    cameras through the tuned one (orbit at 20 deg elevation, starting at 30 deg); rows labelled
+    "seed S before/after", columns by camera rotation, ``title`` on top (export.labelled_grid)."""
+    from get3d.export.previews import labelled_grid
     from get3d.networks.generator import seed_latents
 
     device = next(frozen.parameters()).device
@@ -203,7 +211,9 @@ def before_after_grid(frozen, tuned, seeds, views: int, resolution: int, truncat
             cams = orbit.to(device)
             rows.append(render_views(G, ws_geo[i:i + 1], ws_tex[i:i + 1], cams, views, resolution, background))
     images = torch.cat(rows).permute(0, 2, 3, 1).float().cpu()
-    return image_grid(images, views)
+    labels = [f"seed {s} {when}" for s in seeds for when in ("before", "after")]
+    return labelled_grid(images.reshape(len(labels), views, *images.shape[1:]), labels,
+                         [f"{float(a):.0f} deg" for a in orbit.rotation], title)
 
 
 # ---------------------------------------------------------------------------------- the loop

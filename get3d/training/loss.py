@@ -6,7 +6,9 @@ from [0,1] to [-1,1] (``x * 2 - 1``); masks are mapped the same way with ``mask_
 or enter as they are, in [0,1], with ``'unit'`` (GET3D). Per training step (StyleGAN2's phase order):
 
 - ``Gmain``: ``softplus(-D_rgb(fake)) + softplus(-D_mask(fake)) + sdf_reg_weight * sdf_entropy
-  + empty_loss_weight * empty_loss`` (``empty_loss_weight`` None = ``sdf_reg_weight``; GET3D 1)
+  + empty_loss_weight * empty_loss`` (``empty_loss_weight`` None = ``sdf_reg_weight``; GET3D 1),
+  and in FlexiCubes mode ``+ flexicubes_surface_reg * mean(L_dev) + flexicubes_weights_reg *
+  mean(weights^2)`` (GET3D 0.5 and 0.1)
 - ``Dmain``: ``softplus(D(fake)) + softplus(-D(real))`` for each discriminator
 - ``Dreg`` (every ``r1_interval`` steps, "lazy" regularisation): ``gamma / 2 * R1 * interval``
   with R1 the squared gradient norm of D's logits w.r.t. the real image; the mask
@@ -171,7 +173,13 @@ class Get3dLoss:
         else:
             loss = (adv.mean() + self.cfg.sdf_reg_weight * out.sdf_entropy.float().mean()
                     + self.cfg.empty_loss_weight * out.empty_loss.float().mean())
-        stats = {
+        flexi = {}
+        if out.flexicubes_surface_reg is not None:  # FlexiCubes mode: GET3D's L_dev and weight terms
+            flexi = {"Loss/G/flexicubes_surface_reg": out.flexicubes_surface_reg.float(),
+                     "Loss/G/flexicubes_weights_reg": out.flexicubes_weights_reg.float()}
+            loss = (loss + self.cfg.flexicubes_surface_reg * flexi["Loss/G/flexicubes_surface_reg"]
+                    + self.cfg.flexicubes_weights_reg * flexi["Loss/G/flexicubes_weights_reg"])
+        stats = {**flexi,
             "Loss/G/adv": adv.mean(), "Loss/G/sdf_reg": sdf_reg.mean(), "Loss/G/total": loss,
             "Loss/G/empty": out.empty_loss.float().mean(),
             "Logits/fake_rgb_G": l_rgb.mean(), "Logits/fake_mask_G": l_mask.mean(),

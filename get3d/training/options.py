@@ -3,7 +3,8 @@
 Order of precedence (later wins): ``--preset NAME`` (or the config saved in a run being resumed),
 ``--variant get3d|get3d-plus`` (GET3D-faithful training or get3d's own choices, config.VARIANTS),
 ``--config FILE`` (a full or partial Config JSON, merged section by section), then the single
-options ``--kimg --batch --resolution --seed --gamma --snapshot-kimg``. ``--resolution`` sets both
+options ``--kimg --batch --resolution --seed --gamma --snapshot-kimg --iso-surface --camera-cond``
+and ``--camera-mode NAME`` (GET3D's named training-view distributions, config.CAMERA_MODES). ``--resolution`` sets both
 the training image size (``data.resolution``) and the generator's render size
 (``model.img_resolution``), which must agree.
 """
@@ -13,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from get3d.config import VARIANTS, Config, apply_variant, preset
+from get3d.config import CAMERA_MODES, VARIANTS, Config, apply_camera_mode, apply_variant, preset
 from get3d.errors import Get3dError
 
 __all__ = ["build_config", "config_for_run", "validate_config"]
@@ -27,6 +28,8 @@ _OVERRIDES = {
     "snapshot_kimg": ("train", "snapshot_kimg"),
     "split_file": ("data", "split_file"),
     "category": ("data", "category"),
+    "iso_surface": ("model", "iso_surface"),
+    "camera_cond": ("model", "d_camera_cond"),
 }
 
 
@@ -48,7 +51,7 @@ def _read_json(path: str | Path) -> dict:
 
 def build_config(preset_name: Optional[str] = None, config_file: Optional[str | Path] = None,
                  base: Optional[dict] = None, *, resolution: Optional[int] = None, variant: Optional[str] = None,
-                 **overrides: Any) -> Config:
+                 camera_mode: Optional[str] = None, **overrides: Any) -> Config:
     """A Config from a preset name (or ``base``, a Config dict such as a snapshot's), then
     ``variant`` ('get3d' or 'get3d-plus', config.apply_variant), a JSON file merged over it, and
     the non-None ``overrides`` (kimg, batch, seed, gamma, snapshot_kimg).
@@ -79,7 +82,10 @@ def build_config(preset_name: Optional[str] = None, config_file: Optional[str | 
     if resolution is not None:
         merged["data"]["resolution"] = resolution
         merged["model"]["img_resolution"] = resolution
-    return Config.from_dict(merged)
+    config = Config.from_dict(merged)
+    if camera_mode is not None:
+        apply_camera_mode(config, camera_mode)
+    return config
 
 
 def _is_pow2(value) -> bool:
@@ -129,6 +135,14 @@ def validate_config(cfg: Config, world_size: int = 1) -> Config:
         raise Get3dError(f"train.style_mixing_group must be an integer >= 1 or null, got {t.style_mixing_group!r}")
     if t.w_avg_phase not in ("G", "D"):
         raise Get3dError(f"train.w_avg_phase must be 'G' or 'D', got {t.w_avg_phase!r}")
+    if d.camera_mode is not None and d.camera_mode not in CAMERA_MODES:
+        raise Get3dError(f"--camera-mode (data.camera_mode) must be one of {', '.join(CAMERA_MODES)}, "
+                         f"got {d.camera_mode!r}")
+    if m.iso_surface not in ("dmtet", "flexicubes"):
+        raise Get3dError(f"--iso-surface (model.iso_surface) must be 'dmtet' or 'flexicubes', got {m.iso_surface!r}")
+    for name in ("flexicubes_surface_reg", "flexicubes_weights_reg"):
+        if not getattr(t, name) >= 0:
+            raise Get3dError(f"train.{name} must be >= 0, got {getattr(t, name)!r}")
     if not 0 <= m.w_avg_beta < 1:
         raise Get3dError(f"model.w_avg_beta must be in [0, 1), got {m.w_avg_beta!r}")
     if d.alpha not in ("blend", "binary"):

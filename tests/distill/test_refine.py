@@ -41,8 +41,16 @@ def test_zero_step_refine_exports_what_generate_exports(tmp_path):
     mesh = result.mesh
     assert torch.equal(mesh.verts, generated.verts) and torch.equal(mesh.faces, generated.faces)
     assert torch.equal(mesh.uvs, generated.uvs) and torch.equal(mesh.texture, generated.texture)
-    for name in ("refined.glb", "refined.obj", "before_after.png", "turntable.gif", "settings.json"):
+    for name in ("refined.glb", "refined.obj", "before_after.png", "turntable.gif", "settings.json", "before.glb",
+                 "index.html"):
         assert (tmp_path / "ref" / name).is_file(), name
+    # The gallery turns both meshes; before_after.png is labelled and its 32 px renders enlarged.
+    page = (tmp_path / "ref" / "index.html").read_text()
+    assert 'data-file="before.glb"' in page and 'data-file="refined.glb"' in page and "before_after.png" in page
+    from PIL import Image
+
+    width, height = Image.open(tmp_path / "ref" / "before_after.png").size
+    assert width > 4 * 128 and height > 2 * 128
 
 
 @pytest.mark.parametrize("rule", ["sds", "ism", "sdi"])
@@ -146,3 +154,30 @@ def test_a_seed_whose_shape_is_empty_is_refused(monkeypatch):
     monkeypatch.setattr(get3d.snapshot, "load_generator", lambda *a, **k: (generator, config))
     with pytest.raises(Get3dError, match="seed 3: the generated shape is empty"):
         asset_from_checkpoint("tiny-chair", 3, device="cpu")
+
+
+def test_regularisers_keep_their_balance_whatever_the_rules_loss_scale(monkeypatch):
+    """refine multiplies its regularisers by rule.relative_scale: SDI's reference loss (a mean over
+    the latent elements: 1/768 of g/B here) and the former g/B then give the same Adam steps, and
+    --sdf-reg-weight means the same for every rule. Without the factor the regularisers would
+    weigh 768 times more against SDI's reference loss (checked below by removing it)."""
+    from get3d.distill.rules import SDI
+
+    prior = AnalyticPrior(_flat(RED))
+
+    def run():
+        asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
+        refine(prior, asset, "a red chair", "sdi", steps=2, geometry_only=True, sdf_reg_weight=1.0,
+               laplacian_weight=1.0, rule_options={"loss_scale": scale})
+        return asset.params.sdf.detach().clone()
+
+    sdf = {}
+    for scale in ("reference", "batch"):
+        sdf[scale] = run()
+    start = asset_from_checkpoint("tiny-chair", 0, device="cpu").params.sdf.detach()
+    moved = (sdf["batch"] - start).abs().max()
+    assert moved > 1e-4
+    assert (sdf["reference"] - sdf["batch"]).abs().max() < 0.02 * moved
+    scale = "reference"
+    monkeypatch.setattr(SDI, "relative_scale", lambda self, shape: 1.0)
+    assert (run() - sdf["batch"]).abs().max() > 0.1 * moved

@@ -1,12 +1,14 @@
 """The three rules against priors whose right answer is known.
 
 With the analytic point-mass prior (get3d.distill.analytic) every rule's fixed point follows by
-hand: eps(x_t) = (x_t - sqrt(abar) x0) / sqrt(1 - abar) makes the guided x0-prediction
-``xu + s (xc - xu)`` for any x_t, so
-- SDS: g = w(t) sqrt(abar/(1-abar)) (x - (xu + s (xc - xu))): fixed point xu + s (xc - xu)
-  (x0 itself when xc == xu; past xc along xc - xu otherwise: SDS's over-saturation);
-- ISM: g = lambda s (xu - xc) * const: zero when xc == xu, else a push along xc - xu;
-- SDI: g = x - (xu + s (xc - xu)): the same fixed point as SDS, reached without noise.
+hand: eps(x_t) = (x_t - sqrt(abar) x0) / sqrt(1 - abar) makes every prompt's x0-prediction its own
+image for any x_t, so with guidance form "cond" (threestudio's eps_c + s (eps_c - eps_u), the SDS
+and SDI default) the guided x0-prediction is ``xc + s (xc - xu)``, and with "uncond" (diffusers',
+ISM's) ``xu + s (xc - xu)``:
+- SDS: g = w(t) sqrt(abar/(1-abar)) (x - x0_guided): fixed point x0_guided (x0 itself when
+  xc == xu; past xc along xc - xu otherwise: SDS's over-saturation);
+- ISM: g = lambda s (xu - xc): zero when xc == xu, else a push along xc - xu;
+- SDI: g = x - x0_guided: the same fixed point as SDS, reached without noise.
 """
 import math
 
@@ -17,6 +19,7 @@ from get3d import Get3dError
 from get3d.distill import AnalyticPrior, make_rule
 from get3d.distill.analytic import scaled_linear_alphas_cumprod
 from get3d.distill.ddim import abar_at, ddim_step, invert
+from tests.distill.stand_ins import ConstantPrior
 
 H = 8
 
@@ -65,21 +68,26 @@ def test_ism_update_is_exactly_zero_when_both_models_agree():
         assert x.grad.abs().max() < 1e-3, float(x.grad.abs().max())
 
 
-def test_sds_converges_to_the_guidance_fixed_point_beyond_the_target():
+# threestudio's guidance form (the default since issue 21) puts the fixed point at xc + s (xc - xu);
+# the diffusers form ("uncond", get3d's before) at xu + s (xc - xu): one guidance unit less.
+@pytest.mark.parametrize("form,extra", [("cond", 1.0), ("uncond", 0.0)])
+def test_sds_converges_to_the_guidance_fixed_point_beyond_the_target(form, extra):
     xc, xu = _images()
     prior = AnalyticPrior(xc, xu)
-    scale = 2.0
-    fixed = xu + scale * (xc - xu)
-    x = _optimise(make_rule("sds", guidance_scale=scale), prior, steps=400, lr=0.05)
+    scale = 1.0
+    fixed = xu + (scale + extra) * (xc - xu)
+    x = _optimise(make_rule("sds", guidance_scale=scale, guidance_form=form), prior, steps=400, lr=0.05)
     assert (x - fixed).abs().max() < 0.05
-    assert (x - xc).abs().max() > 0.3  # over-saturated: it overshoots the conditional image
+    if form == "cond":
+        assert (x - xc).abs().max() > 0.3  # over-saturated: it overshoots the conditional image
 
 
-def test_sdi_reaches_the_same_fixed_point():
+@pytest.mark.parametrize("form,extra", [("cond", 1.0), ("uncond", 0.0)])
+def test_sdi_reaches_the_same_fixed_point(form, extra):
     xc, xu = _images()
     prior = AnalyticPrior(xc, xu)
-    fixed = xu + 2.0 * (xc - xu)
-    x = _optimise(make_rule("sdi", guidance_scale=2.0), prior, steps=300, lr=0.05)
+    fixed = xu + (2.0 + extra) * (xc - xu)
+    x = _optimise(make_rule("sdi", guidance_scale=2.0, guidance_form=form), prior, steps=300, lr=0.05)
     assert (x - fixed).abs().max() < 0.05
 
 
@@ -141,73 +149,116 @@ def test_ddim_denoising_step_matches_diffusers():
     assert torch.allclose(ours, theirs, atol=1e-5)
 
 
-class ConstantPrior:
-    """A stub UNet with known outputs: eps = C for the prompt, U for the empty prompt."""
+@pytest.mark.parametrize("weighting", ["sds", "uniform", "sqrt"])
+@pytest.mark.parametrize("form", ["cond", "uncond"])
+def test_sds_gradient_equals_its_formula_for_a_stub_unet(weighting, form):
+    """Explicit draws through the public API; each weighting by its definition (a wrong w(t), e.g.
+    sqrt(abar) or 1 - abar for "sqrt", fails)."""
+    from get3d.distill.rules import SDSDraws
 
-    def __init__(self, seed=0):
-        gen = torch.Generator().manual_seed(seed)
-        self.C = torch.randn(1, 4, 4, 4, generator=gen)
-        self.U = torch.randn(1, 4, 4, 4, generator=gen)
-        self.alphas_cumprod = scaled_linear_alphas_cumprod()
-        self.image_size = 32
-
-    def encode(self, images):
-        return images
-
-    def decode(self, latents):
-        return latents
-
-    def embed_text(self, prompts):
-        return torch.tensor([0.0 if p == "" else 1.0 for p in prompts])
-
-    def predict_noise(self, x, t, emb):
-        w = emb.view(-1, 1, 1, 1)
-        return (w * self.C + (1 - w) * self.U).expand_as(x).clone()
-
-
-def _grad(rule, prior, x, step=5, total=10, seed=0):
-    x = x.clone().requires_grad_(True)
+    prior, rule = ConstantPrior(), make_rule("sds", guidance_scale=10.0, weighting=weighting, guidance_form=form)
+    x = torch.randn(2, 4, 4, 4, requires_grad=True)
+    t = torch.tensor([100, 900])
+    noise = torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(7))
     cond, uncond = prior.embed_text(["p"]), prior.embed_text([""])
-    rule.loss(x, prior, cond, uncond, step, total, generator=torch.Generator().manual_seed(seed)).backward()
-    return x.grad * x.shape[0]  # the loss divides by the batch
-
-
-def test_sds_gradient_equals_its_formula_for_a_stub_unet():
-    prior, rule = ConstantPrior(), make_rule("sds", guidance_scale=10.0)
-    x = torch.randn(2, 4, 4, 4)
-    g = _grad(rule, prior, x, seed=7)
-    # Same draws in the same order as the rule: t per item, then the noise.
-    gen = torch.Generator().manual_seed(7)
-    lo, hi = round(0.02 * 999), round(0.98 * 999)
-    t = (lo + (torch.rand(2, generator=gen) * (hi - lo + 1)).floor().long()).clamp(lo, hi)
-    eps = torch.randn(x.shape, generator=gen)
-    assert t.tolist() == rule.last["t"]
+    rule.loss(x, prior, cond, uncond, 5, 10, draws=SDSDraws(t, noise)).backward()
     abar = prior.alphas_cumprod[t].view(-1, 1, 1, 1)
-    expected = (1 - abar) * (prior.U + 10.0 * (prior.C - prior.U) - eps)
-    assert torch.allclose(g, expected, atol=1e-5)
+    w = {"sds": 1 - abar, "uniform": torch.ones_like(abar), "sqrt": (1 - abar).sqrt()}[weighting]
+    guided = (prior.C + 10.0 * (prior.C - prior.U)) if form == "cond" else (prior.U + 10.0 * (prior.C - prior.U))
+    expected = w * (guided - noise)
+    assert torch.allclose(x.grad, expected / 2, atol=1e-5)  # threestudio: g / B
+    assert rule.last["t"] == [100, 900] and rule.last["unet_calls"] == 1
     assert rule.last["grad_norm"] == pytest.approx(float(expected.norm()), rel=1e-5)
 
 
-def test_ism_gradient_equals_its_formula_for_a_stub_unet():
-    prior, rule = ConstantPrior(), make_rule("ism")
-    x = torch.randn(2, 4, 4, 4)
-    g = _grad(rule, prior, x)
-    abar = float(prior.alphas_cumprod[rule.last["t"][0]])
-    expected = 0.1 * math.sqrt((1 - abar) / abar) * 7.5 * (prior.C - prior.U)
-    assert torch.allclose(g, expected.expand_as(g), atol=1e-5)
+@pytest.mark.parametrize("inversion_prompt", ["empty", "negative"])
+@pytest.mark.parametrize("loss_scale,per_item", [("reference", 1.0), ("batch", 0.5)])
+def test_ism_gradient_equals_its_formula_for_a_stub_unet(inversion_prompt, loss_scale, per_item):
+    """With a negative prompt N: guided = N + s (C - N); the target is the inversion prompt's eps:
+    the empty prompt's U (LucidDreamer) or N ("negative", get3d before issue 21). LucidDreamer does
+    not divide by the batch ("reference"); "batch" does."""
+    from get3d.distill.rules import ISMDraws
+
+    prior = ConstantPrior()
+    rule = make_rule("ism", inversion_prompt=inversion_prompt, loss_scale=loss_scale)
+    x = torch.randn(2, 4, 4, 4, requires_grad=True)
+    cond, neg = prior.embed_text(["p"]), prior.embed_text(["neg"])
+    rule.loss(x, prior, cond, neg, 3000, 5000, draws=ISMDraws(300, torch.randn(2, 4, 4, 4))).backward()
+    abar = float(prior.alphas_cumprod[300])
+    N = prior.eps_of("neg")
+    target = prior.U if inversion_prompt == "empty" else N
+    expected = 0.1 * math.sqrt((1 - abar) / abar) * (N + 7.5 * (prior.C - N) - target)
+    assert torch.allclose(x.grad, per_item * expected.expand_as(x), atol=1e-5)
+    assert rule.last["s"] == 220 and rule.last["t"] == [300, 300]
+
+
+def _sdi_closed_form(prior, rule, x, timesteps, t, noise, start_abar):
+    """SDI's x - x0_hat for the constant stub, by hand in float64: with a constant inversion eps e,
+    every DDIM step keeps x0_k = (z_k - sqrt(1 - a_k) e) / sqrt(a_k) except for what the step adds
+    besides sqrt(b) x0_k + sqrt(1 - b) e, which enters x0_{k+1} divided by sqrt(b)."""
+    abars = prior.alphas_cumprod.double()
+    C, U = prior.C.double(), prior.U.double()
+    e = C + rule.inversion_guidance * (C - U)
+    x = x.double()
+    eta = rule.inversion_eta
+    x0 = (x - math.sqrt(1 - start_abar) * e) / math.sqrt(start_abar)
+    for k, (a_tau, b_tau) in enumerate(zip(timesteps[:-1], timesteps[1:])):
+        a = float(abars[a_tau]) if a_tau >= 0 else start_abar
+        b = float(abars[b_tau])
+        if rule.eta_mode == "added":
+            sigma = math.sqrt((1 - a) / (1 - b) * (1 - b / a))
+            extra = eta * sigma * noise[k].double()
+        else:
+            sigma = min(eta * math.sqrt((1 - a) / (1 - b) * abs(1 - b / a)), math.sqrt(1 - b))
+            extra = (math.sqrt(max(1 - b - sigma ** 2, 0)) - math.sqrt(1 - b)) * e + sigma * noise[k].double()
+        x0 = x0 + extra / math.sqrt(b)
+    a_end = float(abars[timesteps[-1]])
+    x_end = math.sqrt(a_end) * x0 + math.sqrt(1 - a_end) * e
+    a_t = float(abars[t])
+    guided = C + rule.guidance_scale * (C - U)
+    return x - (x_end - math.sqrt(1 - a_t) * guided) / math.sqrt(a_t)
+
+
+@pytest.mark.parametrize("eta_mode", ["added", "nominal"])
+def test_sdi_stochastic_inversion_equals_its_closed_form(eta_mode):
+    """Issue 23 point 4: at the default eta 0.3 the result depends on every inversion noise term
+    and on sigma_k (the authors' (1 - a')/(1 - b) (1 - b/a'), added on top), or for "nominal" on
+    the variance correction sqrt(1 - b - sigma^2): dropping either breaks the equality."""
+    from get3d.distill.rules import SDIDraws
+
+    prior = ConstantPrior()
+    rule = make_rule("sdi", eta_mode=eta_mode)
+    assert rule.inversion_eta == 0.3
+    x = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(2))
+    t, delta = 575, 37
+    timesteps = rule.inversion_timesteps(t, delta, 1000)
+    assert timesteps == [-99, 1, 101, 201, 301, 401, 501, 612]
+    noise = torch.randn(len(timesteps) - 1, 1, 4, 4, 4, generator=torch.Generator().manual_seed(3))
+    cond, uncond = prior.embed_text(["p"]), prior.embed_text([""])
+    g = rule.update(x, prior, cond, uncond, 0, 10, draws=SDIDraws(t, delta, noise))
+    expected = _sdi_closed_form(prior, rule, x, timesteps, t, noise, float(prior.alphas_cumprod[0]))
+    assert torch.allclose(g.double(), expected, rtol=1e-4, atol=1e-4), float((g.double() - expected).abs().max())
+    without_noise = rule.update(x, prior, cond, uncond, 0, 10, draws=SDIDraws(t, delta, torch.zeros_like(noise)))
+    assert (without_noise.double() - expected).abs().max() > 0.05  # the noise term matters at this size
+    assert rule.last["unet_calls"] == len(timesteps)  # 7 guided inversion calls + 1 at t
 
 
 def test_sdi_gradient_equals_its_formula_for_a_stub_unet():
-    prior, rule = ConstantPrior(), make_rule("sdi", inversion_eta=0.0)
-    x = torch.randn(2, 4, 4, 4)
-    g = _grad(rule, prior, x, step=4, total=10)
+    """eta 0, inversion to t (no overshoot): g = x - x0_0 + sqrt((1-abar_t)/abar_t) (guided - e_inv)
+    with x0_0 the start's x0-prediction (alpha-bar abar[0], the authors' initial_alpha_cumprod);
+    the loss is the authors' mean: grad = g / (B * numel)."""
+    prior, rule = ConstantPrior(), make_rule("sdi", inversion_eta=0.0, inversion_end="t")
+    x = torch.randn(2, 4, 4, 4, requires_grad=True)
+    cond, uncond = prior.embed_text(["p"]), prior.embed_text([""])
+    rule.loss(x, prior, cond, uncond, 4, 10, generator=torch.Generator().manual_seed(0)).backward()
     t = rule.last["t"][0]
-    assert t == round((0.98 + (0.25 - 0.98) * 0.4) * 999)
-    abar = float(prior.alphas_cumprod[t])
-    inv = prior.U - 7.5 * (prior.C - prior.U)  # inversion guidance -7.5
-    guided = prior.U + 7.5 * (prior.C - prior.U)
-    expected = math.sqrt((1 - abar) / abar) * (guided - inv)
-    assert torch.allclose(g, expected.expand_as(g), atol=1e-4)
+    assert t == int(1000 * ((0.98 - 0.25) * (1 - 0.4) + 0.25))
+    abar, a0 = float(prior.alphas_cumprod[t]), float(prior.alphas_cumprod[0])
+    inv = prior.C - 7.5 * (prior.C - prior.U)  # inversion guidance -7.5, threestudio's form
+    guided = prior.C + 7.5 * (prior.C - prior.U)
+    x0_0 = (x.detach() - math.sqrt(1 - a0) * inv) / math.sqrt(a0)
+    expected = x.detach() - x0_0 + math.sqrt((1 - abar) / abar) * (guided - inv)
+    assert torch.allclose(x.grad, expected / (2 * x.numel()), atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["sds", "ism", "sdi"])
@@ -225,15 +276,22 @@ def test_timesteps_stay_in_range_and_seeds_repeat(name):
 
 
 def test_schedules_follow_the_documented_annealing():
-    ism = make_rule("ism")
-    assert ism.schedule(0, 100, 999) == (100, 500, 100)  # t in [max(20, delta_t), 0.5 T], delta_t 100
-    assert ism.schedule(30, 100, 999) == (80, 979, 80)  # after the warm-up: up to 0.98 T, delta_t 80
+    """The reference schedules are checked against their tables in test_reference.py; here the
+    named alternatives: ISM's "widen" warm-up and "even" inversion are get3d's former ones."""
+    ism = make_rule("ism", warmup_mode="widen", inversion="even")
+    assert ism.schedule(0, 100, 1000) == (100, 500, 100)  # t in [max(20, delta_t), 0.5 T], delta_t 100
+    assert ism.schedule(30, 100, 1000) == (80, 979, 80)  # after the warm-up: up to 0.98 T, delta_t 80
     assert ism.inversion_timesteps(900) == [-1, 180, 360, 540, 720, 900]  # at most 5 steps
     assert ism.inversion_timesteps(150) == [-1, 150]
+    narrow = make_rule("ism")
+    assert narrow.schedule(0, 100, 1000) == (21, 964, 99)  # r = 1 - 1/30 and narrow.schedule(30, 100, 1000) == (21, 500, 80)
+    assert narrow.inversion_timesteps(880) == [1, 201, 401, 601, 801, 880]
     sds = make_rule("sds", t_max_end=0.5)
-    assert sds.t_range(0, 10, 999) == (20, 979) and sds.t_range(10, 10, 999) == (20, 500)
+    assert sds.t_range(0, 10, 1000) == (20, 980) and sds.t_range(10, 10, 1000) == (20, 500)
     sdi = make_rule("sdi")
-    assert sdi.timestep(0, 10, 999) == 979 and sdi.timestep(10, 10, 999) == 250
+    assert sdi.timestep(0, 10, 1000) == 980 and sdi.timestep(10, 10, 1000) == 250
+    uniform = make_rule("sdi", inversion="uniform", inversion_end="t")
+    assert uniform.inversion_timesteps(500, 40, 1000) == [-1] + list(range(50, 501, 50))
 
 
 def test_bad_inputs_raise_one_line_errors():
@@ -254,3 +312,14 @@ def test_bad_inputs_raise_one_line_errors():
         rule.loss(torch.zeros(2, 4, 4, 4), prior, torch.zeros(3), uncond, 0, 10)
     with pytest.raises(Get3dError, match="not a DiffusionPrior"):
         rule.loss(torch.zeros(1, 4, 4, 4), object(), cond, uncond, 0, 10)
+
+
+def test_ism_noise_offset_adds_one_normal_per_channel():
+    """LucidDreamer's noise = N(0,I) [B,C,h,w] + 0.1 N(0,I) [1,C,1,1]; noise_offset=0 drops the second."""
+    prior = ConstantPrior()
+    with_offset = make_rule("ism").draw((2, 4, 4, 4), 0, 10, prior, torch.Generator().manual_seed(4))
+    plain = make_rule("ism", noise_offset=0.0).draw((2, 4, 4, 4), 0, 10, prior, torch.Generator().manual_seed(4))
+    assert with_offset.t == plain.t
+    offset = with_offset.noise - plain.noise
+    assert torch.allclose(offset, offset[:1, :, :1, :1].expand_as(offset), atol=1e-6)  # one value per channel
+    assert 0.01 < float(offset[0, :, 0, 0].abs().max()) < 0.5  # 0.1 times a standard normal

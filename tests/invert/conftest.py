@@ -59,3 +59,20 @@ def sample_glb(chair, tmp_path_factory):
     mesh = textured_mesh(G, ws_geo, ws_tex, 128, backend="torch")
     folder = tmp_path_factory.mktemp("glb")
     return save_asset(mesh, folder, "seed1000", ["glb"])[0]
+
+
+def write_rgba(path, rgb: torch.Tensor, mask: torch.Tensor):
+    """One view (rgb [3,S,S] on black, mask [1,S,S]) as a straight-alpha RGBA PNG."""
+    import numpy as np
+    from PIL import Image
+
+    straight = torch.where(mask > 0, rgb / mask.clamp_min(1e-6), torch.zeros_like(rgb)).clamp(0, 1)
+    rgba = torch.cat([straight, mask]).permute(1, 2, 0).numpy()
+    Image.fromarray((rgba * 255 + 0.5).astype(np.uint8), "RGBA").save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_pngs(sample, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("png")
+    return [write_rgba(folder / f"view{i}.png", sample["rgb"][i], sample["mask"][i]) for i in range(4)]

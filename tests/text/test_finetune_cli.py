@@ -28,6 +28,15 @@ def test_finetune_text_writes_a_snapshot_that_generate_uses(tiny_clip, tmp_path,
     result = _finetune(tiny_clip, out, "--iters", "2", "--layers", "texture", "--snapshot-every", "1")
     assert result.exit_code == 0, result.output
     assert (out / "before_after.png").is_file()
+    # The grid's seed in 3-D, base and result side by side, with the labelled before/after image.
+    page = (out / "index.html").read_text()
+    for name in ("before/seed0000.glb", "after/seed0000.glb", "before_after.png"):
+        assert name in page, name
+    assert page.count("<model-viewer") == 2
+    from PIL import Image
+
+    width, height = Image.open(out / "before_after.png").size  # 1 seed x 2 rows x 4 views, >= 128 px each
+    assert width > 4 * 128 and height > 2 * 128
     snaps = sorted(out.glob("snapshot-*.json"))
     assert snaps, list(out.iterdir())
     record = json.loads(snaps[-1].read_text())["finetune_text"]
@@ -44,7 +53,7 @@ def test_finetune_text_writes_a_snapshot_that_generate_uses(tiny_clip, tmp_path,
 
     resumed = _finetune(tiny_clip, out, "--iters", "3", "--layers", "texture", "--resume", "auto")
     assert resumed.exit_code == 0, resumed.output
-    assert resumed.output.splitlines()[-2].startswith("3 iterations")
+    assert any(line.startswith("3 iterations") for line in resumed.output.splitlines())
     mismatch = _finetune(tiny_clip, out, "--iters", "4", "--layers", "geometry", "--resume", "auto")
     assert mismatch.exit_code == 1 and "layers" in mismatch.output
 
