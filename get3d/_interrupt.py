@@ -5,9 +5,14 @@ A cluster scheduler sends SIGTERM some seconds (the grace period) before it kill
 presses Ctrl-C. Either way the first signal only sets a flag: the loop finishes the step it is
 in, and at the step boundary writes a snapshot of the current state and raises
 :class:`Interrupted` (a Get3dError: the CLI prints it on one line and exits with 128 + the signal
-number, 130 for SIGINT, 143 for SIGTERM). The first signal also restores the default handlers,
-so a second Ctrl-C (or SIGTERM) ends the process at once, even inside a blocking C call (a
-collective waiting for a dead rank, a long UNet forward).
+number, 130 for SIGINT, 143 for SIGTERM). A second Ctrl-C, at least ``DUPLICATE_WINDOW_S`` (1 s)
+after the first, ends the process at once by SIGINT's default action (no cleanup; snapshots on
+disk stay intact, the step in flight is lost). Repeats inside that second are the same request
+arriving twice (a terminal sends Ctrl-C to every process of the group and torchrun forwards its
+own copy to its workers) and are ignored, as is a repeated SIGTERM (torchrun sends SIGKILL after
+its ``--shutdown-timeout``, 30 s by default; schedulers after their grace period). Python runs
+the handler between bytecodes: a process blocked inside one long C call (a collective waiting
+for a silent peer) reacts when that call returns or times out (``--dist-timeout``).
 
 **Snapshot rule** (the same in every command): on a stop, a snapshot is written when the current
 state is newer than the newest snapshot on disk (at least one step since it was written), so a
@@ -38,6 +43,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Callable, Optional, Sequence
 
 from get3d.errors import Get3dError
@@ -45,6 +51,7 @@ from get3d.errors import Get3dError
 __all__ = ["GracefulStop", "Interrupted", "graceful_stop", "run_forwarding_signals"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+DUPLICATE_WINDOW_S = 1.0  # a second Ctrl-C sooner than this after the first is the same request
 
 
 class Interrupted(Get3dError):
@@ -72,15 +79,24 @@ class GracefulStop:
         self.signals = tuple(signals)
         self.requested = False
         self.signum: Optional[int] = None
+        self._first_at = 0.0
         self._previous: dict[int, object] = {}
         quiet = os.environ.get("RANK", "0") != "0"  # one notice per job, not one per rank
         self._log = log or (lambda line: None if quiet else print(line, file=sys.stderr, flush=True))
 
     def _handle(self, signum, frame) -> None:
+        now = time.monotonic()
+        if self.requested:
+            # A repeat within DUPLICATE_WINDOW_S is the same request arriving twice (a terminal's
+            # Ctrl-C reaches every process of the group, and torchrun forwards its own copy); a
+            # repeated SIGTERM never escalates (torchrun and schedulers SIGKILL after their grace).
+            if signum == signal.SIGINT and now - self._first_at >= DUPLICATE_WINDOW_S:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGINT)  # the default action: the process ends now
+            return
         self.requested = True
         self.signum = signum
-        for sig in self.signals:  # a second signal now takes the default action: exit at once
-            signal.signal(sig, signal.SIG_DFL)
+        self._first_at = now
         self._log(f"get3d {self.what}: {_signal_name(signum)} received; finishing the current step, then "
                   f"saving a snapshot if one is due and stopping (Ctrl-C again quits at once)")
 
