@@ -27,6 +27,7 @@ GET3D's head and negates its output (get3d/networks/generator.py), so weights ne
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +208,34 @@ def _resolve_grid(category: Optional[str], tet_res: Optional[int], grid_scale: O
     if grid_scale is None:
         raise Get3dError("GET3D checkpoints do not store their grid scale: give --category (car, chair, "
                          "motorbike, ...) or grid_scale (GET3D's dmtet_scale)")
-    return int(90 if tet_res is None else tet_res), float(grid_scale)
+    tet_res = 90 if tet_res is None else tet_res
+    from get3d.geometry.tets import cells_for_resolution
+
+    try:
+        cells_for_resolution(tet_res)  # before anything is converted or written
+    except Get3dError as err:
+        raise Get3dError(f"--tet-res: {err}") from None
+    if not (float(grid_scale) > 0 and math.isfinite(float(grid_scale))):
+        raise Get3dError(f"--grid-scale must be > 0, got {grid_scale}")
+    return int(tet_res), float(grid_scale)
+
+
+def describe_grid(category: Optional[str], tet_res: Optional[int], grid_scale: Optional[float]) -> str:
+    """One line saying which grid a conversion uses and where each value came from (a wrong grid
+    scale does not fail: it makes every mesh too big or too small, so it is said aloud)."""
+    res, scale = _resolve_grid(category, tet_res, grid_scale)
+    key = SYNSETS.get(str(category).lower(), str(category).lower()) if category is not None else None
+    documented = key in ("car", "chair", "motorbike")
+    res_from = "--tet-res" if tet_res is not None else "GET3D's default"
+    if grid_scale is not None:
+        scale_from = "--grid-scale"
+    elif documented:
+        scale_from = f"GET3D's dmtet_scale for {key}"
+    else:
+        scale_from = (f"get3d's assumption for {key}, not a documented GET3D value (those: car 1.0, chair 0.8, "
+                      f"motorbike 1.0); if the meshes look cut off or shrunk, convert again with the "
+                      f"--grid-scale the model was trained with")
+    return f"grid: tet_res {res} ({res_from}), grid_scale {scale} ({scale_from})"
 
 
 def load_official_checkpoint(path, category: Optional[str] = None, tet_res: Optional[int] = None,

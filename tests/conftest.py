@@ -2,6 +2,21 @@ import pytest
 import torch
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """@pytest.mark.reference_fixture(path): skip when path is absent, fail under CI=true
+    (tests/_support.py). A hook, not a fixture, so it runs before module fixtures load the data."""
+    marker = item.get_closest_marker("reference_fixture")
+    if marker is not None:
+        from pathlib import Path
+
+        from tests._support import missing
+
+        path = Path(marker.args[0])
+        if not path.exists():
+            missing(f"reference fixture {path} is absent")
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

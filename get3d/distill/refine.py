@@ -107,6 +107,13 @@ def _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_eve
         raise Get3dError(f"--render-res must be >= 8, got {render_res}")
 
 
+def _check_rates(**values) -> None:
+    """Learning rates and loss weights: finite and >= 0 (0 freezes / switches off; < 0 would climb)."""
+    for name, value in values.items():
+        if not (math.isfinite(float(value)) and float(value) >= 0):
+            raise Get3dError(f"--{name.replace('_', '-')} must be a number >= 0, got {value}")
+
+
 def _render(asset: RefineAsset, renderer, verts, faces, cameras: list, res: int, size: int, background):
     """-> images [B,3,size,size] on ``background`` ([3], or [B,3] one colour per view), masks [B,1,size,size]."""
     images, masks = [], []
@@ -121,6 +128,37 @@ def _render(asset: RefineAsset, renderer, verts, faces, cameras: list, res: int,
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         masks = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
     return images, masks
+
+
+# Settings a resumed run may change; every other entry of settings.json must match the snapshot's.
+RESUMABLE_CHANGES = ("steps", "snapshot_every", "max_bad_steps", "texture_res", "formats", "export_every",
+                     "resumed_from_step")
+
+
+def _comparable(record: dict) -> dict:
+    """A settings record without what a resumed run legitimately measures differently: a mesh
+    asset's colour fit is skipped on resume (the snapshot holds the fitted planes)."""
+    asset = {k: v for k, v in (record.get("asset") or {}).items() if not k.startswith("colour_fit")}
+    return dict(record, asset=asset)
+
+
+def _refuse_other_run(outdir, resume) -> None:
+    """A folder holding another refine run (snapshots or settings.json) needs --resume (get3d.runs)."""
+    from get3d.runs import refuse_other_run, run_evidence
+
+    if outdir is not None:
+        refuse_other_run(outdir, resume, run_evidence(outdir, Path(outdir) / "snapshots"), "refine")
+
+
+def _with_companions(paths: list[str]) -> list[str]:
+    """save_asset's paths plus each OBJ's .mtl and texture .png (Mesh.save names them after the
+    mesh), so "wrote N files" counts what is on disk."""
+    out = []
+    for p in map(Path, paths):
+        out.append(str(p))
+        if p.suffix.lower() == ".obj":
+            out += [str(p.with_suffix(ext)) for ext in (".mtl", ".png") if p.with_suffix(ext).is_file()]
+    return out
 
 
 def _write_json(path: Path, record: dict) -> None:
@@ -160,6 +198,8 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     check_prior(prior)
     rule = str(rule).strip().lower()
     _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res, export_every)
+    _check_rates(lr_sdf=lr_sdf, lr_deformation=lr_deformation, lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight,
+                 laplacian_weight=laplacian_weight)
     rule_obj = make_rule(rule, **(rule_options or {}))
     if perp_neg and not view_prompts:
         raise Get3dError("--perp-neg needs the view-dependent prompts (its negatives are the other views' prompts)")
@@ -203,6 +243,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     snap_dir = outdir / "snapshots" if outdir is not None else None
     start = 0
+    _refuse_other_run(outdir, resume)
     if resume is not None:
         if snap_dir is None:
             raise Get3dError("--resume needs --outdir (the run folder holding snapshots/)")
@@ -210,6 +251,11 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         path = snap.json_path if snap is not None else (None if resume == "auto" else Path(resume))
         if path is not None:
             tensors, meta = read_snapshot(path)
+            from get3d.runs import check_same_settings
+
+            if "refine" not in meta:
+                raise Get3dError(f"{path}: not a refine snapshot (no 'refine' record); cannot resume from it")
+            check_same_settings(_comparable(meta["refine"]), _comparable(record), RESUMABLE_CHANGES, path)
             restore_modules(tensors, {"asset": params}, source=str(path))
             restore_optimizers(tensors, meta, {"adam": optimizer}, source=str(path))
             start = int(meta["step"])
@@ -331,8 +377,8 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
             if outdir is not None and export_every > 0 and (step + 1) % export_every == 0 and step + 1 < steps:
                 from get3d.export.files import parse_formats, save_asset
 
-                result.files += save_asset(asset.mesh(texture_res, backend), outdir / "progress", f"step-{step + 1:06d}",
-                                           parse_formats(formats))
+                result.files += _with_companions(save_asset(asset.mesh(texture_res, backend), outdir / "progress",
+                                                            f"step-{step + 1:06d}", parse_formats(formats)))
     if steps > start:
         snapshot(steps)
     if writer is not None:
@@ -344,7 +390,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         from get3d.render.camera import Cameras
 
         result.mesh = asset.mesh(texture_res, backend)
-        result.files += save_asset(result.mesh, outdir, "refined", parse_formats(formats))
+        result.files += _with_companions(save_asset(result.mesh, outdir, "refined", parse_formats(formats)))
         result.files += save_asset(before, outdir, "before", ["glb"])  # to turn beside the result
         fixed = Cameras.orbit(4, 20.0, start=30.0)
         grid = render_previews([before, result.mesh], fixed, preview_res, backend)
@@ -359,11 +405,13 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         record.update(skipped_steps=result.skipped, finite_steps=len(result.losses),
                       final_loss=result.losses[-1] if result.losses else None, files=result.files)
         _write_json(outdir / "settings.json", record)
+        result.files.append(str(outdir / "settings.json"))
     if outdir is not None and export:
         from get3d.export.gallery import GalleryItem, write_gallery
 
         items = [GalleryItem(f"before (step {start})", [outdir / "before.glb"]),
-                 GalleryItem(f"after (step {steps}): {prompt}", [f for f in result.files if Path(f).stem == "refined"])]
+                 GalleryItem(f"after (step {steps}): {prompt}", [f for f in result.files if Path(f).stem == "refined"
+                                                                 and Path(f).suffix in (".glb", ".obj", ".ply")])]
         result.files.append(str(write_gallery(outdir, f"get3d refine ({rule}): {prompt}",
                                               [outdir / "before_after.png", outdir / "turntable.gif"], items, record)))
     return result
@@ -375,6 +423,8 @@ def _check_options(prompt, rule, options) -> str:
            options.get("texture_only", False), options.get("batch", _D.batch),
            options.get("snapshot_every", _D.snapshot_every), options.get("render_res"),
            options.get("export_every", _D.export_every))
+    _check_rates(**{k: options.get(k, getattr(_D, k)) for k in ("lr_sdf", "lr_deformation", "lr_texture",
+                                                                "sdf_reg_weight", "laplacian_weight")})
     parse_refine_background(options.get("background", _D.background))
     return rule
 
@@ -401,6 +451,7 @@ def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = _D.rul
     :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model
     in settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
     rule = _check_options(prompt, rule, options)
+    _refuse_other_run(outdir, options.get("resume"))  # before loading anything
     text = "" if seed is None else str(seed).strip()
     if latents is not None:  # a latents file from get3d invert replaces the seed
         asset = asset_from_checkpoint(ckpt, None, truncation, device, tet_res=tet_res, category=category,
@@ -428,10 +479,12 @@ def refine_mesh(mesh, prompt: str, model, outdir, rule: str = _D.rule, device=No
 
     rule = _check_options(prompt, rule, options)
     resume = options.get("resume")
+    _refuse_other_run(outdir, resume)  # before loading anything
     if resume is not None and outdir is not None and (resume != "auto" or list_snapshots(Path(outdir) / "snapshots")):
         fit_steps = 0  # the snapshot holds the fitted (and refined) colour planes
     asset = asset_from_mesh(mesh, tet_res=tet_res, plane_res=plane_res, fit_steps=fit_steps, device=device,
-                            seed=run_seed, backend=options.get("backend", "auto"))
+                            seed=run_seed, backend=options.get("backend", "auto"),
+                            progress=bool(options.get("progress", False)))
     settings = dict(mesh=str(mesh), seed_of_asset=None)
     return _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
                               options)

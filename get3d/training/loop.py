@@ -241,6 +241,12 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     if max_steps is not None and max_steps < 0:
         raise Get3dError(f"--max-steps must be >= 0, got {max_steps}")
     t = cfg.train
+    # Before the run folder is made: a typo in --data must not leave a config.json behind.
+    if not (data_dir / "img").is_dir():
+        raise Get3dError(f"{data_dir / 'img'}: not found (--data {data_dir}"
+                         + (": no such folder" if not data_dir.is_dir() else "") +
+                         "; expected GET3D's layout img/<category>/<shape>/000.png, made by get3d synth-data "
+                         "or render-dataset)")
     outdir.mkdir(parents=True, exist_ok=True)
     if resume not in (None, "auto") and init is None:
         from get3d.official import is_official_checkpoint

@@ -148,6 +148,31 @@ def test_raising_an_sdf_value_moves_the_surface_inward():
         assert fd < 0 and math.isclose(fd, grad[i].item(), rel_tol=1e-3)
 
 
+ONE_TET = (torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]), torch.tensor([[0, 1, 2, 3]]))
+
+
+def test_an_sdf_of_exactly_zero_is_outside():
+    """Convention (GET3D's and ours): a vertex with SDF 0 counts as outside, everywhere."""
+    verts, tets = ONE_TET
+    # Corner 0 inside, three corners at exactly 0 (outside): one triangle through those corners
+    # (each crossing sits at t = -1 / (-1 - 0) = 1, on the zero corner), facing away from corner 0.
+    v, f = marching_tets(verts, tets, torch.tensor([-1.0, 0.0, 0.0, 0.0]))
+    assert f.shape == (1, 3)
+    assert sorted(map(tuple, v[f[0]].tolist())) == [(0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0)]
+    normal = torch.linalg.cross(v[f[0, 1]] - v[f[0, 0]], v[f[0, 2]] - v[f[0, 0]])
+    assert float(normal @ (v[f[0]].mean(0) - verts[0])) > 0
+    # One corner outside at +1, three at 0: all outside, no surface (0 inside would give one).
+    assert marching_tets(verts, tets, torch.tensor([1.0, 0.0, 0.0, 0.0]))[1].shape[0] == 0
+    assert marching_tets(verts, tets, torch.zeros(4))[1].shape[0] == 0
+    # The regulariser and the empty-shape test use the same rule: 0 and -1 differ in sign, 0 and
+    # +1 do not; a shape of zeros and positives is empty.
+    edges = torch.tensor([[0, 1]])
+    assert float(sdf_reg_loss(torch.tensor([[-1.0, 0.0]]), edges)[0]) > 0
+    assert float(sdf_reg_loss(torch.tensor([[1.0, 0.0]]), edges)[0]) == 0
+    _, empty, _ = replace_empty_shapes(torch.tensor([[0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0]]), verts)
+    assert empty.tolist() == [True, False]
+
+
 def test_sdf_reg_loss_against_brute_force():
     verts, tets = tet_grid_cells(2)
     edges = edge_table(tets).edges

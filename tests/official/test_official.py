@@ -1,22 +1,23 @@
 """GET3D's own checkpoint format, against reference outputs computed by GET3D's own code.
 
-The fixture (../shared/fixtures/get3d-official-small, see its README) was written by
+The fixture (tests/data/get3d-official-small, a copy of ../shared/fixtures/get3d-official-small; see its
+README) was written by
 nv-tlabs/GET3D at commit 1ea45ce on CPU: a small random checkpoint and the tensors its G_ema and D
 produce. Tolerance: relative error (max |ours - theirs| / max |theirs|) under 1e-4, the issue's bar;
 float32 reordering between the two codebases gives ~1e-6.
 """
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
 from get3d import Get3dError
 from get3d.official import load_official_checkpoint, official_model_config, split_official_state
+from tests._support import reference_fixture
 
-FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "get3d-official-small"
-needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason=f"GET3D fixture not found at {FIXTURE}")
+FIXTURE = reference_fixture("get3d-official-small")
+needs_fixture = pytest.mark.reference_fixture(FIXTURE)
 
 
 def _rel(ours, theirs):
@@ -143,6 +144,69 @@ def test_bad_files_name_the_first_bad_key(tmp_path):
         load_official_checkpoint(FIXTURE / "official.pt", category="boat")
 
 
+# GET3D's per-category facts, written out here (its README / train_3d.py commands and its Blender
+# script render_shapenet_data/render_all.py): dmtet_scale, R1 gamma, render scale, synset id.
+GET3D_FACTS = {
+    "car": dict(synset="02958343", grid_scale=1.0, gamma=40.0, render_scale=0.9),
+    "chair": dict(synset="03001627", grid_scale=0.8, gamma=400.0, render_scale=0.7),
+    "motorbike": dict(synset="03790512", grid_scale=1.0, gamma=80.0, render_scale=0.9),
+}
+
+
+@pytest.mark.parametrize("category", sorted(GET3D_FACTS))
+def test_each_categorys_facts_are_get3ds(category):
+    from get3d.config import preset
+    from get3d.datasets.settings import category_scale
+    from get3d.official import CATEGORIES, SYNSETS, _resolve_grid
+
+    facts = GET3D_FACTS[category]
+    assert SYNSETS[facts["synset"]] == category
+    assert CATEGORIES[category] == dict(tet_res=90, grid_scale=facts["grid_scale"])
+    for name in (category, facts["synset"], category.upper()):  # synset ids are aliases
+        assert _resolve_grid(name, None, None) == (90, facts["grid_scale"]), name
+        assert category_scale(name) == facts["render_scale"], name
+    cfg = preset(f"shapenet-{category}")
+    assert (cfg.model.tet_res, cfg.model.grid_scale, cfg.train.r1_gamma) == (90, facts["grid_scale"], facts["gamma"])
+    assert SYNSETS["04379243"] == "table" and CATEGORIES["table"]["grid_scale"] == 1.0
+    assert _resolve_grid(category, 32, 0.5) == (32, 0.5)  # explicit values win
+
+
+@needs_fixture
+def test_converted_settings_are_get3ds(official):
+    """What shapes cannot tell, set as GET3D does: w_avg decay 0.998 (its MappingNetwork), deformation
+    multiplier 1 (config.json), the car's grid."""
+    given = json.loads((FIXTURE / "config.json").read_text())["G_kwargs"]
+    m = official.config.model
+    assert m.w_avg_beta == 0.998
+    assert official.G_ema.mapping_geo.w_avg_beta == 0.998 and official.G_ema.mapping_tex.w_avg_beta == 0.998
+    assert m.deformation_multiplier == given["deformation_multiplier"] == 1.0
+    assert (m.tet_res, m.grid_scale) == (90, given["dmtet_scale"])
+
+
+@needs_fixture
+def test_deformation_is_get3ds_tanh_over_grid_resolution(ref):
+    """GET3D offsets each tet vertex by tanh(raw) / (tet_res * deformation_multiplier) (raw: the
+    head's output, checked against the fixture above); here at tet_res 16 on the chair grid. The
+    SDF is GET3D's negated (GET3D: positive inside)."""
+    from get3d.geometry import tet_grid
+
+    chair = load_official_checkpoint(FIXTURE / "official.pt", category="chair", tet_res=16, device="cpu")
+    G = chair.G_ema
+    multiplier = json.loads((FIXTURE / "config.json").read_text())["G_kwargs"]["deformation_multiplier"]
+    ws_geo = ref["ws_geo_psi1"][:2]
+    with torch.no_grad():
+        geo, _ = G.triplanes(ws_geo, None)
+        out = G._geometry(ws_geo, geo)
+        grid = tet_grid(16)[0] * 0.8
+        sdf_get3d, raw = G.generator.sdf_def(geo, grid.unsqueeze(0).expand(2, -1, -1), ws_geo)
+    expected = torch.tanh(raw) / (16 * multiplier)
+    kept = ~out["empty"]  # shapes without a surface get a stand-in SDF
+    assert kept.any()
+    assert torch.allclose(out["sdf"][kept], -sdf_get3d[kept][..., 0], atol=1e-6)  # get3d: negative inside
+    assert torch.allclose(out["deformation"], expected, atol=1e-7, rtol=1e-5)
+    assert float(out["deformation"].abs().max()) > 0.2 / 16  # the check can tell a wrong scale
+
+
 @needs_fixture
 def test_category_sets_the_grid():
     chair = load_official_checkpoint(FIXTURE / "official.pt", category="chair", device="cpu")
@@ -166,15 +230,18 @@ def test_convert_official_writes_a_snapshot_that_generate_uses(tmp_path):
     direct, _ = load_generator(FIXTURE / "official.pt", device="cpu", category="car")
     for key, value in direct.state_dict().items():  # the snapshot holds exactly the G_ema weights
         assert torch.equal(value, converted.state_dict()[key]), key
-    # Every --ckpt also takes the .pt itself (random weights may give empty shapes: the command then
-    # says so in one line, which is also a successful read of the file).
+    # Every --ckpt also takes the .pt itself. Seed 0 of these random weights has a surface at both
+    # tet_res 16 (the converted snapshot) and 90 (the .pt with the car's grid).
+    from get3d.geometry import Mesh
+
     for args in (["--ckpt", str(tmp_path / "conv")], ["--ckpt", str(FIXTURE / "official.pt"), "--category", "car"]):
         out = tmp_path / ("gen" + str(len(args)))
         result = runner.invoke(cli, ["generate", *args, "--seeds", "0", "--outdir", str(out), "--geometry-only",
                                      "--preview-views", "1", "--device", "cpu", "--quiet"])
-        assert result.exit_code in (0, 1), result.output
-        assert "Traceback" not in result.output
-        assert result.exit_code == 0 or "empty shapes" in result.output, result.output
+        assert result.exit_code == 0, result.output
+        assert "1 meshes written" in result.output and "(0 empty seeds skipped)" in result.output, result.output
+        mesh = Mesh.load(next(out.glob("seed0000.*")))
+        assert mesh.num_faces > 0
     result = runner.invoke(cli, ["generate", "--ckpt", str(FIXTURE / "official.pt"), "--seeds", "0",
                                  "--outdir", str(tmp_path / "x")])
     assert result.exit_code == 1 and "give --category" in result.output

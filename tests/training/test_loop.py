@@ -158,3 +158,28 @@ def test_pruning_keeps_the_newest_snapshots(tiny_data, tmp_path):
     cfg.train.keep_snapshots = 2
     _run(tiny_data, tmp_path, 6, config=cfg)
     assert [s.images_seen for s in list_snapshots(tmp_path)] == [8, 12]
+
+
+@pytest.mark.parametrize("interval,expected_steps", [(2, [0, 2, 4]), (1, [0, 1, 2, 3, 4])])
+def test_lazy_r1_runs_every_r1_interval_steps_scaled_by_the_interval(tiny_data, tmp_path, monkeypatch, interval,
+                                                                     expected_steps):
+    """A spy on Get3dLoss.r1_loss in a 5-step run: R1 runs on steps 0, k, 2k, ... only, each time
+    with its loss multiplied by k (lazy regularisation); R1 every step would show 5 calls."""
+    calls, counter = [], {"G": 0}
+    original_r1, original_g = loss_module.Get3dLoss.r1_loss, loss_module.Get3dLoss.generator_loss
+
+    def generator_loss(self, *args, **kwargs):  # once per step: gives the step index
+        counter["G"] += 1
+        return original_g(self, *args, **kwargs)
+
+    def r1_loss(self, real_rgb, real_mask, real_labels, interval_arg, *args, **kwargs):
+        calls.append((counter["G"] - 1, interval_arg))
+        return original_r1(self, real_rgb, real_mask, real_labels, interval_arg, *args, **kwargs)
+
+    monkeypatch.setattr(loss_module.Get3dLoss, "generator_loss", generator_loss)
+    monkeypatch.setattr(loss_module.Get3dLoss, "r1_loss", r1_loss)
+    config = tiny_config()
+    config.train.r1_interval = interval
+    result = _run(tiny_data, tmp_path, 5, config=config)
+    assert result.steps == 5 and result.skipped_steps == 0 and counter["G"] == 5
+    assert calls == [(s, interval) for s in expected_steps]
