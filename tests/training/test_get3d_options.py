@@ -1,6 +1,5 @@
 """GET3D's remaining training options: a discriminator without camera conditioning
 (--no-camera-cond, GET3D --add_camera_cond 0) and its named camera distributions (--camera-mode)."""
-import subprocess
 
 import pytest
 import torch
