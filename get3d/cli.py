@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -472,8 +473,9 @@ def _rule_flags(fn):
 @click.option("--every", default=50, show_default=True, type=click.IntRange(min=1), help="Write an image every K steps.")
 @click.option("--guidance", default=None, type=float, help="Guidance scale for every rule (default: each rule's).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the noise.")
-@click.option("--outdir", default="out/distill-2d", show_default=True,
-              help="Output folder (a folder holding a run with other settings is refused).")
+@click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: out/distill-2d-<prompt, shortened>]; a folder holding a run with "
+              "other settings is refused.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
 @click.option("--perp-neg", is_flag=True, help="Perp-Neg guidance: the other views' prompts as negatives, as for "
@@ -491,6 +493,9 @@ def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guid
     names = parse_rules(rules)
     if not prompt.strip():
         raise Get3dError("--prompt is empty: give the text the image should match")
+    if outdir is None:  # one folder per prompt: a second prompt never meets "holds another run"
+        slug = "-".join(re.findall(r"[a-z0-9]+", prompt.lower()))[:40].strip("-") or "prompt"
+        outdir = Path("out") / f"distill-2d-{slug}"
     rule_options = collect_rule_options(rule_flags, names, guidance)
     prior = load_diffusion(model, device=device, local_files_only=True if offline else None)
     result = distill_2d(prior, prompt, names, steps, outdir, negative_prompt=negative_prompt, lr=lr, every=every,
