@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
-from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.networks.generator import Generator
 from get3d.official import is_official_checkpoint, load_official_checkpoint
-from get3d.snapshot import latest_snapshot, read_snapshot, resolve_snapshot_path, restore_modules
+from get3d.snapshot import latest_snapshot, read_snapshot, resolve_snapshot_path, restore_modules, snapshot_config
 
 __all__ = ["BUNDLED_DIR", "bundled_models", "load_generator", "resolve_checkpoint"]
 
@@ -38,7 +37,9 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
     if path.is_dir():
         snap = latest_snapshot(path)
         if snap is None:
-            raise Get3dError(f"{path}: no complete snapshot in this folder")
+            damaged = len(list(path.glob("snapshot-*.json")))
+            raise Get3dError(f"{path}: no complete snapshot in this folder" +
+                             (f" ({damaged} damaged: see the warnings above)" if damaged else ""))
         return Path(snap.json_path)
     if path.exists() or path.with_suffix(".json").exists():
         return resolve_snapshot_path(path)
@@ -58,7 +59,14 @@ def load_generator(ckpt: str | Path, device: str | torch.device | None = None, c
         return official.G_ema.requires_grad_(False), official.config
     path = resolve_checkpoint(ckpt)
     tensors, meta = read_snapshot(path)
-    config = Config.from_dict(meta["config"])
-    generator = Generator(config.model)
+    config = snapshot_config(meta, path)
+    try:
+        generator = Generator(config.model)
+    except Get3dError as err:
+        raise Get3dError(f"{path}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - a hand-edited or hostile config: one line, not a traceback
+        raise Get3dError(f"{path}: its config does not describe a buildable model "
+                         f"({type(err).__name__}: {str(err).strip().splitlines()[0][:200] if str(err).strip() else ''})"
+                         ) from None
     restore_modules(tensors, {"G_ema": generator}, source=str(path))
     return generator.to(device).eval().requires_grad_(False), config

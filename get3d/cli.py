@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -54,7 +55,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except Get3dError as err:
             click.echo(f"get3d: error: {err}", err=True)
-            sys.exit(1)
+            sys.exit(getattr(err, "exit_code", 1))  # 130 / 143 after a graceful stop on a signal
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -476,8 +477,9 @@ def _rule_flags(fn):
 @click.option("--every", default=50, show_default=True, type=click.IntRange(min=1), help="Write an image every K steps.")
 @click.option("--guidance", default=None, type=float, help="Guidance scale for every rule (default: each rule's).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the noise.")
-@click.option("--outdir", default="out/distill-2d", show_default=True,
-              help="Output folder (a folder holding a run with other settings is refused).")
+@click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: out/distill-2d-<prompt, shortened>]; a folder holding a run with "
+              "other settings is refused.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
 @click.option("--perp-neg", is_flag=True, help="Perp-Neg guidance: the other views' prompts as negatives, as for "
@@ -495,6 +497,9 @@ def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guid
     names = parse_rules(rules)
     if not prompt.strip():
         raise Get3dError("--prompt is empty: give the text the image should match")
+    if outdir is None:  # one folder per prompt: a second prompt never meets "holds another run"
+        slug = "-".join(re.findall(r"[a-z0-9]+", prompt.lower()))[:40].strip("-") or "prompt"
+        outdir = Path("out") / f"distill-2d-{slug}"
     rule_options = collect_rule_options(rule_flags, names, guidance)
     prior = load_diffusion(model, device=device, local_files_only=True if offline else None)
     result = distill_2d(prior, prompt, names, steps, outdir, negative_prompt=negative_prompt, lr=lr, every=every,
@@ -860,11 +865,14 @@ def _preset_default(field: str) -> str:
 @click.option("--category", "data_category", default=None, help="Category folder under DATA/img to train on.")
 @click.option("--init", default=None, help="Start from these weights: a snapshot, run folder, bundled model name "
               "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
+@click.option("--dist-timeout", type=float, default=None,
+              help="Seconds a process waits for a silent peer at a collective before it gives up (multi-GPU; "
+              "default $GET3D_DIST_TIMEOUT or 1800). Must exceed rank 0's snapshot + --metrics time.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
               iso_surface, camera_cond, camera_mode, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
-              split_file, data_category, init, quiet):
+              split_file, data_category, init, dist_timeout, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
     import subprocess
@@ -877,7 +885,9 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
     if gpus > 1 and not in_torchrun():
         command = torchrun_command(gpus, _relaunch_argv(ctx, drop=("gpus",)))
         click.echo("launching: " + " ".join(command), err=True)
-        sys.exit(subprocess.run(command).returncode)
+        from get3d._interrupt import run_forwarding_signals
+
+        sys.exit(run_forwarding_signals(command))
 
     from get3d.training.loop import train
     from get3d.training.options import config_for_run
@@ -895,7 +905,7 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
                                      inception=inception, log=lambda line: click.echo(line, err=True))
     start = time.perf_counter()
     result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,
-                   skip_bad=skip_bad, on_snapshot=hook, init=init)
+                   skip_bad=skip_bad, on_snapshot=hook, init=init, dist_timeout=dist_timeout)
     if int(os.environ.get("RANK", "0")) == 0:
         minutes = (time.perf_counter() - start) / 60
         click.echo(f"trained to step {result.steps} ({result.images_seen / 1000:.3f} kimg, "

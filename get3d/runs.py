@@ -28,7 +28,7 @@ def refuse_other_run(outdir, resume, evidence: Optional[str], command: str) -> N
     """Raise when ``outdir`` holds another run (``evidence``: what shows it, e.g. 'snapshots', or
     None when nothing does) and ``resume`` is not given."""
     if resume is None and evidence is not None:
-        raise Get3dError(f"{outdir}: already holds a {command} run ({evidence}); pass --resume auto to continue "
+        raise Get3dError(f"{outdir}: already holds {'an' if command[0] in 'aeiou' else 'a'} {command} run ({evidence}); pass --resume auto to continue "
                          f"it, or choose another --outdir")
 
 

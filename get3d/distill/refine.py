@@ -191,8 +191,9 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     from tqdm import tqdm
 
     from get3d.render import Renderer
-    from get3d.snapshot import latest_snapshot, read_snapshot, restore_modules, restore_optimizers, \
-        write_snapshot
+    from get3d._interrupt import graceful_stop
+    from get3d.snapshot import read_snapshot, restore_modules, restore_optimizers, resume_auto, \
+        snapshot_stem, write_snapshot
 
     check_prior(prior)
     rule = str(rule).strip().lower()
@@ -246,7 +247,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     if resume is not None:
         if snap_dir is None:
             raise Get3dError("--resume needs --outdir (the run folder holding snapshots/)")
-        snap = latest_snapshot(snap_dir) if resume == "auto" else None
+        snap = resume_auto(snap_dir) if resume == "auto" else None
         path = snap.json_path if snap is not None else (None if resume == "auto" else Path(resume))
         if path is not None:
             tensors, meta = read_snapshot(path)
@@ -277,8 +278,12 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
         writer = SummaryWriter(str(outdir / "tb"))
 
+    last_saved = start
+
     def snapshot(step):
+        nonlocal last_saved
         if snap_dir is not None:
+            last_saved = step
             write_snapshot(snap_dir, step, {"asset": params}, step=step, optimizers={"adam": optimizer},
                            save_rng=False, extra={"refine": record})
 
@@ -296,77 +301,84 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     streak = 0
     bar = tqdm(range(start, steps), desc=f"refine {rule}", disable=not progress, initial=start, total=steps)
-    for step in bar:
-        gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + step)
-        cameras, suffix = sample_views(batch, views, gen, device)
-        step_background = (torch.rand(batch, 3, generator=gen).to(device) if random_background
-                           else background)
-        optimizer.zero_grad(set_to_none=True)
-        spent = {k: 0.0 for k in PHASES}
-        try:
-            sync()
-            clock = start_clock = time.perf_counter()
-            verts, faces, flexi_reg = (*fixed_mesh, None) if fixed_mesh is not None else asset.extract_with_reg()
-            if faces.shape[0] == 0:
-                raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
-                                 f"raise --sdf-reg-weight, or resume from an earlier snapshot")
-            images, _ = _render(asset, renderer, verts, faces, cameras, res, size, step_background)
-            clock = lap("render", clock)
-            latents = prior.encode(images)
-            clock = lap("encode", clock)
-            if perp_neg:
-                cond, negatives = view_embeddings(cond_all, torch.cat([c.rotation for c in cameras]),
-                                                  torch.cat([c.elevation for c in cameras]), views.front_azimuth,
-                                                  views.overhead)
-            else:
-                cond, negatives = cond_all[suffix.to(cond_all.device)], None
-            loss = rule_obj.loss(latents, prior, cond, uncond, step, steps, generator=gen, inverse=inverse,
-                                 perp_neg=negatives)
-            clock = lap("rule", clock)
-            parts = {"rule": float(loss.detach())}
-            if train_geo:
-                reg, smooth = asset.sdf_reg(), laplacian_loss(verts, faces)
-                # The weights are relative to a rule gradient of g / B (SDS's scale): scaled by the
-                # rule's own loss scale, they keep their balance with every rule (docs/refine.md).
-                unit = rule_obj.relative_scale(latents.shape)
-                loss = loss + unit * (sdf_reg_weight * reg + laplacian_weight * smooth)
-                parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
-                if flexi_reg is not None:  # GET3D's 0.5 * mean(L_dev) + 0.1 * mean(weights^2)
-                    loss = loss + unit * flexi_reg
-                    parts.update(flexicubes_reg=float(flexi_reg.detach()))
-            loss.backward()
-            grads = [p.grad for p in params.parameters() if p.grad is not None]
-            finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
-        except NonFiniteUpdate:
-            finite = False
-        if not finite:
-            result.skipped += 1
-            streak += 1
-            if streak >= max_bad_steps:
-                raise Get3dError(f"refine {rule}: {streak} non-finite steps in a row at step {step}; stopped "
-                                 f"(last snapshot intact in {snap_dir})")
-            continue
-        streak = 0
-        optimizer.step()
-        lap("backward", clock)
-        for phase, seconds in spent.items():
-            result.timings[phase] += seconds
-        result.losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{result.losses[-1]:.4g}", t=rule_obj.last.get("t"))
-        if writer is not None:
-            for key, value in parts.items():
-                writer.add_scalar(f"loss/{key}", value, step)
-            writer.add_scalar("rule/grad_norm", rule_obj.last.get("grad_norm", 0.0), step)
-            writer.add_scalar("time/step_s", time.perf_counter() - start_clock, step)
-            if (step + 1) % snapshot_every == 0:
-                writer.add_images("renders", images.detach().clamp(0, 1), step)
-        if (step + 1) % snapshot_every == 0 and step + 1 < steps:
-            snapshot(step + 1)
-        if outdir is not None and export_every > 0 and (step + 1) % export_every == 0 and step + 1 < steps:
-            from get3d.export.files import parse_formats, save_asset
+    with graceful_stop("refine") as stop:
+        for step in bar:
+            if stop.requested:  # Ctrl-C / SIGTERM: save when newer than the last snapshot, stop
+                if step > last_saved:
+                    snapshot(step)
+                saved = (f"snapshot {snap_dir / snapshot_stem(last_saved)}.json" if snap_dir is not None and last_saved
+                         else "no snapshot (no --outdir)" if snap_dir is None else "no snapshot (no step done)")
+                raise stop.interrupted(f"at step {step}; {saved}; continue with --resume auto")
+            gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + step)
+            cameras, suffix = sample_views(batch, views, gen, device)
+            step_background = (torch.rand(batch, 3, generator=gen).to(device) if random_background
+                               else background)
+            optimizer.zero_grad(set_to_none=True)
+            spent = {k: 0.0 for k in PHASES}
+            try:
+                sync()
+                clock = start_clock = time.perf_counter()
+                verts, faces, flexi_reg = (*fixed_mesh, None) if fixed_mesh is not None else asset.extract_with_reg()
+                if faces.shape[0] == 0:
+                    raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
+                                     f"raise --sdf-reg-weight, or resume from an earlier snapshot")
+                images, _ = _render(asset, renderer, verts, faces, cameras, res, size, step_background)
+                clock = lap("render", clock)
+                latents = prior.encode(images)
+                clock = lap("encode", clock)
+                if perp_neg:
+                    cond, negatives = view_embeddings(cond_all, torch.cat([c.rotation for c in cameras]),
+                                                      torch.cat([c.elevation for c in cameras]), views.front_azimuth,
+                                                      views.overhead)
+                else:
+                    cond, negatives = cond_all[suffix.to(cond_all.device)], None
+                loss = rule_obj.loss(latents, prior, cond, uncond, step, steps, generator=gen, inverse=inverse,
+                                     perp_neg=negatives)
+                clock = lap("rule", clock)
+                parts = {"rule": float(loss.detach())}
+                if train_geo:
+                    reg, smooth = asset.sdf_reg(), laplacian_loss(verts, faces)
+                    # The weights are relative to a rule gradient of g / B (SDS's scale): scaled by the
+                    # rule's own loss scale, they keep their balance with every rule (docs/refine.md).
+                    unit = rule_obj.relative_scale(latents.shape)
+                    loss = loss + unit * (sdf_reg_weight * reg + laplacian_weight * smooth)
+                    parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
+                    if flexi_reg is not None:  # GET3D's 0.5 * mean(L_dev) + 0.1 * mean(weights^2)
+                        loss = loss + unit * flexi_reg
+                        parts.update(flexicubes_reg=float(flexi_reg.detach()))
+                loss.backward()
+                grads = [p.grad for p in params.parameters() if p.grad is not None]
+                finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
+            except NonFiniteUpdate:
+                finite = False
+            if not finite:
+                result.skipped += 1
+                streak += 1
+                if streak >= max_bad_steps:
+                    raise Get3dError(f"refine {rule}: {streak} non-finite steps in a row at step {step}; stopped "
+                                     f"(last snapshot intact in {snap_dir})")
+                continue
+            streak = 0
+            optimizer.step()
+            lap("backward", clock)
+            for phase, seconds in spent.items():
+                result.timings[phase] += seconds
+            result.losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{result.losses[-1]:.4g}", t=rule_obj.last.get("t"))
+            if writer is not None:
+                for key, value in parts.items():
+                    writer.add_scalar(f"loss/{key}", value, step)
+                writer.add_scalar("rule/grad_norm", rule_obj.last.get("grad_norm", 0.0), step)
+                writer.add_scalar("time/step_s", time.perf_counter() - start_clock, step)
+                if (step + 1) % snapshot_every == 0:
+                    writer.add_images("renders", images.detach().clamp(0, 1), step)
+            if (step + 1) % snapshot_every == 0 and step + 1 < steps:
+                snapshot(step + 1)
+            if outdir is not None and export_every > 0 and (step + 1) % export_every == 0 and step + 1 < steps:
+                from get3d.export.files import parse_formats, save_asset
 
-            result.files += _with_companions(save_asset(asset.mesh(texture_res, backend), outdir / "progress",
-                                                        f"step-{step + 1:06d}", parse_formats(formats)))
+                result.files += _with_companions(save_asset(asset.mesh(texture_res, backend), outdir / "progress",
+                                                            f"step-{step + 1:06d}", parse_formats(formats)))
     if steps > start:
         snapshot(steps)
     if writer is not None:
@@ -463,12 +475,12 @@ def refine_mesh(mesh, prompt: str, model, outdir, rule: str = _D.rule, device=No
     colours fitted unless a snapshot to resume from exists), then :func:`refine` as
     :func:`refine_checkpoint` does."""
     from get3d.distill.mesh_asset import asset_from_mesh
-    from get3d.snapshot import latest_snapshot
+    from get3d.snapshot import list_snapshots
 
     rule = _check_options(prompt, rule, options)
     resume = options.get("resume")
     _refuse_other_run(outdir, resume)  # before loading anything
-    if resume is not None and outdir is not None and (resume != "auto" or latest_snapshot(Path(outdir) / "snapshots")):
+    if resume is not None and outdir is not None and (resume != "auto" or list_snapshots(Path(outdir) / "snapshots")):
         fit_steps = 0  # the snapshot holds the fitted (and refined) colour planes
     asset = asset_from_mesh(mesh, tet_res=tet_res, plane_res=plane_res, fit_steps=fit_steps, device=device,
                             seed=run_seed, backend=options.get("backend", "auto"),

@@ -110,6 +110,16 @@ def load_shading_mesh(path: str | Path) -> ShadingMesh:
     geoms = [g for g in geoms if isinstance(g, trimesh.Trimesh) and len(g.faces) > 0]
     if not geoms:
         raise Get3dError(f"{path}: file holds no triangles")
+    for geom in geoms:  # checked before any indexing: a hostile file must not reach numpy's IndexError
+        count, faces_np = len(geom.vertices), np.asarray(geom.faces)
+        shape_v = np.asarray(geom.vertices).shape
+        if len(shape_v) != 2 or shape_v[1] != 3 or faces_np.ndim != 2 or faces_np.shape[1] != 3:
+            raise Get3dError(f"{path}: vertices {shape_v} and faces {faces_np.shape} are not [V,3] and [F,3]")
+        if faces_np.size and (faces_np.min() < 0 or faces_np.max() >= count):
+            raise Get3dError(f"{path}: a face refers to vertex {int(faces_np.max() if faces_np.max() >= count else faces_np.min())} "
+                             f"but the mesh has {count} vertices")
+        if not np.isfinite(np.asarray(geom.vertices, np.float64)).all():
+            raise Get3dError(f"{path}: mesh has NaN or infinite vertex coordinates")
     verts, faces, colours, face_tex, uvs, textures = [], [], [], [], [], []
     offset = 0
     for geom in geoms:

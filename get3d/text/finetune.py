@@ -268,13 +268,13 @@ def _refuse_other_run(outdir, resume) -> None:
 
 def _resume(tuner: TextFinetuner, outdir: Path, resume, extra_meta: Optional[dict] = None) -> Optional[Path]:
     from get3d.runs import check_same_settings
-    from get3d.snapshot import latest_snapshot, read_snapshot, resolve_snapshot_path, restore_modules, \
-        restore_optimizers
+    from get3d.snapshot import read_snapshot, resolve_snapshot_path, restore_modules, restore_optimizers, \
+        resume_auto
 
     if resume in (None, False, "", "none"):
         return None
     if resume == "auto":
-        snap = latest_snapshot(outdir)
+        snap = resume_auto(outdir)  # the newest intact one: damaged ones are skipped with a warning
         if snap is None:
             return None
         path = Path(snap.json_path)
@@ -360,10 +360,20 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
 
     bar = tqdm(total=opts.iters, initial=min(tuner.step_index, opts.iters), unit="it", desc="finetune-text",
                disable=not progress, dynamic_ncols=True)
+    from get3d._interrupt import graceful_stop
+
+    stop = graceful_stop("finetune-text")
     try:
+        stop.__enter__()
         if writer is not None and tuner.step_index == 0:
             writer.add_image("BeforeAfter", tuner.grid(), 0, dataformats="HWC")
         while tuner.step_index < opts.iters:
+            if stop.requested:  # Ctrl-C / SIGTERM: save when newer than the last snapshot, stop
+                if writer is not None and tuner.step_index > 0 and (
+                        snapshot is None or tuner.step_index != _step_of(snapshot)):
+                    snapshot = save(tuner.step_index)
+                raise stop.interrupted(f"at iteration {tuner.step_index}; snapshot {snapshot or 'none'}; "
+                                       f"continue with --resume auto")
             stats = tuner.step()
             step = tuner.step_index
             bar.update(1)
@@ -388,6 +398,7 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
 
             grid_path = save_image(outdir / "before_after.png", tuner.grid())
     finally:
+        stop.__exit__(None, None, None)
         bar.close()
         if writer is not None:
             writer.close()

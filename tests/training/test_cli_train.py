@@ -68,9 +68,12 @@ def test_gpus_relaunches_through_torchrun(monkeypatch, tmp_path):
 
     def fake_run(command):
         seen["command"] = command
-        return subprocess.CompletedProcess(command, 0)
+        return 0
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    import get3d._interrupt
+
+    # the launcher runs torchrun through run_forwarding_signals (SIGTERM passed on, not fatal to it)
+    monkeypatch.setattr(get3d._interrupt, "run_forwarding_signals", fake_run)
     result = _train("--data", "d", "--outdir", "o", "--preset", "tiny", "--gpus", "2", "--kimg", "5", "--quiet")
     assert result.exit_code == 0, result.output
     assert seen["command"] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -137,8 +140,10 @@ def test_the_relaunch_repasses_every_train_option_given(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     seen = {}
-    monkeypatch.setattr(subprocess, "run", lambda command: seen.setdefault("command", command) and
-                        subprocess.CompletedProcess(command, 0))
+    import get3d._interrupt
+
+    monkeypatch.setattr(get3d._interrupt, "run_forwarding_signals", lambda command: seen.setdefault("command", command)
+                        and 0)
     given = []
     for param in cli.commands["train"].params:
         # --threads reaches the workers through the environment it sets (OMP_NUM_THREADS), not argv.
