@@ -235,6 +235,26 @@ MUTATIONS: list[Mutation] = [
     M("speed-r1-through-compiled", "get3d/training/step.py",
       'kwargs["D_rgb_reg"] = state.D_rgb.forward', "pass",
       ("tests/training/test_speed_options.py",), "R1 uses the plain forward (no double backward through compile)"),
+    # --- distillation rules (code landed on main; the rules helper owns get3d/distill/rules.py) ---
+    M("sds-weight-abar", "get3d/distill/rules.py",
+      'weight = {"sds": 1 - abar,', 'weight = {"sds": abar,',
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "SDS weights by w(t) = 1 - abar_t"),
+    M("sds-noise-scale", "get3d/distill/rules.py",
+      "x_t = abar.sqrt() * x + (1 - abar).sqrt() * noise", "x_t = abar.sqrt() * x + (1 - abar) * noise",
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "forward diffusion x_t = sqrt(abar) x + sqrt(1 - abar) noise"),
+    M("sds-sqrt-weighting", "get3d/distill/rules.py",
+      '"sqrt": (1 - abar).sqrt()}', '"sqrt": 1 - abar}',
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "weighting='sqrt' is sqrt(1 - abar_t)"),
+    M("ism-scale", "get3d/distill/rules.py",
+      "update = self.lambda_ism * ((1 - abar_t) / abar_t).sqrt() * (eps_hat - target)",
+      "update = self.lambda_ism * (eps_hat - target)",
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "ISM's sqrt((1 - abar_t) / abar_t) factor"),
+    M("sdi-eta-noise-dropped", "get3d/distill/rules.py",
+      "x = x + self.inversion_eta * noise[k].to(x) * sigma", "x = x",
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "SDI's stochastic inversion adds eta sigma noise"),
+    M("sdi-eta-variance", "get3d/distill/rules.py",
+      "sigma = ((1 - a) / (1 - b) * (1 - b / a)).sqrt()", "sigma = ((1 - a) / (1 - b)).sqrt()",
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "the DDIM sigma of each inversion step"),
 ]
 
 
