@@ -4,6 +4,7 @@
     python3 scripts/mutate.py --only dmtet-zero-inside      # one (or several, comma-separated)
     python3 scripts/mutate.py --list                        # ids and targets, runs nothing
     python3 scripts/mutate.py --baseline                    # also run each target unmutated first
+    python3 scripts/mutate.py --markdown table.json         # a saved run as a Markdown table
 
 Each mutation replaces one exact substring that must occur exactly once in its file (a stale
 entry is reported as an error row, never silently skipped). The tree you run from is never
@@ -301,13 +302,29 @@ def _run_tests(repo: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool
     return proc.returncode == 0, failing, tail
 
 
+def _markdown(rows: list[dict]) -> str:
+    out = ["| mutation | file:line | caught | by |", "|---|---|---|---|"]
+    for r in rows:
+        by = (r.get("by") or r.get("error") or "").replace("tests.", "", 1).replace("|", "\\|")
+        where = f"{r['file']}:{r.get('line', '?')}"
+        out.append(f"| `{r['id']}` | {where} | {'yes' if r.get('caught') else '**NO**'} | {by} |")
+    caught = sum(bool(r.get("caught")) for r in rows)
+    out.append("")
+    out.append(f"{caught} of {len(rows)} mutations caught.")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated mutation ids")
     ap.add_argument("--list", action="store_true", help="print the mutations and exit")
     ap.add_argument("--baseline", action="store_true", help="run each mutation's tests unmutated first")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per pytest run")
+    ap.add_argument("--markdown", metavar="JSON", help="print a saved run's table as Markdown and exit")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(_markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
     chosen = MUTATIONS
     if args.only:
         wanted = [s.strip() for s in args.only.split(",") if s.strip()]
