@@ -149,3 +149,16 @@ def test_train_ab_bench_quick_prints_json(tmp_path):
     assert config["train"]["variant"] == "get3d" and config["train"]["g_reg_interval"] is None
     flexi = json.loads((tmp_path / "flexicubes-s0" / "config.json").read_text())
     assert flexi["model"]["iso_surface"] == "flexicubes" and flexi["train"]["variant"] == "get3d"
+
+
+def test_invert_bench_quick_prints_json():
+    proc = subprocess.run([sys.executable, str(BENCH / "invert.py"), "--quick", "--devices", "cpu"],
+                          capture_output=True, text=True, check=True)
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "invert" and report["quick"]
+    cases = {row["case"]: row for row in report["results"]}
+    assert set(cases) == {"images-known", "images-unknown", "mesh-glb", "tune"}
+    for row in cases.values():
+        assert row["seconds"]["search"] > 0 and row["seconds"]["optimize"] > 0 and row["peak_mb"] > 0
+        assert 0 <= row["iou"] <= 1 and "iou_random_best" in row
+    assert cases["tune"]["seconds"]["tune"] > 0 and "chamfer" in cases["mesh-glb"]

@@ -83,7 +83,7 @@ def _media(rel: str) -> str:
     name = html.escape(rel)
     if _is_image(rel):
         return f'<a href="{name}"><img src="{name}" alt="{name}"></a>'
-    return f'<a class="file" href="{name}">{html.escape(Path(rel).name)}</a>'
+    return f'<a class="file" href="{name}">{name}</a>'  # the relative path: samples/index.html, not index.html
 
 
 class _Embedder:

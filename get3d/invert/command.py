@@ -103,6 +103,11 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
     if getattr(G, "num_ws_tex", 0) < 1 or not hasattr(G, "mapping_tex"):
         raise Get3dError(f"--ckpt {ckpt}: the generator has no texture branch; inversion needs a textured GET3D model")
     res = int(resolution or G.img_resolution)
+    data = getattr(config, "data", None)
+    if data is not None and getattr(data, "elevation_range", None) is not None:
+        # The camera distribution the model was trained on (GET3D's --data_camera_mode): what
+        # unknown cameras are searched over and mesh views drawn from.
+        options.elevation_range = tuple(float(v) for v in data.elevation_range)
     if res < 16:
         raise Get3dError(f"--res must be >= 16, got {res}")
     outdir = Path(outdir)
@@ -124,7 +129,7 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
             if not 0 < scale <= G.grid_scale:
                 raise Get3dError(f"--mesh-scale {scale} must lie in (0, {G.grid_scale}] (the generator's box)")
         target = mesh_target(mesh, res, views=views, scale=scale, seed=options.search_seed, unlit=unlit,
-                             backend=backend)
+                             backend=backend, elevation_range=options.elevation_range)
         target.info["scale_from"] = why
     target_seconds = time.perf_counter() - clock
     outdir.mkdir(parents=True, exist_ok=True)

@@ -196,7 +196,7 @@ def _check_closed(path, verts: torch.Tensor, faces: torch.Tensor) -> None:
 
 def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = 0.9, seed: int = 0,
                 points: int = 4096, unlit: bool = False, rotation=None, elevation=None, backend: str = "auto",
-                known_cameras: bool = True) -> InvertTarget:
+                known_cameras: bool = True, elevation_range=(0.0, 30.0)) -> InvertTarget:
     """A mesh file as a target (see the module docstring). ``rotation``/``elevation`` choose the
     views instead of the seeded training-distribution draw; ``known_cameras=False`` hides them from
     the inversion (the unknown-camera path, for tests and studies)."""
@@ -222,7 +222,8 @@ def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = 
         raise Get3dError(f"--mesh {path}: {err}") from None
     _check_closed(path, shading.verts, shading.faces)
     if rotation is None:
-        cams = Cameras.sample_training_cameras(views, torch.Generator().manual_seed(int(seed)))
+        cams = Cameras.sample_training_cameras(views, torch.Generator().manual_seed(int(seed)),
+                                               elev_range=tuple(elevation_range))
         rotation, elevation = cams.rotation.numpy(), cams.elevation.numpy()
     rotation, elevation = np.asarray(rotation, np.float32), np.asarray(elevation, np.float32)
     lighting = Lighting(1.0, 0.0) if unlit else Lighting()

@@ -78,6 +78,7 @@ def _ism_update(prior, t, cond_emb, uncond_emb, scale):
 def test_refine_negative_prompt_and_guidance_drive_the_update(stand_in, tmp_path):
     result = CliRunner().invoke(cli, ["refine", "--ckpt", "tiny-chair", "--seed", "0", "--prompt", "a chair",
                                       "--negative-prompt", "blurry", "--guidance", "3", "--rule", "ism",
+                                      "--ism-delta-t", "50", "--ism-warmup", "0",
                                       "--model", "m", "--steps", "1", "--texture-only", "--outdir", str(tmp_path),
                                       "--texture-res", "32", "--preview-res", "32"])
     assert result.exit_code == 0, result.output
@@ -88,6 +89,9 @@ def test_refine_negative_prompt_and_guidance_drive_the_update(stand_in, tmp_path
     assert torch.allclose(stand_in.grads[0][0], expected, atol=1e-5)  # --guidance 3 is the s used
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["rule_options"]["guidance_scale"] == 3.0 and settings["negative_prompt"] == "blurry"
+    assert settings["rule_options"]["delta_t"] == 50 and settings["rule_options"]["warmup"] == 0.0
+    inversion_t = [int(t_[0]) for t_, _ in stand_in.log[:-1]]  # the inversion calls, then the target at s
+    assert inversion_t[-1] == max(int(t[0]) - 1 - 50, 0) + 1  # --ism-delta-t 50, no warm-up: index i_t - 50
 
 
 def test_distill_2d_negative_prompt_is_the_unconditional(stand_in, tmp_path):
@@ -112,3 +116,16 @@ def test_refine_perp_neg_uses_the_other_views_as_negatives(stand_in, tmp_path):
     for row in emb[4:]:  # the negatives are view prompts
         assert any(torch.equal(row, v) for v in views)
     assert json.loads((tmp_path / "settings.json").read_text())["perp_neg"] is True
+
+
+def test_distill_2d_perp_neg_interpolates_the_view_and_negates_the_others(stand_in, tmp_path):
+    result = CliRunner().invoke(cli, ["distill-2d", "--prompt", "p", "--model", "m", "--rule", "sds",
+                                      "--perp-neg", "--azimuth", "45", "--steps", "1", "--outdir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    _, emb = stand_in.log[-1]  # rows: cond, uncond, front, side
+    front, side = stand_in.embed_text(["p, front view", "p, side view"])
+    assert torch.allclose(emb[0], 0.5 * front + 0.5 * side)
+    assert torch.equal(emb[1], stand_in.embed_text([""])[0])
+    assert torch.equal(emb[2], front) and torch.equal(emb[3], side)
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings["perp_neg"] is True and settings["azimuth"] == 45.0

@@ -21,7 +21,8 @@ WIDTH = 1000
 ALL_LOADED = ("(() => { const v = [...document.querySelectorAll('model-viewer')]; "
               "return v.length > 0 && v.every(e => e.loaded && e.modelIsVisible) && v.length; })()")
 RECTS = ("[...document.querySelectorAll('model-viewer')].filter(e => e.offsetParent !== null).map(e => "
-         "{ const r = e.getBoundingClientRect(); return [r.left, r.top + scrollY, r.width, r.height, e.dataset.file]; })")
+         "{ const r = e.getBoundingClientRect(); "
+         "return [r.left, r.top + scrollY, r.width, r.height, e.dataset.file]; })")
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,7 @@ def test_generate_gallery_turns_from_file_without_network(gallery):
         assert ["preview.png", 64] in [[s, w] for s, w in images], images  # the preview image is kept
 
 
+@pytest.mark.slow  # ~25 s of software WebGL; the server itself is tested in the default suite (test_gallery.py)
 def test_large_models_are_served_by_get3d_view(gallery, tmp_path):
     """Over the embedding limit a model is linked: from file:// the page says to use `get3d view`
     (and logs no error); served by get3d view on 127.0.0.1, the viewer loads it by URL."""
