@@ -205,7 +205,7 @@ MUTATIONS: list[Mutation] = [
       "bce = F.binary_cross_entropy_with_logits(s_a, (s_a >= 0).to(sdf.dtype), reduction=\"none\") + \\",
       ("tests/geometry/test_dmtet.py",), "each end is pushed toward its neighbour's sign"),
     M("dmtet-empty-zero-inside", "get3d/geometry/dmtet.py",
-      "any_outside = (sdf >= 0).any(-1)", "any_outside = (sdf > 0).any(-1)",
+      "any_outside = (checked >= 0).any(-1)", "any_outside = (checked > 0).any(-1)",
       ("tests/geometry/test_dmtet.py",), "a shape of zeros and positives is empty"),
     M("dmtet-empty-template-detached", "get3d/geometry/dmtet.py",
       "template = sdf.detach().clone()", "template = sdf.clone()",
@@ -256,6 +256,17 @@ MUTATIONS: list[Mutation] = [
     M("sdi-eta-variance", "get3d/distill/rules.py",
       "sigma = ((1 - a) / (1 - b) * (1 - b / a)).sqrt()", "sigma = ((1 - a) / (1 - b)).sqrt()",
       ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "the DDIM sigma of each inversion step"),
+    # --- Stable Diffusion prior (tests by the rules helper, point 5) ---
+    M("sd-encode-no-range-map", "get3d/distill/diffusion.py",
+      "posterior = self.vae.encode((images * 2 - 1).to(self.dtype)).latent_dist",
+      "posterior = self.vae.encode(images.to(self.dtype)).latent_dist",
+      ("tests/distill/test_diffusion.py",), "encode maps [0,1] to the VAE's [-1,1]"),
+    M("sd-encode-no-scaling", "get3d/distill/diffusion.py",
+      "return posterior.mean * self.scaling_factor", "return posterior.mean",
+      ("tests/distill/test_diffusion.py",), "latents are scaled by the VAE's scaling_factor"),
+    M("sd-decode-no-range-map", "get3d/distill/diffusion.py",
+      "return ((images.float() + 1) / 2).clamp(0, 1)", "return images.float().clamp(0, 1)",
+      ("tests/distill/test_diffusion.py",), "decode maps [-1,1] back to [0,1]"),
 ]
 
 
@@ -303,11 +314,13 @@ def _run_tests(repo: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool
 
 
 def _markdown(rows: list[dict]) -> str:
-    out = ["| mutation | file:line | caught | by |", "|---|---|---|---|"]
+    why = {m.id: m.why for m in MUTATIONS}
+    out = ["| mutation | file:line | breaks | caught | by (first failing test) |", "|---|---|---|---|---|"]
     for r in rows:
         by = (r.get("by") or r.get("error") or "").replace("tests.", "", 1).replace("|", "\\|")
         where = f"{r['file']}:{r.get('line', '?')}"
-        out.append(f"| `{r['id']}` | {where} | {'yes' if r.get('caught') else '**NO**'} | {by} |")
+        out.append(f"| `{r['id']}` | {where} | {why.get(r['id'], '')} | {'yes' if r.get('caught') else '**NO**'} | "
+                   f"{by} |")
     caught = sum(bool(r.get("caught")) for r in rows)
     out.append("")
     out.append(f"{caught} of {len(rows)} mutations caught.")
@@ -351,7 +364,7 @@ def main(argv=None) -> int:
         for i, m in enumerate(chosen, 1):
             path = repo / m.file
             original = path.read_text()
-            row = {"id": m.id, "file": m.file, "from": m.old, "to": m.new, "tests": list(m.tests)}
+            row = {"id": m.id, "file": m.file, "from": m.old, "to": m.new, "why": m.why, "tests": list(m.tests)}
             count = original.count(m.old)
             if count != 1 or "\n" in m.old:
                 row.update(caught=False, by=None, error=f"the text occurs {count} times in {m.file} (stale entry)")
