@@ -41,7 +41,7 @@ setup(
         "text": ["transformers>=4.40", "diffusers>=0.27", "libigl>=2.5"],
         # The text stages' tests build tiny CLIP and Stable Diffusion models from configs, so the
         # test extra carries the text extra's libraries too.
-        "test": ["pytest>=7.4", "scipy>=1.10", "pygltflib>=1.16", "transformers>=4.40", "diffusers>=0.27",
+        "test": ["pytest>=7.4", "hypothesis>=6.0", "scipy>=1.10", "pygltflib>=1.16", "transformers>=4.40", "diffusers>=0.27",
                  "libigl>=2.5"],
     },
     entry_points={"console_scripts": ["get3d=get3d.cli:main"]},

@@ -135,17 +135,22 @@ def main() -> None:
     settings = RenderSettings(views=8, resolution=64 if not args.quick else 16, backend="torch")
     make_synthetic_dataset("chair", args.shapes, data, settings, workers=0, progress=False)
     rows = []
+    report = environment("train_ab")
+
+    def write_report():
+        report.update(steps=args.steps, seeds=seeds, res=args.res, batch=4, dataset_shapes=args.shapes,
+                      views=8, num_shapes=args.num_shapes, num_points=args.num_points, quick=args.quick,
+                      rows=rows, summary=summarise(rows))
+        text = json.dumps(report, indent=2)
+        if args.out:  # rewritten after every arm, so a long A/B that is stopped keeps what it finished
+            Path(args.out).write_text(text + "\n")
+        return text
+
     for seed in seeds:
         for arm in arms:
             rows.append(run_arm(arm, seed, args.steps, args.res, data, work, args.num_shapes, args.num_points))
-    report = environment("train_ab")
-    report.update(steps=args.steps, seeds=seeds, res=args.res, batch=4, dataset_shapes=args.shapes,
-                  views=8, num_shapes=args.num_shapes, num_points=args.num_points, quick=args.quick,
-                  rows=rows, summary=summarise(rows))
-    text = json.dumps(report, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+            write_report()
+    print(write_report())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -11,21 +13,56 @@ from get3d import __version__
 from get3d.errors import Get3dError
 
 
+_THREADS_HELP = ("CPU threads for torch: auto (one per core with OpenMP's passive wait, so a busy machine does "
+                 "not slow get3d 3-10x; see docs/benchmarks.md), default (torch's own: one per core, active "
+                 "wait) or a number. [default: $GET3D_THREADS, else auto; an OMP_NUM_THREADS you set wins over auto]")
+
+
+def _apply_threads(ctx, param, value):
+    """--threads of a command, else the group's, else $GET3D_THREADS, else auto (get3d.threads).
+    Runs while the command line is parsed, before the command imports torch, so OpenMP's wait
+    policy can still be set."""
+    from get3d.threads import configure_threads
+
+    if value is None:
+        value = ctx.meta.get("get3d.threads") or os.environ.get("GET3D_THREADS") or "auto"
+    configure_threads(value)
+    return value
+
+
+def _threads_option():
+    return click.Option(["--threads"], default=None, expose_value=False, callback=_apply_threads,
+                        help=_THREADS_HELP)
+
+
 class _Group(click.Group):
-    """Turns a Get3dError anywhere below into one line on stderr and exit status 1."""
+    """Turns a Get3dError anywhere below into one line on stderr and exit status 1; gives every
+    command the --threads option (get3d.threads)."""
+
+    def add_command(self, cmd, name=None):
+        if not any(p.name == "threads" for p in cmd.params):
+            cmd.params.append(_threads_option())
+        super().add_command(cmd, name)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except Get3dError as err:
             click.echo(f"get3d: error: {err}", err=True)
-            sys.exit(1)
+            sys.exit(getattr(err, "exit_code", 1))  # 130 / 143 after a graceful stop on a signal
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="get3d")
-def cli():
+@click.option("--threads", "threads", default=None, help=_THREADS_HELP + " Also accepted after the command name.")
+@click.pass_context
+def cli(ctx, threads):
     """get3d: generate textured 3D meshes with GET3D, and steer them with text."""
+    if threads is not None:
+        from get3d.threads import parse_threads
+
+        parse_threads(threads)  # a bad value fails here, before any command runs
+        ctx.meta["get3d.threads"] = threads
 
 
 @cli.command("geometry-demo")
@@ -148,6 +185,8 @@ def render_dataset_cmd(mesh_dir, out_dir, category, keep_meshes, recentre, views
     _report_render(summary)
     if summary.failed and not summary.rendered and not summary.skipped:
         raise Get3dError(f"no mesh under {mesh_dir} could be rendered")
+    click.echo(f"dataset in {out_dir} (images in {out_dir / 'img'}, cameras in {out_dir / 'camera'}"
+               + (f", meshes in {out_dir / 'mesh'}" if keep_meshes else "") + f"; check it: get3d check-data {out_dir})")
 
 
 @cli.command("synth-data")
@@ -190,6 +229,14 @@ def check_data_cmd(data_dir, category, split_file, workers, quiet):
 _BACKENDS = click.Choice(["auto", "torch", "nvdiffrast"])
 
 
+def _default_outdir(command: str, ckpt) -> Path:
+    """out/<command>-<model>: the model's name without folders or suffix (tiny-chair, a run folder's
+    name, a snapshot's stem), so README commands run as written without --outdir."""
+    name = Path(str(ckpt).rstrip("/\\")).name
+    stem = Path(name).stem if Path(name).suffix in (".json", ".safetensors", ".pt", ".pkl") else name
+    return Path("out") / f"{command}-{stem or 'model'}"
+
+
 def _category_option(fn):
     return click.option("--category", default=None,
                         help="For a GET3D .pt checkpoint: its category (car, chair, motorbike, ...), "
@@ -213,7 +260,8 @@ def _code_name(spec: str) -> str:
 @click.option("--latents", "latents", multiple=True, help="A latents.safetensors from get3d invert (repeatable).")
 @click.option("--geometry-from", default=None, help="With --texture-from: one asset mixing two codes (latents file or seed).")
 @click.option("--texture-from", default=None, help="Latents file or seed whose texture code --geometry-from's shape gets.")
-@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: out/generate-<model name>].")
 @click.option("--truncation", default=0.7, show_default=True, help="Truncation psi (1 = none).")
 @click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
 @click.option("--texture-res", default=1024, show_default=True, help="Baked texture size (square).")
@@ -234,6 +282,7 @@ def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, ou
     """Sample textured meshes (GLB, OBJ+MTL+PNG, PLY), one per seed, and a preview grid."""
     from get3d.generate import generate_assets, parse_seeds
 
+    outdir = outdir or _default_outdir("generate", ckpt)
     if (geometry_from is None) != (texture_from is None):
         raise Get3dError("give --geometry-from and --texture-from together (a latents file or a seed each)")
     codes = [(_code_name(f), f, f) for f in latents]
@@ -255,8 +304,10 @@ def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, ou
 @click.option("--seeds", default=None, help="Two or more seeds, e.g. 0,5,9 (walks go between consecutive ones).")
 @click.option("--latents", default=None, help="Instead of --seeds: comma-separated latents files (get3d invert) "
               "and/or seeds, e.g. out/inv/latents.safetensors,7.")
-@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--steps", default=8, show_default=True, help="Frames per walk, endpoints included.")
+@click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: out/interpolate-<model name>].")
+@click.option("--steps", default=8, show_default=True, type=click.IntRange(min=2),
+              help="Frames per walk, endpoints included.")
 @click.option("--mode", default="both", show_default=True, type=click.Choice(["geometry", "texture", "both", "grid"]))
 @click.option("--truncation", default=0.7, show_default=True, help="Truncation psi.")
 @click.option("--res", "resolution", default=256, show_default=True, help="Image resolution.")
@@ -265,9 +316,9 @@ def generate_cmd(ckpt, category, seeds, latents, geometry_from, texture_from, ou
 @click.option("--raw-mesh", is_flag=True, help="--meshes keep the raw extraction (open where the grid's box cuts).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
-def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncation, resolution, write_meshes, texture_res, raw_mesh,
-                    backend,
-                    device):
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncation, resolution, write_meshes, texture_res,
+                    raw_mesh, backend, device, quiet):
     """Walk in W space between seeds: an image strip and a GIF (or GET3D's geometry x texture grid)."""
     from get3d.generate import interpolate, parse_seeds
 
@@ -275,12 +326,14 @@ def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncat
         raise Get3dError("give --seeds (e.g. 0,5,9) or --latents (latents files and/or seeds, e.g. a.safetensors,7)")
     items = parse_seeds(seeds) if seeds is not None else [
         int(t) if t.strip().isdigit() else t.strip() for t in latents.split(",") if t.strip()]
+    outdir = outdir or _default_outdir("interpolate", ckpt)
     written = interpolate(ckpt, items, outdir, steps=steps, mode=mode, truncation=truncation,
                           resolution=resolution, write_meshes=write_meshes, texture_res=texture_res,
                           backend=backend, device=device, log=lambda line: click.echo(line, err=True),
-                          category=category, raw_mesh=raw_mesh)
+                          category=category, raw_mesh=raw_mesh, progress=not quiet)
     for kind, path in written.items():
         click.echo(f"{kind}: {path}")
+    click.echo(f"outputs in {outdir}/")
 
 
 @cli.command("metrics")
@@ -295,17 +348,22 @@ def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncat
               help="GET3D split file (one shape id per line, e.g. its test split): real images, cameras and "
                    "reference meshes of the listed shapes only. Or a GET3D split name such as get3d-chair-test "
                    "(fetched once from GET3D's repository, sha256-verified).")
-@click.option("--metrics", default="fid,kid,cov,mmd,1nna", show_default=True,
-              help="Comma-separated: fid, kid, cov, mmd, 1nna, clip.")
-@click.option("--num-images", default=50000, show_default=True, help="Generated images for FID/KID (GET3D: 50k).")
-@click.option("--num-shapes", default=1000, show_default=True, help="Generated shapes for COV/MMD/1-NNA.")
+@click.option("--metrics", default=None,
+              help="Comma-separated: fid, kid, cov, mmd, 1nna, clip [default: every one whose inputs are present: "
+                   "fid,kid with the Inception network on disk, cov,mmd,1nna with reference meshes, clip with "
+                   "--prompt; the rest are named as skipped].")
+@click.option("--num-images", default=50000, show_default=True, type=click.IntRange(min=1),
+              help="Generated images for FID/KID (GET3D: 50k).")
+@click.option("--num-shapes", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Generated shapes for COV/MMD/1-NNA.")
 @click.option("--truncation", default=1.0, show_default=True, help="Truncation psi (GET3D evaluates with 1).")
 @click.option("--protocol", default="get3d", show_default=True, type=click.Choice(["get3d", "dataset"]),
               help="get3d: GET3D's metric_utils.py (style mixing 0.9 per sample, training-distribution cameras); "
               "dataset: no style mixing, cameras of random real views.")
 @click.option("--ref-meshes", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Reference mesh folder for geometry metrics (default: DATA/mesh[/CATEGORY]).")
-@click.option("--num-points", default=2048, show_default=True, help="Surface points per shape.")
+@click.option("--num-points", default=2048, show_default=True, type=click.IntRange(min=1),
+              help="Surface points per shape.")
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file (default: $GET3D_INCEPTION or the torch hub cache).")
 @click.option("--extractor", default=None, type=click.Path(dir_okay=False, path_type=Path),
@@ -317,14 +375,25 @@ def interpolate_cmd(ckpt, category, seeds, latents, outdir, steps, mode, truncat
 @click.option("--clip-views", default=4, show_default=True, help="clip: views per latent.")
 @click.option("--out", "out_json", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the result JSON here.")
-@click.option("--batch", default=8, show_default=True, help="Generation batch size.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--batch", default=8, show_default=True, type=click.IntRange(min=1), help="Generation batch size.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the generated latents and cameras.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
 def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_shapes, truncation, protocol, ref_meshes,
                 num_points, inception, extractor, prompt, clip_models, clip_images, clip_views, out_json, batch, seed,
-                device):
+                device, quiet):
     """FID/KID on renders, COV/MMD/1-NNA (Chamfer) on shapes, CLIP score against a prompt; prints JSON."""
-    from get3d.metrics.evaluate import evaluate
+    from get3d.metrics.evaluate import evaluate, runnable_metrics
+
+    if metrics is None:
+        names, skipped = runnable_metrics(data_dir, ref_meshes, inception, extractor, prompt)
+        for name, why in skipped.items():
+            click.echo(f"skipped {name}: {why}", err=True)
+        if not names:
+            raise Get3dError("no metric can run with these inputs (see the lines above); give --data DATA "
+                             "(and the Inception network for fid/kid), or --metrics clip --prompt TEXT")
+        metrics = ",".join(names)
+        click.echo(f"metrics: {metrics} (--metrics chooses)", err=True)
 
     feature_net = None
     if extractor is not None:
@@ -335,20 +404,23 @@ def metrics_cmd(ckpt, category, data_dir, split_file, metrics, num_images, num_s
                       ref_meshes=ref_meshes, num_points=num_points, inception=inception, extractor=feature_net,
                       device=device, seed=seed, batch=batch, category=category, split_file=split_file,
                       prompt=prompt, clip=clip_models, clip_images=clip_images, clip_views=clip_views,
-                      protocol=protocol)
+                      protocol=protocol, progress=not quiet)
     text = json.dumps(result, indent=2)
     if out_json is not None:
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(text + "\n")
     click.echo(text)
+    if out_json is not None:
+        click.echo(f"written to {out_json}", err=True)
 
 
 @cli.command("demo")
 @click.option("--outdir", default="out/demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
-@click.option("--kimg", default=None, type=float, help="Training length in thousands of images "
-              "(default: 2 on CPU, 20 on a GPU).")
+@click.option("--kimg", default=None, type=float,
+              help="Training length in thousands of images (default: 0.4 on a CPU, continuing the bundled "
+              "tiny-chair; 20 from scratch on a GPU).")
 @click.option("--quick", is_flag=True, help="Seconds instead of minutes: every stage, no real training.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def demo_cmd(outdir, device, backend, kimg, quick, quiet):
@@ -370,12 +442,15 @@ def demo_cmd(outdir, device, backend, kimg, quick, quiet):
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--category", default=None, help="car, chair, motorbike, ... (sets tet_res and grid scale).")
-@click.option("--tet-res", default=None, type=int, help="Override the category's tet grid resolution (GET3D: 90).")
-@click.option("--grid-scale", default=None, type=float, help="Override the category's grid scale (dmtet_scale).")
+@click.option("--tet-res", default=None, type=click.IntRange(min=3),
+              help="Override the category's tet grid resolution (GET3D: 90).")
+@click.option("--grid-scale", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Override the category's grid scale (dmtet_scale).")
 def convert_official_cmd(checkpoint, out, category, tet_res, grid_scale):
     """Convert a GET3D .pt checkpoint (G, G_ema, D) into a get3d snapshot (safetensors + JSON)."""
-    from get3d.official import convert_official
+    from get3d.official import convert_official, describe_grid
 
+    click.echo(describe_grid(category, tet_res, grid_scale), err=True)  # checks them before any work
     path = convert_official(checkpoint, out, category=category, tet_res=tet_res, grid_scale=grid_scale)
     click.echo(f"wrote {path} (and {path.with_suffix('.safetensors').name})")
 
@@ -392,12 +467,15 @@ def _rule_flags(fn):
 @click.option("--negative-prompt", default="", help="Unconditional / negative prompt (default: empty).")
 @click.option("--rule", "rules", default="sds", show_default=True, help="sds, ism, sdi, or several: sds,ism,sdi.")
 @click.option("--model", required=True, help="Stable Diffusion folder (diffusers layout) or hub id.")
-@click.option("--steps", default=200, show_default=True, type=int, help="Optimisation steps per rule.")
-@click.option("--lr", default=0.05, show_default=True, type=float, help="Adam learning rate on the latents.")
-@click.option("--every", default=50, show_default=True, type=int, help="Write an image every K steps.")
+@click.option("--steps", default=200, show_default=True, type=click.IntRange(min=0), help="Optimisation steps per rule.")
+@click.option("--lr", default=0.05, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Adam learning rate on the latents.")
+@click.option("--every", default=50, show_default=True, type=click.IntRange(min=1), help="Write an image every K steps.")
 @click.option("--guidance", default=None, type=float, help="Guidance scale for every rule (default: each rule's).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--outdir", default="out/distill-2d", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the noise.")
+@click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: out/distill-2d-<prompt, shortened>]; a folder holding a run with "
+              "other settings is refused.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
 @click.option("--perp-neg", is_flag=True, help="Perp-Neg guidance: the other views' prompts as negatives, as for "
@@ -415,6 +493,9 @@ def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guid
     names = parse_rules(rules)
     if not prompt.strip():
         raise Get3dError("--prompt is empty: give the text the image should match")
+    if outdir is None:  # one folder per prompt: a second prompt never meets "holds another run"
+        slug = "-".join(re.findall(r"[a-z0-9]+", prompt.lower()))[:40].strip("-") or "prompt"
+        outdir = Path("out") / f"distill-2d-{slug}"
     rule_options = collect_rule_options(rule_flags, names, guidance)
     prior = load_diffusion(model, device=device, local_files_only=True if offline else None)
     result = distill_2d(prior, prompt, names, steps, outdir, negative_prompt=negative_prompt, lr=lr, every=every,
@@ -423,7 +504,7 @@ def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guid
     for name in names:
         click.echo(f"{name}: final loss {result.losses[name][-1] if result.losses[name] else 'n/a'}, "
                    f"{result.skipped[name]} non-finite steps skipped")
-    click.echo(f"wrote {outdir}/grid.png and {len(result.files)} files")
+    click.echo(f"wrote {len(result.files)} files to {outdir}/ (comparison: {outdir}/grid.png)")
 
 
 # ----------------------------------------------------------------------------------- finetune-text
@@ -453,7 +534,8 @@ _FT = _finetune_defaults()  # option defaults come from the dataclass, not from 
 @click.option("--iters", default=_FT.iters, show_default=True, help="Optimisation steps.")
 @click.option("--batch", default=_FT.batch, show_default=True, help="Latents per step.")
 @click.option("--views", default=_FT.views, show_default=True, help="Cameras per latent.")
-@click.option("--lr", default=_FT.lr, show_default=True, help="Adam learning rate (StyleGAN-NADA: 0.002 x 0.8).")
+@click.option("--lr", default=_FT.lr, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Adam learning rate (StyleGAN-NADA: 0.002 x 0.8).")
 @click.option("--truncation", default=_FT.truncation, show_default=True, help="Truncation psi of the trained latents.")
 @click.option("--res", "resolution", default=None, type=int, help="Render size (default: the CLIP input size).")
 @click.option("--background", default="white", show_default=True, help="white, black, grey or R,G,B in [0,1].")
@@ -463,7 +545,8 @@ _FT = _finetune_defaults()  # option defaults come from the dataclass, not from 
 @click.option("--snapshot-every", default=_FT.snapshot_every, show_default=True, help="Iterations between snapshots.")
 @click.option("--keep-snapshots", default=_FT.keep_snapshots, show_default=True, help="Newest snapshots kept (0: all).")
 @click.option("--grid-seeds", default=_FT.grid_seeds, show_default=True, help="Seeds in the before/after grid.")
-@click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR) or a snapshot path.")
+@click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR) or a snapshot path; needed to "
+              "write into a folder holding a run, which must have the same settings.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_weights, layers, top_k, auto_iters,
@@ -522,17 +605,25 @@ _RF = _refine_defaults()  # option defaults come from the dataclass (refine() re
 @click.option("--negative-prompt", default="", help="Unconditional / negative prompt (default: empty).")
 @click.option("--rule", default=_RF.rule, show_default=True, help="sds, ism or sdi.")
 @click.option("--model", required=True, help="Stable Diffusion folder (diffusers layout) or hub id.")
-@click.option("--steps", default=_RF.steps, show_default=True, type=int, help="Total optimisation steps.")
-@click.option("--outdir", default="out/refine", show_default=True)
+@click.option("--steps", default=_RF.steps, show_default=True, type=click.IntRange(min=0),
+              help="Total optimisation steps.")
+@click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: refined meshes, before_after.png, snapshots/, settings.json "
+              "[default: out/refine-<model>-seed<N>, or out/refine-<mesh file name> with --mesh].")
 @click.option("--guidance", default=None, type=float, help="Guidance scale (default: the rule's).")
-@click.option("--lr-sdf", default=_RF.lr_sdf, show_default=True, type=float)
-@click.option("--lr-deformation", default=_RF.lr_deformation, show_default=True, type=float)
-@click.option("--lr-texture", default=_RF.lr_texture, show_default=True, type=float)
-@click.option("--sdf-reg-weight", default=_RF.sdf_reg_weight, show_default=True, type=float, help="GET3D's SDF regulariser.")
-@click.option("--laplacian-weight", default=_RF.laplacian_weight, show_default=True, type=float, help="Mesh smoothness.")
+@click.option("--lr-sdf", default=_RF.lr_sdf, show_default=True, type=click.FloatRange(min=0),
+              help="Adam learning rate of the SDF values (the shape; 0 freezes it).")
+@click.option("--lr-deformation", default=_RF.lr_deformation, show_default=True, type=click.FloatRange(min=0),
+              help="Adam learning rate of the grid's vertex offsets (fine detail; 0 freezes them).")
+@click.option("--lr-texture", default=_RF.lr_texture, show_default=True, type=click.FloatRange(min=0),
+              help="Adam learning rate of the colour triplane (0 freezes it).")
+@click.option("--sdf-reg-weight", default=_RF.sdf_reg_weight, show_default=True, type=click.FloatRange(min=0),
+              help="GET3D's SDF regulariser.")
+@click.option("--laplacian-weight", default=_RF.laplacian_weight, show_default=True, type=click.FloatRange(min=0),
+              help="Mesh smoothness.")
 @click.option("--geometry-only", is_flag=True, help="Freeze the texture.")
 @click.option("--texture-only", is_flag=True, help="Freeze the geometry.")
-@click.option("--batch", default=_RF.batch, show_default=True, type=int, help="Views per step.")
+@click.option("--batch", default=_RF.batch, show_default=True, type=click.IntRange(min=1), help="Views per step.")
 @click.option("--render-res", default=None, type=int, help="Render size (default: the model's image size).")
 @click.option("--background", default=_RF.background, show_default=True,
               help="white, black, grey, R,G,B in [0,1], or random (a random solid colour per view and step).")
@@ -542,15 +633,20 @@ _RF = _refine_defaults()  # option defaults come from the dataclass (refine() re
 @click.option("--plane-res", default=_RF.plane_res, show_default=True, type=int, help="--mesh: colour triplane resolution.")
 @click.option("--fit-steps", default=_RF.fit_steps, show_default=True, type=int,
               help="--mesh: steps fitting the colour field to the mesh's colours (0: grey).")
-@click.option("--snapshot-every", default=_RF.snapshot_every, show_default=True, type=int)
+@click.option("--snapshot-every", default=_RF.snapshot_every, show_default=True, type=click.IntRange(min=1),
+              help="Steps between snapshots (OUTDIR/snapshots; one is always written at the end).")
 @click.option("--max-bad-steps", default=_RF.max_bad_steps, show_default=True, type=int,
               help="Stop after this many non-finite steps in a row (the last snapshot stays intact).")
 @click.option("--export-every", default=_RF.export_every, show_default=True, type=int,
               help="Also export the mesh every K steps to OUTDIR/progress (0: only at the end).")
-@click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
-@click.option("--texture-res", default=_RF.texture_res, show_default=True, type=int, help="Baked texture size.")
-@click.option("--preview-res", default=_RF.preview_res, show_default=True, type=int)
-@click.option("--truncation", default=_RF.truncation, show_default=True, type=float)
+@click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path; "
+              "needed to write into a folder holding a run, which must have the same settings.")
+@click.option("--texture-res", default=_RF.texture_res, show_default=True, type=click.IntRange(min=8),
+              help="Baked texture size.")
+@click.option("--preview-res", default=_RF.preview_res, show_default=True, type=click.IntRange(min=8),
+              help="Tile size of before_after.png and the turntable GIF.")
+@click.option("--truncation", default=_RF.truncation, show_default=True, type=click.FloatRange(0, 1),
+              help="Truncation psi of the --ckpt asset's latent (1 = none).")
 @click.option("--run-seed", default=_RF.run_seed, show_default=True, type=int, help="Seed of cameras and noise.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
@@ -576,6 +672,9 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
         raise Get3dError("--latents replaces --seed (and goes with --ckpt, not --mesh)")
     if mesh is None and seed is None and latents is None:
         raise Get3dError("--seed is missing: give the seed of the asset to refine, as in get3d generate --seeds")
+    if outdir is None:  # one folder per asset: refining two assets never meets "already holds a run"
+        outdir = (_default_outdir("refine", mesh) if mesh is not None else
+                  Path(f"{_default_outdir('refine', ckpt)}-seed{str(seed).strip()}"))
     options = dict(steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
                    lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
                    geometry_only=geometry_only, texture_only=texture_only, batch=batch, render_res=render_res,
@@ -591,7 +690,7 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
         result = refine_checkpoint(ckpt, seed, prompt, model, outdir, rule, truncation, category=category,
                                    latents=latents, **options)
     click.echo(f"refined steps {result.start_step}-{result.steps} ({result.skipped} non-finite skipped); "
-               f"wrote {len(result.files)} files to {outdir}")
+               f"wrote {len(result.files)} files to {outdir}/ (snapshots in {outdir}/snapshots)")
 
 
 # ----------------------------------------------------------------------------------- invert
@@ -702,6 +801,19 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
     return argv
 
 
+def _preset_default(field: str) -> str:
+    """'[default: the preset's: tiny 2, shapenet-car 20000, ...]' read from get3d.config's presets
+    (torch-free), so train --help shows the numbers a run will use."""
+    from get3d.config import preset
+
+    values = []
+    for name in ("tiny", "shapenet-car", "shapenet-chair", "shapenet-motorbike"):
+        section, key = field.split(".")
+        value = getattr(getattr(preset(name), section), key)
+        values.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
+    return "[default: the preset's: " + ", ".join(values) + "; when resuming, the run's]"
+
+
 @cli.command("train")
 @click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Dataset in GET3D's render layout (img/, camera/).")
@@ -714,14 +826,18 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--variant", type=click.Choice(["get3d", "get3d-plus"]), default=None,
               help="Training choices: 'get3d' (what GET3D's train_3d.py runs; the shapenet-* presets' default) "
               "or 'get3d-plus' (get3d's own; the tiny preset's). See docs/training.md.")
-@click.option("--kimg", type=float, default=None, help="Training length in thousands of real images.")
-@click.option("--batch", type=int, default=None, help="Total batch size over all GPUs.")
+@click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Training length in thousands of real images " + _preset_default("train.kimg"))
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Total batch size over all GPUs " + _preset_default("train.batch"))
 @click.option("--gpus", type=int, default=1, show_default=True,
               help="Processes on this machine; N > 1 relaunches through torchrun.")
 @click.option("--resume", default=None, help="'auto' (newest snapshot in --outdir, else a fresh run) or a snapshot path.")
 @click.option("--seed", type=int, default=None, help="Random seed (networks, latents, data order).")
-@click.option("--resolution", type=int, default=None, help="Training image resolution (data and renders).")
-@click.option("--gamma", type=float, default=None, help="R1 weight of the RGB discriminator.")
+@click.option("--resolution", type=click.IntRange(min=8), default=None,
+              help="Training image resolution (data and renders) " + _preset_default("data.resolution"))
+@click.option("--gamma", type=click.FloatRange(min=0), default=None,
+              help="R1 weight of the RGB discriminator " + _preset_default("train.r1_gamma"))
 @click.option("--iso-surface", type=click.Choice(["dmtet", "flexicubes"]), default=None,
               help="Surface extractor (GET3D --iso_surface; default: the preset's, dmtet). See docs/model.md.")
 @click.option("--camera-cond/--no-camera-cond", "camera_cond", default=None,
@@ -731,7 +847,8 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
                                                   "ts_animal", "renderpeople"]), default=None,
               help="GET3D's named training-view distribution (--data_camera_mode): azimuth 0-360, elevation "
               "0-30 (shapenet_*, ts_house), 0-45 (ts_animal) or 0-20 (renderpeople) degrees, radius 1.2.")
-@click.option("--snapshot-kimg", type=float, default=None, help="Snapshot interval in kimg.")
+@click.option("--snapshot-kimg", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Snapshot interval in kimg " + _preset_default("train.snapshot_kimg"))
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--max-steps", type=int, default=None, help="Stop after this many steps in total (smoke tests).")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable dataset files instead of stopping.")
@@ -748,11 +865,14 @@ def _relaunch_argv(ctx: click.Context, drop: tuple = ()) -> list[str]:
 @click.option("--category", "data_category", default=None, help="Category folder under DATA/img to train on.")
 @click.option("--init", default=None, help="Start from these weights: a snapshot, run folder, bundled model name "
               "(e.g. tiny-chair) or GET3D .pt (its model must match the config). Ignored when resuming.")
+@click.option("--dist-timeout", type=float, default=None,
+              help="Seconds a process waits for a silent peer at a collective before it gives up (multi-GPU; "
+              "default $GET3D_DIST_TIMEOUT or 1800). Must exceed rank 0's snapshot + --metrics time.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch, gpus, resume, seed, resolution, gamma,
               iso_surface, camera_cond, camera_mode, snapshot_kimg, device, max_steps, metrics, metrics_images, metrics_shapes, inception, skip_bad,
-              split_file, data_category, init, quiet):
+              split_file, data_category, init, dist_timeout, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
     import subprocess
@@ -765,7 +885,9 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
     if gpus > 1 and not in_torchrun():
         command = torchrun_command(gpus, _relaunch_argv(ctx, drop=("gpus",)))
         click.echo("launching: " + " ".join(command), err=True)
-        sys.exit(subprocess.run(command).returncode)
+        from get3d._interrupt import run_forwarding_signals
+
+        sys.exit(run_forwarding_signals(command))
 
     from get3d.training.loop import train
     from get3d.training.options import config_for_run
@@ -784,7 +906,7 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
                                      inception=inception, log=lambda line: click.echo(line, err=True))
     start = time.perf_counter()
     result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,
-                   skip_bad=skip_bad, on_snapshot=hook, init=init)
+                   skip_bad=skip_bad, on_snapshot=hook, init=init, dist_timeout=dist_timeout)
     if int(os.environ.get("RANK", "0")) == 0:
         minutes = (time.perf_counter() - start) / 60
         click.echo(f"trained to step {result.steps} ({result.images_seen / 1000:.3f} kimg, "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,8 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":
+        if not isinstance(data, dict):
+            raise Get3dError(f"a config must be a JSON object, got {type(data).__name__}")
         return cls(
             model=_build(ModelConfig, data.get("model", {}), "model"),
             train=_build(TrainConfig, data.get("train", {}), "train"),
@@ -174,11 +177,49 @@ class Config:
         return cls.from_dict(data)
 
 
+MAX_CONFIG_INT = 2 ** 24  # far above any real size, far below an allocation that would take the machine
+
+
+def _check_value(section: str, name: str, annotation: str, value) -> None:
+    """A config value must have its field's type (a JSON config or snapshot is untrusted input):
+    ints within +-MAX_CONFIG_INT, floats finite, pairs of numbers, strings, booleans, or None
+    where the field allows it."""
+    allowed = annotation.replace(" ", "")
+    where = f"config {section}.{name}"
+    if value is None:
+        if "None" not in allowed:
+            raise Get3dError(f"{where} must not be null")
+        return
+    if allowed.startswith("tuple["):
+        if not isinstance(value, (list, tuple)) or len(value) != allowed.count(",") + 1 or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+            raise Get3dError(f"{where} must be a list of {allowed.count(',') + 1} numbers, got {value!r}"[:300])
+        return
+    kinds = set(allowed.split("|")) - {"None"}
+    if "bool" in kinds:
+        ok = isinstance(value, bool)
+    elif "float" in kinds:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif "int" in kinds:
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_CONFIG_INT
+    elif "str" in kinds:
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise Get3dError(f"{where} must be {' or '.join(sorted(kinds))}"
+                         f"{' (|value| <= %d)' % MAX_CONFIG_INT if kinds == {'int'} else ''}, got {value!r}"[:300])
+
+
 def _build(kind, values: dict[str, Any], section: str):
+    if not isinstance(values, dict):
+        raise Get3dError(f"config section {section!r} must be an object, got {type(values).__name__}")
     names = {f.name: f for f in dataclasses.fields(kind)}
-    unknown = sorted(set(values) - set(names))
+    unknown = sorted(set(values) - set(names), key=str)
     if unknown:
         raise Get3dError(f"config section {section!r} has unknown key {unknown[0]!r}")
+    for key, value in values.items():
+        _check_value(section, key, str(names[key].type), value)
     converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return kind(**converted)
 

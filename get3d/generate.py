@@ -202,7 +202,7 @@ def render_codes(generator, ws_geo: torch.Tensor, ws_tex: torch.Tensor, cameras:
 def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode: str = "both",
                 truncation: float = 0.7, resolution: int = 256, write_meshes: bool = False, texture_res: int = 512,
                 rotation: float = 30.0, elevation: float = 20.0, backend: str = "auto", device=None,
-                log=print, category: str | None = None, raw_mesh: bool = False) -> dict:
+                log=print, category: str | None = None, raw_mesh: bool = False, progress: bool = False) -> dict:
     """``get3d interpolate``: W-space walks between consecutive seeds (or latents files from
     ``get3d invert``: any item that is not an int), as image strips and GIFs.
 
@@ -210,6 +210,8 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
     "both", or "grid" (GET3D's figure: rows vary geometry, columns texture, over the seeds).
     Returns {kind: path} of what was written.
     """
+    from tqdm import tqdm
+
     if mode not in MODES:
         raise Get3dError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if len(seeds) < 2:
@@ -232,12 +234,13 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
     written: dict[str, str] = {}
     if mode == "grid":
         rows = [render_codes(generator, ws_geo[r:r + 1].expand(len(seeds), -1, -1), ws_tex, camera, resolution)
-                for r in range(len(seeds))]
+                for r in tqdm(range(len(seeds)), desc="interpolate: grid rows", unit="row", disable=not progress)]
         written["grid"] = str(save_image(outdir / "interp_grid.png", image_grid(torch.cat(rows), len(seeds))))
         _interpolation_gallery(outdir, ckpt, seeds, mode, len(seeds), truncation, written)
         return written
     walks = interpolation_walks(ws_geo, ws_tex, steps, mode)
-    strips = [render_codes(generator, geo, tex, camera, resolution) for geo, tex in walks]
+    strips = [render_codes(generator, geo, tex, camera, resolution)
+              for geo, tex in tqdm(walks, desc="interpolate: walks", unit="walk", disable=not progress)]
     written["strip"] = str(save_image(outdir / f"interp_{mode}.png", image_grid(torch.cat(strips), steps)))
     # The animation runs through the seeds once: each walk after the first starts where the
     # previous one ended, so its first frame would repeat.
@@ -246,14 +249,17 @@ def interpolate(ckpt, seeds: list[int], outdir: str | Path, steps: int = 8, mode
     if write_meshes:
         mesh_dir = outdir / f"interp_{mode}_meshes"
         mesh_dir.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(total=len(walks) * steps, desc="interpolate: meshes", unit="mesh", disable=not progress)
         for w, (geo, tex) in enumerate(walks):
             for k in range(steps):
+                bar.update(1)
                 mesh = textured_mesh(generator, geo[k:k + 1], tex[k:k + 1], texture_res, backend=backend,
                                      closed=not raw_mesh)
                 if mesh is None:
                     log(f"walk {w} step {k}: empty shape; skipped")
                     continue
                 save_asset(mesh, mesh_dir, f"walk{w}_step{k:02d}", ["glb"])
+        bar.close()
         written["meshes"] = str(mesh_dir)
     _interpolation_gallery(outdir, ckpt, seeds, mode, steps, truncation, written)
     return written

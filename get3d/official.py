@@ -27,6 +27,7 @@ GET3D's head and negates its output (get3d/networks/generator.py), so weights ne
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,11 @@ def _load_file(path: Path) -> dict:
     for name in ("G", "G_ema", "D"):
         if name in data and not isinstance(data[name], dict):
             raise Get3dError(f"{path}: '{name}' is not a state dict of tensors")
+        for key, value in (data.get(name) or {}).items():
+            if not isinstance(key, str) or not torch.is_tensor(value):
+                raise Get3dError(f"{path}: '{name}' entry {str(key)[:80]!r} is a {type(value).__name__}, not a tensor")
+            if not value.is_floating_point() and key.endswith((".weight", ".bias")):
+                raise Get3dError(f"{path}: '{name}' entry {key!r} holds {value.dtype} values, not floating point")
     return data
 
 
@@ -202,7 +208,34 @@ def _resolve_grid(category: Optional[str], tet_res: Optional[int], grid_scale: O
     if grid_scale is None:
         raise Get3dError("GET3D checkpoints do not store their grid scale: give --category (car, chair, "
                          "motorbike, ...) or grid_scale (GET3D's dmtet_scale)")
-    return int(90 if tet_res is None else tet_res), float(grid_scale)
+    tet_res = 90 if tet_res is None else tet_res
+    from get3d.geometry.tets import cells_for_resolution
+
+    try:
+        cells_for_resolution(tet_res)  # before anything is converted or written
+    except Get3dError as err:
+        raise Get3dError(f"--tet-res: {err}") from None
+    if not (float(grid_scale) > 0 and math.isfinite(float(grid_scale))):
+        raise Get3dError(f"--grid-scale must be > 0, got {grid_scale}")
+    return int(tet_res), float(grid_scale)
+
+
+def describe_grid(category: Optional[str], tet_res: Optional[int], grid_scale: Optional[float]) -> str:
+    """One line saying which grid a conversion uses and where each value came from (a wrong grid
+    scale does not fail: it makes every mesh too big or too small, so it is said aloud)."""
+    res, scale = _resolve_grid(category, tet_res, grid_scale)
+    key = SYNSETS.get(str(category).lower(), str(category).lower()) if category is not None else None
+    documented = key in ("car", "chair", "motorbike")
+    res_from = "--tet-res" if tet_res is not None else "GET3D's default"
+    if grid_scale is not None:
+        scale_from = "--grid-scale"
+    elif documented:
+        scale_from = f"GET3D's dmtet_scale for {key}"
+    else:
+        scale_from = (f"get3d's assumption for {key}, not a documented GET3D value (those: car 1.0, chair 0.8, "
+                      f"motorbike 1.0); if the meshes look cut off or shrunk, convert again with the "
+                      f"--grid-scale the model was trained with")
+    return f"grid: tet_res {res} ({res_from}), grid_scale {scale} ({scale_from})"
 
 
 def load_official_checkpoint(path, category: Optional[str] = None, tet_res: Optional[int] = None,
@@ -216,24 +249,34 @@ def load_official_checkpoint(path, category: Optional[str] = None, tet_res: Opti
     data = _load_file(path)
     tet_res, grid_scale = _resolve_grid(category, tet_res, grid_scale)
     d_state = data.get("D")
-    model = official_model_config(data["G_ema"], d_state, tet_res=tet_res, grid_scale=grid_scale, source=source)
-    config = Config(model=model)
-    config.data.resolution = model.img_resolution
-    config.data.category = category
-    generators = {}
-    for name in ("G", "G_ema"):
-        if name not in data:
-            continue
-        gen_state, _, _ = split_official_state(data[name], None)
-        generator = Generator(model)
-        _load_strict(generator, gen_state, f"'{name}'", source)
-        generators[name] = generator
-    d_rgb = d_mask = None
-    if d_state:
-        _, rgb_state, mask_state = split_official_state({}, d_state)
-        d_rgb, d_mask = build_discriminators(model)
-        _load_strict(d_rgb, rgb_state, "'D' (RGB part)", source)
-        _load_strict(d_mask, mask_state, "'D' (mask part: mask_*)", source)
+    try:
+        model = official_model_config(data["G_ema"], d_state, tet_res=tet_res, grid_scale=grid_scale, source=source)
+        for name in ("triplane_res", "img_resolution"):
+            value = getattr(model, name)
+            if value & (value - 1) or not 4 <= value <= 4096:
+                raise Get3dError(f"{source}: tensor names give {name} {value}, not a power of two in [4, 4096]")
+        config = Config(model=model)
+        config.data.resolution = model.img_resolution
+        config.data.category = category
+        generators = {}
+        for name in ("G", "G_ema"):
+            if name not in data:
+                continue
+            gen_state, _, _ = split_official_state(data[name], None)
+            generator = Generator(model)
+            _load_strict(generator, gen_state, f"'{name}'", source)
+            generators[name] = generator
+        d_rgb = d_mask = None
+        if d_state:
+            _, rgb_state, mask_state = split_official_state({}, d_state)
+            d_rgb, d_mask = build_discriminators(model)
+            _load_strict(d_rgb, rgb_state, "'D' (RGB part)", source)
+            _load_strict(d_mask, mask_state, "'D' (mask part: mask_*)", source)
+    except Get3dError:
+        raise
+    except Exception as err:  # noqa: BLE001 - shapes that fit no GET3D model: one line, not a traceback
+        text = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise Get3dError(f"{source}: its tensors describe no GET3D model ({type(err).__name__}: {text})") from None
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     move = lambda m: None if m is None else m.to(device).eval()  # noqa: E731
     g_ema = move(generators["G_ema"])

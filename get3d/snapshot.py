@@ -24,10 +24,13 @@ unpickled on load (safetensors + JSON only), so a downloaded snapshot cannot exe
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import random
 import re
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -130,7 +133,15 @@ def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, t
 
     weights_path = outdir / f"{stem}.safetensors"
     blob = save(tensors, metadata={"format": "get3d", "version": str(FORMAT_VERSION)})
-    atomic_write(weights_path, lambda handle: handle.write(blob))
+    needed = len(blob) + 64 * 1024  # the weights plus a generous JSON
+    outdir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(outdir).free
+    if free < needed:  # fail before writing anything (a quota or file-size limit shows up below)
+        raise Get3dError(_no_space_message(outdir, stem, needed, free))
+    try:
+        atomic_write(weights_path, lambda handle: handle.write(blob))
+    except OSError as err:
+        raise _write_error(err, outdir, stem, needed) from None
     meta = {
         "format": "get3d-snapshot",
         "version": FORMAT_VERSION,
@@ -146,8 +157,35 @@ def write_snapshot(outdir: str | Path, images_seen: int, modules: Mapping[str, t
     meta.update(extra or {})
     json_path = outdir / f"{stem}.json"
     text = json.dumps(meta, indent=1).encode()
-    atomic_write(json_path, lambda handle: handle.write(text))
+    try:
+        atomic_write(json_path, lambda handle: handle.write(text))
+    except OSError as err:
+        # Weights without a JSON are invisible to every reader; remove them to give the space back.
+        weights_path.unlink(missing_ok=True)
+        raise _write_error(err, outdir, stem, needed) from None
     return Snapshot(json_path, weights_path, int(images_seen))
+
+
+SPACE_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _no_space_message(outdir: Path, stem: str, needed: int, free: int | None) -> str:
+    have = f", {free / 1e6:.1f} MB free" if free is not None else ""
+    return (f"{outdir}: no space for snapshot {stem}: it needs {needed / 1e6:.1f} MB{have}; the snapshots "
+            f"already there are intact: free space (or lower keep_snapshots), then continue with --resume auto")
+
+
+def _write_error(err: OSError, outdir: Path, stem: str, needed: int) -> Get3dError:
+    """One line for a failed snapshot write: a full disk (ENOSPC, a quota, a file-size limit) says
+    how much space a snapshot needs; any other OS error names the folder and the reason."""
+    if err.errno in SPACE_ERRNOS:
+        try:
+            free = shutil.disk_usage(outdir).free
+        except OSError:
+            free = None
+        return Get3dError(_no_space_message(outdir, stem, needed, free) + f" ({err.strerror})")
+    return Get3dError(f"{outdir}: cannot write snapshot {stem} ({err.strerror or err}); "
+                      f"the snapshots already there are intact")
 
 
 # ------------------------------------------------------------------------------------ finding
@@ -163,9 +201,57 @@ def list_snapshots(folder: str | Path) -> list[Snapshot]:
     return sorted(found, key=lambda s: s.images_seen)
 
 
-def latest_snapshot(folder: str | Path) -> Snapshot | None:
-    snapshots = list_snapshots(folder)
-    return snapshots[-1] if snapshots else None
+def _warn(line: str) -> None:
+    """Warnings about damaged snapshots go to stderr, one line each (monkeypatched by tests)."""
+    print(f"get3d: warning: {line}", file=sys.stderr, flush=True)
+
+
+def latest_snapshot(folder: str | Path, verify: bool = True, warn=None) -> Snapshot | None:
+    """The newest *intact* snapshot in a run folder (what ``--resume auto``, ``--ckpt RUN`` and
+    every command that reads a run folder use).
+
+    With ``verify`` each candidate, newest first, is checked (:func:`check_snapshot`: JSON,
+    weights present, size, sha256, safetensors header); a damaged one is skipped with a warning
+    line naming the file and the reason, and the next older one is tried. A JSON whose weights file
+    is missing counts as damaged too (the weights are written first, so that is never a write in
+    progress); weights without a JSON are a write in progress and are passed over silently.
+    """
+    warn = warn or _warn
+    folder = Path(folder)
+    complete = list_snapshots(folder)
+    if verify:
+        for json_path in folder.glob("snapshot-*.json"):
+            if _NAME.match(json_path.stem) and not json_path.with_suffix(".safetensors").exists():
+                warn(f"skipping damaged snapshot {json_path}: its weights file "
+                     f"{json_path.with_suffix('.safetensors').name} is missing")
+    for snap in reversed(complete):
+        problem = check_snapshot(snap.json_path) if verify else None
+        if problem is None:
+            return snap
+        warn(f"skipping damaged snapshot {problem}; trying an older one")
+    return None
+
+
+def resume_auto(folder: str | Path) -> Snapshot | None:
+    """``--resume auto``: the newest intact snapshot, None for a folder without snapshots (a fresh
+    run), and an error when snapshots exist but every one is damaged (starting afresh over them
+    would silently throw a run away)."""
+    snap = latest_snapshot(folder)
+    if snap is None:
+        damaged = sorted(Path(folder).glob("snapshot-*.json"))
+        if damaged:
+            raise Get3dError(f"{folder}: all {len(damaged)} snapshots are damaged (see the warnings above); "
+                             f"move them away to start afresh, or resume from a copy")
+    return snap
+
+
+def check_snapshot(json_path: str | Path) -> str | None:
+    """None when the snapshot reads back intact, else one line 'FILE: what is wrong'."""
+    try:
+        _read_meta_and_weights(Path(json_path), verify=True)
+    except Get3dError as err:
+        return str(err)
+    return None
 
 
 def resolve_snapshot_path(path: str | Path) -> Path:
@@ -195,33 +281,77 @@ def prune_snapshots(folder: str | Path, keep: int, protect: tuple[Path, ...] = (
 
 
 # ------------------------------------------------------------------------------------ reading
-def read_snapshot(path: str | Path, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
-    """-> (tensors on CPU, metadata). Raises Get3dError naming the file for anything wrong."""
-    json_path = resolve_snapshot_path(path)
+_VERIFIED: dict[tuple, bool] = {}  # (path, size, mtime_ns) whose sha256 matched: hash each file once
+
+
+def _read_meta_and_weights(json_path: Path, verify: bool) -> tuple[dict, Path]:
+    """Parse and check a snapshot's JSON, check its weights file (size, sha256, header)."""
     try:
-        meta = json.loads(json_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise Get3dError(f"{json_path}: not a readable snapshot JSON ({err})") from None
+        meta = json.loads(json_path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise Get3dError(f"{json_path}: snapshot not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise Get3dError(f"{json_path}: not a readable snapshot JSON ({str(err).splitlines()[0][:200]})") from None
     if not isinstance(meta, dict) or meta.get("format") != "get3d-snapshot":
         raise Get3dError(f"{json_path}: not a get3d snapshot (no 'format': 'get3d-snapshot')")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise Get3dError(f"{json_path}: snapshot format {meta['version']} is newer than this get3d "
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise Get3dError(f"{json_path}: 'version' is {version!r}, not an integer")
+    if version > FORMAT_VERSION:
+        raise Get3dError(f"{json_path}: snapshot format {version} is newer than this get3d "
                          f"({FORMAT_VERSION}); upgrade get3d")
-    weights_path = json_path.with_name(meta.get("weights", {}).get("file", json_path.stem + ".safetensors"))
-    if not weights_path.exists():
-        raise Get3dError(f"{weights_path}: weights file of snapshot {json_path.name} is missing")
+    for key in ("step", "images_seen"):
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Get3dError(f"{json_path}: {key!r} is {value!r}, not a count >= 0")
+    for key in ("config", "optimizers", "rng"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise Get3dError(f"{json_path}: {key!r} is a {type(meta[key]).__name__}, not an object")
     expected = meta.get("weights", {})
-    if verify and expected.get("bytes") is not None and weights_path.stat().st_size != expected["bytes"]:
-        raise Get3dError(f"{weights_path}: truncated or altered ({weights_path.stat().st_size} bytes, "
-                         f"snapshot says {expected['bytes']})")
-    if verify and expected.get("sha256") and sha256_file(weights_path) != expected["sha256"]:
-        raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON (corrupt file)")
+    if not isinstance(expected, dict):
+        raise Get3dError(f"{json_path}: 'weights' is a {type(expected).__name__}, not an object")
+    name = expected.get("file", json_path.stem + ".safetensors")
+    if not isinstance(name, str) or Path(name).name != name or not name:
+        raise Get3dError(f"{json_path}: 'weights.file' must be a file name beside the JSON, got {name!r}")
+    for key, kind in (("bytes", int), ("sha256", str)):
+        value = expected.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise Get3dError(f"{json_path}: 'weights.{key}' is {value!r}, not a{'n integer' if kind is int else ' string'}"
+                             [:300])
+    weights_path = json_path.with_name(name)
+    if not weights_path.is_file():
+        raise Get3dError(f"{weights_path}: weights file of snapshot {json_path.name} is missing")
+    stat = weights_path.stat()
+    if verify and expected.get("bytes") is not None and stat.st_size != expected["bytes"]:
+        raise Get3dError(f"{weights_path}: truncated or altered ({stat.st_size} bytes, "
+                         f"{json_path.name} says {expected['bytes']})")
+    key = (str(weights_path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if verify and expected.get("sha256") and key not in _VERIFIED:
+        if sha256_file(weights_path) != expected["sha256"]:
+            raise Get3dError(f"{weights_path}: checksum does not match its snapshot JSON {json_path.name} (corrupt file)")
+        _VERIFIED[key] = True
+    if verify and not expected.get("sha256"):  # older snapshots without a checksum: the header must parse
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights_path), framework="pt") as handle:
+                handle.keys()
+        except Exception as err:  # safetensors raises its own error types for bad headers
+            raise Get3dError(f"{weights_path}: cannot read weights ({str(err).splitlines()[0][:200]})") from None
+    return meta, weights_path
+
+
+def read_snapshot(path: str | Path, verify: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (tensors on CPU, metadata). Raises Get3dError naming the file for anything wrong: an
+    explicitly named damaged snapshot is an error (only folder look-ups skip damaged ones)."""
+    json_path = resolve_snapshot_path(path)
+    meta, weights_path = _read_meta_and_weights(json_path, verify)
     from safetensors.torch import load_file
 
     try:
         tensors = load_file(str(weights_path), device="cpu")
     except Exception as err:  # safetensors raises its own error types for bad headers
-        raise Get3dError(f"{weights_path}: cannot read weights ({err})") from None
+        raise Get3dError(f"{weights_path}: cannot read weights ({str(err).splitlines()[0][:200]})") from None
     return tensors, meta
 
 
@@ -295,7 +425,9 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
     if path.is_dir():
         snap = latest_snapshot(path)
         if snap is None:
-            raise Get3dError(f"{path}: no complete snapshot in this folder")
+            damaged = len(list(path.glob("snapshot-*.json")))
+            raise Get3dError(f"{path}: no complete snapshot in this folder" +
+                             (f" ({damaged} damaged: see the warnings above)" if damaged else ""))
         return Path(snap.json_path)
     if path.exists() or path.with_suffix(".json").exists():
         return resolve_snapshot_path(path)
@@ -310,7 +442,6 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
 def load_generator(ckpt: str | Path, device: str | torch.device | None = None, category: str | None = None):
     """Load the EMA generator of a snapshot, or of a GET3D ``.pt`` checkpoint (``category`` gives
     its grid: see get3d.official): -> (G in eval mode, Config)."""
-    from get3d.config import Config
     from get3d.networks.generator import Generator
     from get3d.official import is_official_checkpoint, load_official_checkpoint
 
@@ -320,7 +451,26 @@ def load_generator(ckpt: str | Path, device: str | torch.device | None = None, c
         return official.G_ema.requires_grad_(False), official.config
     path = resolve_checkpoint(ckpt)
     tensors, meta = read_snapshot(path)
-    config = Config.from_dict(meta["config"])
-    generator = Generator(config.model)
+    config = snapshot_config(meta, path)
+    try:
+        generator = Generator(config.model)
+    except Get3dError as err:
+        raise Get3dError(f"{path}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - a hand-edited or hostile config: one line, not a traceback
+        raise Get3dError(f"{path}: its config does not describe a buildable model "
+                         f"({type(err).__name__}: {str(err).strip().splitlines()[0][:200] if str(err).strip() else ''})"
+                         ) from None
     restore_modules(tensors, {"G_ema": generator}, source=str(path))
     return generator.to(device).eval().requires_grad_(False), config
+
+
+def snapshot_config(meta: dict, path) -> "Config":
+    """The Config a snapshot records, checked field by field (one line naming the file otherwise)."""
+    from get3d.config import Config
+
+    if not isinstance(meta.get("config"), dict):
+        raise Get3dError(f"{path}: snapshot records no config")
+    try:
+        return Config.from_dict(meta["config"])
+    except Get3dError as err:
+        raise Get3dError(f"{path}: {err}") from None

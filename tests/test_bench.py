@@ -162,3 +162,16 @@ def test_invert_bench_quick_prints_json():
         assert row["seconds"]["search"] > 0 and row["seconds"]["optimize"] > 0 and row["peak_mb"] > 0
         assert 0 <= row["iou"] <= 1 and "iou_random_best" in row
     assert cases["tune"]["seconds"]["tune"] > 0 and "chamfer" in cases["mesh-glb"]
+
+
+@pytest.mark.slow
+def test_threads_bench_prints_json_with_the_load_of_each_row():
+    proc = subprocess.run([sys.executable, str(BENCH / "threads.py"), "--workloads", "demo", "--settings", "1,auto",
+                           "--conditions", "idle,loaded", "--load", "1"],
+                          capture_output=True, text=True, check=True, cwd=BENCH.parent,
+                          env=dict(os.environ, PYTHONPATH=str(BENCH.parent)))
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "threads" and len(report["results"]) == 4
+    for row in report["results"]:
+        assert row["seconds"] > 0 and row["load_before"] >= 0 and row["condition"] in ("idle", "loaded")
+    assert {r["threads"] for r in report["results"] if r["setting"] == "1"} == {1}

@@ -32,13 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from get3d.errors import Get3dError
 from get3d.render.camera import Cameras
 
 _VIEW_NAME = re.compile(r"^(\d{3,})\.png$")
 ALPHA_MODES = ("blend", "binary")
+MAX_ANGLE = 1e4  # degrees; camera angles beyond it are corrupt data (GET3D's lie in [0, 360])
 
 
 @dataclass
@@ -85,6 +86,11 @@ def read_split_file(path: str | Path) -> list[str]:
     return ids
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:200]}" if text else type(err).__name__
+
+
 def check_image(path: Path, full: bool = True) -> str | None:
     """None when ``path`` is a readable RGBA PNG, else the reason it is not."""
     try:
@@ -93,8 +99,8 @@ def check_image(path: Path, full: bool = True) -> str | None:
                 return f"image mode {im.mode}, expected RGBA (alpha is the mask)"
             if full:
                 im.load()  # decodes: catches truncated or corrupt pixel data
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        return f"unreadable image ({type(err).__name__}: {err})"
+    except Exception as err:  # noqa: BLE001 - PIL raises many types for hostile files (bombs, struct, zlib)
+        return f"unreadable image ({_first_line(err)})"
     return None
 
 
@@ -104,11 +110,15 @@ def load_angles(path: Path) -> np.ndarray | str:
         return "missing camera file"
     try:
         values = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        return f"unreadable camera file ({err})"
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if not isinstance(values, np.ndarray) or values.dtype.kind not in "biuf":
+            return f"camera file holds {getattr(values, 'dtype', type(values).__name__)} values, not angles"
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+    except Exception as err:  # noqa: BLE001 - a hostile .npy header trips numpy's parser in many ways
+        return f"unreadable camera file ({_first_line(err)})"
     if not np.isfinite(values).all():
         return "camera file holds NaN or infinite angles"
+    if values.size and np.abs(values).max() > MAX_ANGLE:  # finite in float64, inf in float32: NaN poses
+        return f"camera file holds angle {float(values[np.abs(values).argmax()]):g}, outside +-{MAX_ANGLE:g} degrees"
     return values
 
 
@@ -289,8 +299,8 @@ def load_rgba(path: Path, resolution: int | None, alpha: str = "blend") -> tuple
     try:
         with Image.open(path) as im:
             rgba = np.asarray(im.convert("RGBA"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise Get3dError(f"{path}: unreadable image ({type(err).__name__}: {err})") from None
+    except Exception as err:  # noqa: BLE001 - PIL raises many types for hostile files (bombs, struct, zlib)
+        raise Get3dError(f"{path}: unreadable image ({_first_line(err)})") from None
     x = torch.from_numpy(rgba.copy()).permute(2, 0, 1).float().div_(255.0)  # [4,H,W]
     resize = resolution is not None and tuple(x.shape[1:]) != (resolution, resolution)
     if alpha == "binary":

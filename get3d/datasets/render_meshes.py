@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -167,6 +168,16 @@ def load_shading_mesh(path: str | Path) -> ShadingMesh:
     geoms = [g for g in geoms if isinstance(g, trimesh.Trimesh) and len(g.faces) > 0]
     if not geoms:
         raise Get3dError(f"{path}: file holds no triangles")
+    for geom in geoms:  # checked before any indexing: a hostile file must not reach numpy's IndexError
+        count, faces_np = len(geom.vertices), np.asarray(geom.faces)
+        shape_v = np.asarray(geom.vertices).shape
+        if len(shape_v) != 2 or shape_v[1] != 3 or faces_np.ndim != 2 or faces_np.shape[1] != 3:
+            raise Get3dError(f"{path}: vertices {shape_v} and faces {faces_np.shape} are not [V,3] and [F,3]")
+        if faces_np.size and (faces_np.min() < 0 or faces_np.max() >= count):
+            raise Get3dError(f"{path}: a face refers to vertex {int(faces_np.max() if faces_np.max() >= count else faces_np.min())} "
+                             f"but the mesh has {count} vertices")
+        if not np.isfinite(np.asarray(geom.vertices, np.float64)).all():
+            raise Get3dError(f"{path}: mesh has NaN or infinite vertex coordinates")
     verts, faces, colours, face_tex, uvs, textures = [], [], [], [], [], []
     offset = 0
     for geom in geoms:
@@ -195,6 +206,20 @@ def load_shading_mesh(path: str | Path) -> ShadingMesh:
 
 # GET3D's render_shapenet_data/render_all.py: --scale per ShapeNet synset (car, chair, motorbike);
 # every other category renders at 0.9. Names and synset ids both work.
+# A mesh whose bounding-box centre lies further than this fraction of its largest side from the
+# origin is reported when it is not re-centred: the cameras look at the origin, and at GET3D's
+# scales (0.7-0.9) and camera distance a box shifted by more than about a tenth of its size starts
+# leaving the frame in some views.
+OFF_CENTRE_FRACTION = 0.1
+
+
+def centre_offset(verts: torch.Tensor) -> float:
+    """Distance of the bounding-box centre from the origin, as a fraction of the box's largest side."""
+    lo, hi = verts.amin(0), verts.amax(0)
+    extent = float((hi - lo).max())
+    return float(((lo + hi) / 2).norm()) / extent if extent > 0 else 0.0
+
+
 def normalize_verts(verts: torch.Tensor, scale: float, recentre: bool = True) -> torch.Tensor:
     """Make the largest bounding-box side ``scale``; ``recentre`` also moves the box centre to
     the origin first (GET3D's Blender script only scales, about the file's origin)."""
@@ -313,11 +338,13 @@ def shape_is_done(out_dir: Path, category: str, shape_id: str, views: int) -> bo
     return n == [views, views] and all((img_dir / f"{v:03d}.png").is_file() for v in range(views))
 
 
-def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, renderer: Renderer | None = None) -> None:
-    """Load, normalise, render and write one shape (camera files last)."""
+def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, renderer: Renderer | None = None) -> float:
+    """Load, normalise, render and write one shape (camera files last) -> its centre offset
+    (:func:`centre_offset`, before normalising; 0 when ``settings.recentre``)."""
     renderer = renderer or Renderer(settings.backend)
     device = "cuda" if renderer.backend.name == "nvdiffrast" else "cpu"
     mesh = load_shading_mesh(source.path)
+    offset = 0.0 if settings.recentre else centre_offset(mesh.verts)
     mesh.verts = normalize_verts(mesh.verts, settings.scale_for(source.category), settings.recentre)
     if settings.keep_meshes:
         # Geometry only, in the renders' frame: what the metrics' --ref-meshes default expects.
@@ -334,6 +361,7 @@ def render_shape(source: MeshSource, out_dir: Path, settings: RenderSettings, re
         _save_atomic(img_dir / f"{v:03d}.png", lambda tmp, rgba=rgba: Image.fromarray(rgba, "RGBA").save(tmp, format="PNG"))
     for name, values in (("elevation", elevation), ("rotation", rotation)):
         _save_atomic(cam_dir / f"{name}.npy", lambda tmp, values=values: _save_npy(tmp, values))
+    return offset
 
 
 # ---------------------------------------------------------------------------------- folder job
@@ -342,9 +370,20 @@ class RenderSummary:
     rendered: int = 0
     skipped: int = 0
     failed: list = field(default_factory=list)  # (path, reason)
+    off_centre: list = field(default_factory=list)  # (path, centre offset / largest side) above OFF_CENTRE_FRACTION
 
     def line(self) -> str:
-        return f"rendered {self.rendered}, skipped {self.skipped} (already done), failed {len(self.failed)}"
+        text = f"rendered {self.rendered}, skipped {self.skipped} (already done), failed {len(self.failed)}"
+        if self.off_centre:
+            text += (f"; {len(self.off_centre)} off-centre (bounding-box centre more than "
+                     f"{OFF_CENTRE_FRACTION:.0%} of its size from the origin: views may be cut off; "
+                     f"re-render them with --recentre)")
+        return text
+
+
+def off_centre_warning(path, offset: float) -> str:
+    return (f"warning: {path}: bounding-box centre is {offset:.0%} of its size from the origin "
+            f"(over {OFF_CENTRE_FRACTION:.0%}); its views may be cut off: --recentre centres it")
 
 
 def _worker_init(threads: int) -> None:
@@ -352,24 +391,27 @@ def _worker_init(threads: int) -> None:
 
 
 def _render_task(source: MeshSource, out_dir: Path, settings: RenderSettings,
-                 renderer: Renderer | None = None) -> tuple[MeshSource, str | None]:
-    """Render one shape: (source, None) on success or (source, one-line reason) on failure."""
+                 renderer: Renderer | None = None) -> tuple[MeshSource, str | None, float]:
+    """Render one shape: (source, None, centre offset) on success or (source, one-line reason, 0)."""
     try:
-        render_shape(source, out_dir, settings, renderer)
-        return source, None
+        return source, None, render_shape(source, out_dir, settings, renderer)
     except Get3dError as err:
-        return source, str(err)
+        return source, str(err), 0.0
     except Exception as err:  # noqa: BLE001 - one bad mesh must not stop the job
         last = traceback.extract_tb(err.__traceback__)[-1]
-        return source, f"{source.path}: {type(err).__name__}: {err} (at {Path(last.filename).name}:{last.lineno})"
+        return (source, f"{source.path}: {type(err).__name__}: {err} (at {Path(last.filename).name}:{last.lineno})",
+                0.0)
 
 
 def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: RenderSettings = RenderSettings(),
-                       category: str | None = None, workers: int | None = None, progress: bool = True) -> RenderSummary:
+                       category: str | None = None, workers: int | None = None, progress: bool = True,
+                       warn=None) -> RenderSummary:
     """Render every mesh under ``mesh_dir`` into GET3D's layout under ``out_dir`` (resumable).
 
     workers: processes for CPU rendering (default: one per core, up to 8); 0 renders in this
-    process. On a GPU (nvdiffrast backend) rendering stays in this process.
+    process. On a GPU (nvdiffrast backend) rendering stays in this process. ``warn(line)`` is
+    told of each off-centre shape as it is rendered (default: a line on stderr above the
+    progress bar); the summary counts them.
     """
     from tqdm import tqdm
 
@@ -391,9 +433,13 @@ def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: Rend
         workers = 0
     bar = tqdm(total=len(todo), desc="render-dataset", unit="shape", disable=not progress)
 
-    def record(source, reason):
+    def record(source, reason, offset=0.0):
         if reason is None:
             summary.rendered += 1
+            if offset > OFF_CENTRE_FRACTION:
+                summary.off_centre.append((str(source.path), offset))
+                line = off_centre_warning(source.path, offset)
+                warn(line) if warn is not None else bar.write(line, file=sys.stderr)
         else:
             summary.failed.append((str(source.path), reason))
         bar.update(1)

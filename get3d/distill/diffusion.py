@@ -134,6 +134,20 @@ def load_diffusion(name_or_path, device=None, dtype=None, local_files_only: Opti
     offline = _offline(local_files_only)
     kwargs = dict(local_files_only=offline or local)
     try:
+        return _load_parts(where, source, local, offline, kwargs, dtype, device)
+    except Get3dError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a damaged folder (truncated weights, bad config values)
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise Get3dError(f"diffusion model {source!r}: damaged Stable Diffusion folder "
+                         f"({type(err).__name__}: {first})") from None
+
+
+def _load_parts(where, source, local, offline, kwargs, dtype, device) -> StableDiffusionPrior:
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    try:
         unet = UNet2DConditionModel.from_pretrained(where, subfolder="unet", torch_dtype=dtype, **kwargs)
         vae = AutoencoderKL.from_pretrained(where, subfolder="vae", torch_dtype=dtype, **kwargs)
         text_encoder = CLIPTextModel.from_pretrained(where, subfolder="text_encoder", dtype=dtype, **kwargs)

@@ -45,7 +45,7 @@ def _has_colours(shading) -> bool:
     return bool(shading.textures) or not torch.allclose(shading.corner_color, grey.expand_as(shading.corner_color))
 
 
-def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, generator, backend):
+def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, generator, backend, tick=None):
     """-> (planes [1,3,3,R,R], final mean |error|) fitted to the mesh's base colours.
 
     The mesh's colours are looked up once, at a pool of 4 x ``samples`` surface points; each step
@@ -68,14 +68,20 @@ def _fit_colours(shading, verts, plane_res, steps, grid_scale, samples, lr, gene
         loss.backward()
         optimizer.step()
         error = float((rgb.detach() - pool_target[pick]).abs().mean())
+        if tick is not None:
+            tick()
     return planes.detach(), error
 
 
 def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, scale: float = DEFAULT_SCALE,
                     plane_res: int = _D.plane_res, fit_steps: int = _D.fit_steps, fit_samples: int = 32768,
-                    fit_lr: float = 0.05, device=None, seed: int = 0, backend: str = "auto") -> RefineAsset:
+                    fit_lr: float = 0.05, device=None, seed: int = 0, backend: str = "auto",
+                    progress: bool = False) -> RefineAsset:
     """The mesh file ``path`` as a RefineAsset (see the module docstring); ``fit_steps=0`` skips the
-    colour fit (zero planes: grey), as a resumed run does, whose snapshot holds the fitted planes."""
+    colour fit (zero planes: grey), as a resumed run does, whose snapshot holds the fitted planes.
+    ``progress``: a bar over the SDF (one unit) and the colour-fit steps (tens of seconds on a CPU)."""
+    from tqdm import tqdm
+
     from get3d.datasets.render_meshes import load_shading_mesh, normalize_verts
     from get3d.geometry.mesh_sdf import mesh_sdf
     from get3d.render.rasterizer import get_backend
@@ -95,9 +101,12 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
         verts = normalize_verts(shading.verts, scale)
     except Get3dError as err:
         raise Get3dError(f"{path}: {err}") from None
+    has_colours = _has_colours(shading)
+    bar = tqdm(total=1 + (fit_steps if has_colours else 0), desc="mesh: SDF + colour fit", disable=not progress)
     grid, tets = tet_grid(res, "cpu")
     grid = grid * grid_scale
     sdf, winding = mesh_sdf(verts, shading.faces, grid)
+    bar.update(1)
     # In grid cells, not world units: marching tets only sees the zero level set, but the shared
     # learning rate (--lr-sdf) and GET3D's SDF regulariser see the values, and a generator's SDF
     # near its surface is O(1) (measured: median 1.6-5 on the bundled model at tet_res 24-90)
@@ -110,11 +119,11 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
                          f"Toolbox 'Make Manifold') or raise --tet-res")
     generator = torch.Generator().manual_seed(int(seed))
     planes = torch.zeros(1, 3, 3, plane_res, plane_res)
-    has_colours = _has_colours(shading)
     error, fitted = None, has_colours and fit_steps > 0
     if fitted:
         planes, error = _fit_colours(shading, verts, plane_res, fit_steps, grid_scale, fit_samples, fit_lr,
-                                     generator, get_backend(backend))
+                                     generator, get_backend(backend), tick=lambda: bar.update(1))
+    bar.close()
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     params = AssetParams(sdf, torch.zeros_like(grid), planes).to(dev)
     grid, tets = grid.to(dev), tets.to(dev)

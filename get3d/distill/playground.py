@@ -63,9 +63,25 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
         raise Get3dError(f"--steps must be >= 0, got {steps}")
     if every < 1:
         raise Get3dError(f"--every must be >= 1, got {every}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise Get3dError(f"--lr must be a positive number, got {lr}")
     names = parse_rules(rules)
     rule_options = rule_options or {}
     rule_objects = {name: make_rule(name, **rule_options.get(name, {})) for name in names}
+    outdir = Path(outdir) if outdir is not None else None
+    if outdir is not None and (outdir / "settings.json").is_file():
+        # Another run's images would stay beside this one's (a rule it had and this one lacks):
+        # only the same settings may write here again (get3d.runs).
+        from get3d.runs import check_same_settings
+
+        try:
+            saved = json.loads((outdir / "settings.json").read_text())
+        except (OSError, ValueError):
+            saved = {}
+        now = dict(settings or {}, prompt=prompt, negative_prompt=negative_prompt, rules=names, steps=steps, lr=lr,
+                   every=every, seed=seed, rule_options={n: r.options() for n, r in rule_objects.items()})
+        check_same_settings(saved, now, (), outdir / "settings.json", what=f"{outdir} holds another distill-2d run",
+                            advice="choose another --outdir (or remove that one)")
     device = prior.alphas_cumprod.device
     uncond, inverse = prior.embed_text([negative_prompt]), prior.embed_text([""])
     negatives = None
@@ -77,7 +93,6 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
     grey = torch.full((1, 3, prior.image_size, prior.image_size), 0.5, device=device)
     with torch.no_grad():
         start = prior.encode(grey).float()
-    outdir = Path(outdir) if outdir is not None else None
     result = Playground2dResult({}, {})
     rows = []
     for name, rule in rule_objects.items():
@@ -85,7 +100,10 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
         opt = torch.optim.Adam([latents], lr=lr)
         gen = torch.Generator(device=device).manual_seed(seed)
         snapshots, losses, bad, streak = [], [], 0, 0
-        for step in tqdm(range(steps + 1), desc=f"distill-2d {name}", disable=not progress):
+        bar = tqdm(total=steps, desc=f"distill-2d {name}", disable=not progress)  # counts steps: ends at N/N
+        for step in range(steps + 1):
+            if step > 0:
+                bar.update(1)
             if step % every == 0 or step == steps:
                 with torch.no_grad():
                     image = prior.decode(latents.detach())[0].float().cpu().permute(1, 2, 0)
@@ -110,6 +128,7 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
             streak = 0
             losses.append(float(loss.detach()))
             opt.step()
+        bar.close()
         result.images[name] = snapshots[-1]
         result.losses[name] = losses
         result.skipped[name] = bad

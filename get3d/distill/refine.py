@@ -107,6 +107,13 @@ def _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_eve
         raise Get3dError(f"--render-res must be >= 8, got {render_res}")
 
 
+def _check_rates(**values) -> None:
+    """Learning rates and loss weights: finite and >= 0 (0 freezes / switches off; < 0 would climb)."""
+    for name, value in values.items():
+        if not (math.isfinite(float(value)) and float(value) >= 0):
+            raise Get3dError(f"--{name.replace('_', '-')} must be a number >= 0, got {value}")
+
+
 def _render(asset: RefineAsset, renderer, verts, faces, cameras: list, res: int, size: int, background):
     """-> images [B,3,size,size] on ``background`` ([3], or [B,3] one colour per view), masks [B,1,size,size]."""
     images, masks = [], []
@@ -121,6 +128,37 @@ def _render(asset: RefineAsset, renderer, verts, faces, cameras: list, res: int,
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         masks = F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
     return images, masks
+
+
+# Settings a resumed run may change; every other entry of settings.json must match the snapshot's.
+RESUMABLE_CHANGES = ("steps", "snapshot_every", "max_bad_steps", "texture_res", "formats", "export_every",
+                     "resumed_from_step")
+
+
+def _comparable(record: dict) -> dict:
+    """A settings record without what a resumed run legitimately measures differently: a mesh
+    asset's colour fit is skipped on resume (the snapshot holds the fitted planes)."""
+    asset = {k: v for k, v in (record.get("asset") or {}).items() if not k.startswith("colour_fit")}
+    return dict(record, asset=asset)
+
+
+def _refuse_other_run(outdir, resume) -> None:
+    """A folder holding another refine run (snapshots or settings.json) needs --resume (get3d.runs)."""
+    from get3d.runs import refuse_other_run, run_evidence
+
+    if outdir is not None:
+        refuse_other_run(outdir, resume, run_evidence(outdir, Path(outdir) / "snapshots"), "refine")
+
+
+def _with_companions(paths: list[str]) -> list[str]:
+    """save_asset's paths plus each OBJ's .mtl and texture .png (Mesh.save names them after the
+    mesh), so "wrote N files" counts what is on disk."""
+    out = []
+    for p in map(Path, paths):
+        out.append(str(p))
+        if p.suffix.lower() == ".obj":
+            out += [str(p.with_suffix(ext)) for ext in (".mtl", ".png") if p.with_suffix(ext).is_file()]
+    return out
 
 
 def _write_json(path: Path, record: dict) -> None:
@@ -153,12 +191,15 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
     from tqdm import tqdm
 
     from get3d.render import Renderer
-    from get3d.snapshot import latest_snapshot, read_snapshot, restore_modules, restore_optimizers, \
-        write_snapshot
+    from get3d._interrupt import graceful_stop
+    from get3d.snapshot import read_snapshot, restore_modules, restore_optimizers, resume_auto, \
+        snapshot_stem, write_snapshot
 
     check_prior(prior)
     rule = str(rule).strip().lower()
     _check(prompt, rule, steps, geometry_only, texture_only, batch, snapshot_every, render_res, export_every)
+    _check_rates(lr_sdf=lr_sdf, lr_deformation=lr_deformation, lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight,
+                 laplacian_weight=laplacian_weight)
     rule_obj = make_rule(rule, **(rule_options or {}))
     if perp_neg and not view_prompts:
         raise Get3dError("--perp-neg needs the view-dependent prompts (its negatives are the other views' prompts)")
@@ -202,13 +243,19 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     snap_dir = outdir / "snapshots" if outdir is not None else None
     start = 0
+    _refuse_other_run(outdir, resume)
     if resume is not None:
         if snap_dir is None:
             raise Get3dError("--resume needs --outdir (the run folder holding snapshots/)")
-        snap = latest_snapshot(snap_dir) if resume == "auto" else None
+        snap = resume_auto(snap_dir) if resume == "auto" else None
         path = snap.json_path if snap is not None else (None if resume == "auto" else Path(resume))
         if path is not None:
             tensors, meta = read_snapshot(path)
+            from get3d.runs import check_same_settings
+
+            if "refine" not in meta:
+                raise Get3dError(f"{path}: not a refine snapshot (no 'refine' record); cannot resume from it")
+            check_same_settings(_comparable(meta["refine"]), _comparable(record), RESUMABLE_CHANGES, path)
             restore_modules(tensors, {"asset": params}, source=str(path))
             restore_optimizers(tensors, meta, {"adam": optimizer}, source=str(path))
             start = int(meta["step"])
@@ -231,8 +278,12 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
         writer = SummaryWriter(str(outdir / "tb"))
 
+    last_saved = start
+
     def snapshot(step):
+        nonlocal last_saved
         if snap_dir is not None:
+            last_saved = step
             write_snapshot(snap_dir, step, {"asset": params}, step=step, optimizers={"adam": optimizer},
                            save_rng=False, extra={"refine": record})
 
@@ -250,77 +301,84 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
 
     streak = 0
     bar = tqdm(range(start, steps), desc=f"refine {rule}", disable=not progress, initial=start, total=steps)
-    for step in bar:
-        gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + step)
-        cameras, suffix = sample_views(batch, views, gen, device)
-        step_background = (torch.rand(batch, 3, generator=gen).to(device) if random_background
-                           else background)
-        optimizer.zero_grad(set_to_none=True)
-        spent = {k: 0.0 for k in PHASES}
-        try:
-            sync()
-            clock = start_clock = time.perf_counter()
-            verts, faces, flexi_reg = (*fixed_mesh, None) if fixed_mesh is not None else asset.extract_with_reg()
-            if faces.shape[0] == 0:
-                raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
-                                 f"raise --sdf-reg-weight, or resume from an earlier snapshot")
-            images, _ = _render(asset, renderer, verts, faces, cameras, res, size, step_background)
-            clock = lap("render", clock)
-            latents = prior.encode(images)
-            clock = lap("encode", clock)
-            if perp_neg:
-                cond, negatives = view_embeddings(cond_all, torch.cat([c.rotation for c in cameras]),
-                                                  torch.cat([c.elevation for c in cameras]), views.front_azimuth,
-                                                  views.overhead)
-            else:
-                cond, negatives = cond_all[suffix.to(cond_all.device)], None
-            loss = rule_obj.loss(latents, prior, cond, uncond, step, steps, generator=gen, inverse=inverse,
-                                 perp_neg=negatives)
-            clock = lap("rule", clock)
-            parts = {"rule": float(loss.detach())}
-            if train_geo:
-                reg, smooth = asset.sdf_reg(), laplacian_loss(verts, faces)
-                # The weights are relative to a rule gradient of g / B (SDS's scale): scaled by the
-                # rule's own loss scale, they keep their balance with every rule (docs/refine.md).
-                unit = rule_obj.relative_scale(latents.shape)
-                loss = loss + unit * (sdf_reg_weight * reg + laplacian_weight * smooth)
-                parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
-                if flexi_reg is not None:  # GET3D's 0.5 * mean(L_dev) + 0.1 * mean(weights^2)
-                    loss = loss + unit * flexi_reg
-                    parts.update(flexicubes_reg=float(flexi_reg.detach()))
-            loss.backward()
-            grads = [p.grad for p in params.parameters() if p.grad is not None]
-            finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
-        except NonFiniteUpdate:
-            finite = False
-        if not finite:
-            result.skipped += 1
-            streak += 1
-            if streak >= max_bad_steps:
-                raise Get3dError(f"refine {rule}: {streak} non-finite steps in a row at step {step}; stopped "
-                                 f"(last snapshot intact in {snap_dir})")
-            continue
-        streak = 0
-        optimizer.step()
-        lap("backward", clock)
-        for phase, seconds in spent.items():
-            result.timings[phase] += seconds
-        result.losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{result.losses[-1]:.4g}", t=rule_obj.last.get("t"))
-        if writer is not None:
-            for key, value in parts.items():
-                writer.add_scalar(f"loss/{key}", value, step)
-            writer.add_scalar("rule/grad_norm", rule_obj.last.get("grad_norm", 0.0), step)
-            writer.add_scalar("time/step_s", time.perf_counter() - start_clock, step)
-            if (step + 1) % snapshot_every == 0:
-                writer.add_images("renders", images.detach().clamp(0, 1), step)
-        if (step + 1) % snapshot_every == 0 and step + 1 < steps:
-            snapshot(step + 1)
-        if outdir is not None and export_every > 0 and (step + 1) % export_every == 0 and step + 1 < steps:
-            from get3d.export.files import parse_formats, save_asset
+    with graceful_stop("refine") as stop:
+        for step in bar:
+            if stop.requested:  # Ctrl-C / SIGTERM: save when newer than the last snapshot, stop
+                if step > last_saved:
+                    snapshot(step)
+                saved = (f"snapshot {snap_dir / snapshot_stem(last_saved)}.json" if snap_dir is not None and last_saved
+                         else "no snapshot (no --outdir)" if snap_dir is None else "no snapshot (no step done)")
+                raise stop.interrupted(f"at step {step}; {saved}; continue with --resume auto")
+            gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + step)
+            cameras, suffix = sample_views(batch, views, gen, device)
+            step_background = (torch.rand(batch, 3, generator=gen).to(device) if random_background
+                               else background)
+            optimizer.zero_grad(set_to_none=True)
+            spent = {k: 0.0 for k in PHASES}
+            try:
+                sync()
+                clock = start_clock = time.perf_counter()
+                verts, faces, flexi_reg = (*fixed_mesh, None) if fixed_mesh is not None else asset.extract_with_reg()
+                if faces.shape[0] == 0:
+                    raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
+                                     f"raise --sdf-reg-weight, or resume from an earlier snapshot")
+                images, _ = _render(asset, renderer, verts, faces, cameras, res, size, step_background)
+                clock = lap("render", clock)
+                latents = prior.encode(images)
+                clock = lap("encode", clock)
+                if perp_neg:
+                    cond, negatives = view_embeddings(cond_all, torch.cat([c.rotation for c in cameras]),
+                                                      torch.cat([c.elevation for c in cameras]), views.front_azimuth,
+                                                      views.overhead)
+                else:
+                    cond, negatives = cond_all[suffix.to(cond_all.device)], None
+                loss = rule_obj.loss(latents, prior, cond, uncond, step, steps, generator=gen, inverse=inverse,
+                                     perp_neg=negatives)
+                clock = lap("rule", clock)
+                parts = {"rule": float(loss.detach())}
+                if train_geo:
+                    reg, smooth = asset.sdf_reg(), laplacian_loss(verts, faces)
+                    # The weights are relative to a rule gradient of g / B (SDS's scale): scaled by the
+                    # rule's own loss scale, they keep their balance with every rule (docs/refine.md).
+                    unit = rule_obj.relative_scale(latents.shape)
+                    loss = loss + unit * (sdf_reg_weight * reg + laplacian_weight * smooth)
+                    parts.update(sdf_reg=float(reg.detach()), laplacian=float(smooth.detach()))
+                    if flexi_reg is not None:  # GET3D's 0.5 * mean(L_dev) + 0.1 * mean(weights^2)
+                        loss = loss + unit * flexi_reg
+                        parts.update(flexicubes_reg=float(flexi_reg.detach()))
+                loss.backward()
+                grads = [p.grad for p in params.parameters() if p.grad is not None]
+                finite = math.isfinite(float(loss.detach())) and all(bool(torch.isfinite(g).all()) for g in grads)
+            except NonFiniteUpdate:
+                finite = False
+            if not finite:
+                result.skipped += 1
+                streak += 1
+                if streak >= max_bad_steps:
+                    raise Get3dError(f"refine {rule}: {streak} non-finite steps in a row at step {step}; stopped "
+                                     f"(last snapshot intact in {snap_dir})")
+                continue
+            streak = 0
+            optimizer.step()
+            lap("backward", clock)
+            for phase, seconds in spent.items():
+                result.timings[phase] += seconds
+            result.losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{result.losses[-1]:.4g}", t=rule_obj.last.get("t"))
+            if writer is not None:
+                for key, value in parts.items():
+                    writer.add_scalar(f"loss/{key}", value, step)
+                writer.add_scalar("rule/grad_norm", rule_obj.last.get("grad_norm", 0.0), step)
+                writer.add_scalar("time/step_s", time.perf_counter() - start_clock, step)
+                if (step + 1) % snapshot_every == 0:
+                    writer.add_images("renders", images.detach().clamp(0, 1), step)
+            if (step + 1) % snapshot_every == 0 and step + 1 < steps:
+                snapshot(step + 1)
+            if outdir is not None and export_every > 0 and (step + 1) % export_every == 0 and step + 1 < steps:
+                from get3d.export.files import parse_formats, save_asset
 
-            result.files += save_asset(asset.mesh(texture_res, backend), outdir / "progress", f"step-{step + 1:06d}",
-                                       parse_formats(formats))
+                result.files += _with_companions(save_asset(asset.mesh(texture_res, backend), outdir / "progress",
+                                                            f"step-{step + 1:06d}", parse_formats(formats)))
     if steps > start:
         snapshot(steps)
     if writer is not None:
@@ -332,7 +390,7 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         from get3d.render.camera import Cameras
 
         result.mesh = asset.mesh(texture_res, backend)
-        result.files += save_asset(result.mesh, outdir, "refined", parse_formats(formats))
+        result.files += _with_companions(save_asset(result.mesh, outdir, "refined", parse_formats(formats)))
         result.files += save_asset(before, outdir, "before", ["glb"])  # to turn beside the result
         fixed = Cameras.orbit(4, 20.0, start=30.0)
         grid = render_previews([before, result.mesh], fixed, preview_res, backend)
@@ -347,11 +405,13 @@ def refine(prior, asset: RefineAsset, prompt: str, rule: str = _D.rule, steps: i
         record.update(skipped_steps=result.skipped, finite_steps=len(result.losses),
                       final_loss=result.losses[-1] if result.losses else None, files=result.files)
         _write_json(outdir / "settings.json", record)
+        result.files.append(str(outdir / "settings.json"))
     if outdir is not None and export:
         from get3d.export.gallery import GalleryItem, write_gallery
 
         items = [GalleryItem(f"before (step {start})", [outdir / "before.glb"]),
-                 GalleryItem(f"after (step {steps}): {prompt}", [f for f in result.files if Path(f).stem == "refined"])]
+                 GalleryItem(f"after (step {steps}): {prompt}", [f for f in result.files if Path(f).stem == "refined"
+                                                                 and Path(f).suffix in (".glb", ".obj", ".ply")])]
         result.files.append(str(write_gallery(outdir, f"get3d refine ({rule}): {prompt}",
                                               [outdir / "before_after.png", outdir / "turntable.gif"], items, record)))
     return result
@@ -363,6 +423,8 @@ def _check_options(prompt, rule, options) -> str:
            options.get("texture_only", False), options.get("batch", _D.batch),
            options.get("snapshot_every", _D.snapshot_every), options.get("render_res"),
            options.get("export_every", _D.export_every))
+    _check_rates(**{k: options.get(k, getattr(_D, k)) for k in ("lr_sdf", "lr_deformation", "lr_texture",
+                                                                "sdf_reg_weight", "laplacian_weight")})
     parse_refine_background(options.get("background", _D.background))
     return rule
 
@@ -389,6 +451,7 @@ def refine_checkpoint(ckpt, seed, prompt: str, model, outdir, rule: str = _D.rul
     :func:`refine` with ``options`` (``run_seed`` is refine's ``seed``); records ckpt, seed and model
     in settings.json. Checks the cheap inputs (prompt, rule, seed) before loading anything."""
     rule = _check_options(prompt, rule, options)
+    _refuse_other_run(outdir, options.get("resume"))  # before loading anything
     text = "" if seed is None else str(seed).strip()
     if latents is not None:  # a latents file from get3d invert replaces the seed
         asset = asset_from_checkpoint(ckpt, None, truncation, device, tet_res=tet_res, category=category,
@@ -412,14 +475,16 @@ def refine_mesh(mesh, prompt: str, model, outdir, rule: str = _D.rule, device=No
     colours fitted unless a snapshot to resume from exists), then :func:`refine` as
     :func:`refine_checkpoint` does."""
     from get3d.distill.mesh_asset import asset_from_mesh
-    from get3d.snapshot import latest_snapshot
+    from get3d.snapshot import list_snapshots
 
     rule = _check_options(prompt, rule, options)
     resume = options.get("resume")
-    if resume is not None and outdir is not None and (resume != "auto" or latest_snapshot(Path(outdir) / "snapshots")):
+    _refuse_other_run(outdir, resume)  # before loading anything
+    if resume is not None and outdir is not None and (resume != "auto" or list_snapshots(Path(outdir) / "snapshots")):
         fit_steps = 0  # the snapshot holds the fitted (and refined) colour planes
     asset = asset_from_mesh(mesh, tet_res=tet_res, plane_res=plane_res, fit_steps=fit_steps, device=device,
-                            seed=run_seed, backend=options.get("backend", "auto"))
+                            seed=run_seed, backend=options.get("backend", "auto"),
+                            progress=bool(options.get("progress", False)))
     settings = dict(mesh=str(mesh), seed_of_asset=None)
     return _refine_with_model(asset, prompt, model, outdir, rule, local_files_only, guidance, run_seed, settings,
                               options)

@@ -93,6 +93,10 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
         raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
     if background is not None:
         background = parse_colour(background)
+    if outdir is not None:  # one run per folder, before anything is loaded (get3d.runs)
+        from get3d.runs import refuse_other_run, run_evidence
+
+        refuse_other_run(outdir, resume, run_evidence(outdir, Path(outdir) / "snapshots"), "invert")
     try:
         G, config = load_generator(ckpt, device, category=category)
     except Get3dError as err:
@@ -132,9 +136,23 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
                              backend=backend, elevation_range=options.elevation_range)
         target.info["scale_from"] = why
     target_seconds = time.perf_counter() - clock
-    outdir.mkdir(parents=True, exist_ok=True)
     settings = dict(command="invert", checkpoint=str(ckpt), category=category, target=target.info, resolution=res,
                     options=asdict(options), formats=formats, texture_res=texture_res, backend=backend)
+    if resume is not None and (outdir / "settings.json").is_file():
+        # Before settings.json is rewritten: the run continues only with its own target, model and
+        # options (more steps are fine; get3d.runs, get3d.invert.optimize.RESUMABLE_CHANGES).
+        from get3d.invert.optimize import RESUMABLE_CHANGES
+        from get3d.runs import check_same_settings
+
+        try:
+            saved = json.loads((outdir / "settings.json").read_text())
+        except (OSError, ValueError):
+            saved = {}
+        check_same_settings(saved, {k: v for k, v in settings.items() if k != "options"},
+                            ("formats", "texture_res", "backend"), outdir / "settings.json")
+        check_same_settings(saved.get("options") or {}, settings["options"], RESUMABLE_CHANGES,
+                            outdir / "settings.json")
+    outdir.mkdir(parents=True, exist_ok=True)
     _write_json(outdir / "settings.json", settings)
 
     writer = None

@@ -165,6 +165,9 @@ def _snapshot(snapshot_dir, step, codes, optimizer, extra, tuned=None, keep: int
     prune_snapshots(snapshot_dir, keep)
 
 
+RESUMABLE_CHANGES = ("steps", "tune_steps", "frame_every", "snapshot_every")
+
+
 def _resume_point(snapshot_dir, resume):
     """-> (tensors, meta) of the snapshot to continue from, or None."""
     from get3d.snapshot import latest_snapshot, read_snapshot
@@ -226,6 +229,12 @@ def invert(G, target: InvertTarget, options: Optional[InvertOptions] = None, *, 
     else:
         tensors, meta = point
         rec = meta["invert"]
+        from get3d.runs import check_same_settings
+
+        # A resumed inversion continues only under its own options (more steps or stage-3 steps,
+        # another snapshot or frame interval are fine): get3d.runs.
+        check_same_settings(rec.get("options") or {}, asdict(options), RESUMABLE_CHANGES,
+                            snapshot_dir if snapshot_dir is not None else "the snapshot")
         search, history, start = rec["search"], rec["history"], int(meta["step"])
         seconds.update(rec.get("seconds", {}))
         shapes = Cameras(torch.tensor(search["rotation"]), torch.tensor(search["elevation"]))

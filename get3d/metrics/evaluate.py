@@ -128,7 +128,7 @@ def generated_images(generator, cameras, num: int, resolution: int, truncation: 
 
 
 def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0,
-                     protocol: str = "dataset") -> tuple[list, int]:
+                     protocol: str = "dataset", progress: bool = False) -> tuple[list, int]:
     """(meshes as Mesh, number of empty shapes left out) for ``num`` random latents; with
     ``protocol="get3d"`` the geometry codes are style-mixed (prob. 0.9 per shape), as GET3D's
     save_geo_for_inference samples its shapes for COV/MMD."""
@@ -137,8 +137,10 @@ def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0
     _check_protocol(protocol)
     device = next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed + 1)  # independent of the image stream
+    from tqdm import tqdm
+
     meshes, empty = [], 0
-    for _ in range(num):
+    for _ in tqdm(range(num), desc="metrics: generated shapes", unit="shape", disable=not progress):
         z = torch.randn(1, 2, generator.z_dim, generator=rng).to(device)
         with torch.no_grad():
             ws_geo, _ = generator.mapping(z[:, 0], z[:, 1], psi=truncation)
@@ -159,7 +161,7 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,
              num_points: int = 2048, inception: str | Path | None = None, extractor=None,
              device=None, seed: int = 0, batch: int = 8, category: str | None = None,
              split_file: str | Path | None = None, prompt: str | None = None, clip=None,
-             clip_images: int = 100, clip_views: int = 4, protocol: str = "get3d") -> dict:
+             clip_images: int = 100, clip_views: int = 4, protocol: str = "get3d", progress: bool = False) -> dict:
     """Compute the asked metrics for a checkpoint; returns a JSON-ready dict.
 
     ``category``: the dataset's category folder (DATA/img/<category>; default: the one the
@@ -199,7 +201,8 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics="fid,kid,cov,mmd,
                                      num_points=num_points, inception=inception, extractor=extractor,
                                      device=device, seed=seed, batch=batch, category=category,
                                      split_file=split_file, encoders=encoders, prompt=prompt,
-                                     clip_images=clip_images, clip_views=clip_views, protocol=protocol))
+                                     clip_images=clip_images, clip_views=clip_views, protocol=protocol,
+                                     progress=progress))
     return result
 
 
@@ -217,7 +220,7 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="
                        inception: str | Path | None = None, extractor=None, device=None, seed: int = 0,
                        batch: int = 8, category: str | None = None, split_file: str | Path | None = None,
                        encoders=None, prompt: str | None = None, clip_images: int = 100,
-                       clip_views: int = 4, protocol: str = "get3d") -> dict:
+                       clip_views: int = 4, protocol: str = "get3d", progress: bool = False) -> dict:
     """The metrics of an in-memory generator (what ``evaluate`` and training snapshots use).
 
     ``category`` defaults to the config's training category; ``encoders``: ImageTextEncoders for
@@ -228,6 +231,10 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="
 
     names = parse_metrics(metrics)
     _check_protocol(protocol)
+    for flag, value, used in (("--num-images", num_images, IMAGE_METRICS), ("--num-shapes", num_shapes, GEOMETRY_METRICS),
+                              ("--num-points", num_points, GEOMETRY_METRICS), ("--batch", batch, ALL_METRICS)):
+        if any(m in used for m in names) and int(value) < 1:
+            raise Get3dError(f"{flag} must be >= 1, got {value}")
     gen_device = next(generator.parameters()).device
     category = category or config.data.category
     result: dict = {"truncation": truncation}
@@ -257,11 +264,15 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="
         else:
             cams = dataset_cameras(data_dir, category, split_file)
         fakes = generated_images(generator, cams, num_images, resolution, truncation, batch, seed, protocol)
+        if progress:
+            from tqdm import tqdm
+
+            fakes = tqdm(fakes, total=-(-num_images // batch), desc="metrics: generated images", unit="batch")
         result.update(image_metrics(real_images(data_dir, category, split_file), fakes, resolution,
                                     extractor=extractor, metrics=image_names, device=device, seed=seed,
                                     kid_subset_size=min(1000, num_images)))
     if geometry_names:
-        meshes, empty = generated_meshes(generator, num_shapes, truncation, seed, protocol)
+        meshes, empty = generated_meshes(generator, num_shapes, truncation, seed, protocol, progress=progress)
         if not meshes:
             raise Get3dError(f"all {num_shapes} generated shapes are empty; cannot compute {', '.join(geometry_names)}")
         geo = geometry_metrics(meshes, reference, num_points=num_points, seed=seed,
@@ -280,6 +291,43 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics="
     return result
 
 
+def runnable_metrics(data_dir, ref_meshes=None, inception=None, extractor=None, prompt=None,
+                     category: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """What ``get3d metrics`` computes when no ``--metrics`` is given: every metric whose inputs are
+    here -> (names, {skipped name: why}). FID/KID need the Inception network on disk (or an
+    extractor; nothing is downloaded for a default), COV/MMD/1-NNA reference meshes, clip a prompt."""
+    from get3d.metrics.features import find_inception
+
+    names, skipped = [], {}
+    data_dir = Path(data_dir) if data_dir is not None else None
+    if data_dir is None:
+        for m in IMAGE_METRICS + GEOMETRY_METRICS:
+            skipped[m] = "no --data"
+    elif not data_dir.is_dir():
+        raise Get3dError(f"{data_dir}: no such dataset folder (--data)")
+    else:
+        if extractor is None:
+            try:
+                find_inception(inception, download=False)
+                names += IMAGE_METRICS
+            except Get3dError as err:
+                for m in IMAGE_METRICS:
+                    skipped[m] = f"no Inception network ({err})"
+        else:
+            names += IMAGE_METRICS
+        reference = Path(ref_meshes) if ref_meshes is not None else data_dir / "mesh"
+        if reference.is_dir():
+            names += GEOMETRY_METRICS
+        else:
+            for m in GEOMETRY_METRICS:
+                skipped[m] = f"no reference meshes at {reference} (--ref-meshes)"
+    if str(prompt or "").strip():
+        names += TEXT_METRICS
+    else:
+        skipped["clip"] = "no --prompt"
+    return names, skipped
+
+
 def snapshot_metrics_hook(data_dir: str | Path, metrics: str | list[str], num_images: int = 5000,
                           num_shapes: int = 200, log=None, **kwargs):
     """A ``train(on_snapshot=...)`` hook computing ``metrics`` for the EMA generator at each snapshot.
@@ -296,6 +344,12 @@ def snapshot_metrics_hook(data_dir: str | Path, metrics: str | list[str], num_im
     data_dir = Path(data_dir)
     if any(m in GEOMETRY_METRICS for m in names):
         _reference_folder(data_dir, kwargs.get("ref_meshes"), [m for m in names if m in GEOMETRY_METRICS])
+    if any(m in IMAGE_METRICS for m in names) and kwargs.get("extractor") is None:
+        # Now, not at the first snapshot minutes (or hours) into the run: a missing Inception
+        # network is found (or downloaded once, when online) before training starts.
+        from get3d.metrics.features import find_inception
+
+        kwargs["inception"] = find_inception(kwargs.get("inception"))
 
     def hook(snapshot, generator, images_seen: int) -> dict:
         from get3d.config import Config

@@ -160,6 +160,11 @@ def load_clip(name_or_path: str | Path, device=None) -> CLIPEncoder:
         tokenizer = AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError, EnvironmentError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if Path(name).is_dir():
+            raise Get3dError(f"--clip: {name}: not a complete CLIP model folder ({first[:200]})") from None
         raise Get3dError(f"--clip: cannot load CLIP model {name!r}: not a CLIP folder and not in the Hugging Face "
                          f"cache (download it once online, or pass a local folder) ({first})") from None
+    except Exception as err:  # noqa: BLE001 - a damaged folder (truncated weights, bad config values)
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise Get3dError(f"--clip: {name}: damaged CLIP model folder ({type(err).__name__}: {first})") from None
     return CLIPEncoder(model.to(device), tokenizer, name=name, **_preprocessor_settings(name))

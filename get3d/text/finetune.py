@@ -162,8 +162,8 @@ class TextFinetuner:
             finite = all(bool(torch.isfinite(p.grad).all()) for g in self.optimizer.param_groups
                          for p in g["params"] if p.grad is not None)
         stats = {"Loss/direction": float(loss.detach()), "Loss/direction_similarity": float(torch.stack(sims).mean())}
-        for enc, sim in zip(self.encoders, sims):
-            stats[f"Loss/direction_similarity/{getattr(enc, 'name', type(enc).__name__)}"] = float(sim)
+        for label, sim in zip(encoder_labels(self.encoders), sims):
+            stats[f"Loss/direction_similarity/{label}"] = float(sim)
         self.step_index += 1
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
@@ -216,6 +216,25 @@ def before_after_grid(frozen, tuned, seeds, views: int, resolution: int, truncat
                          [f"{float(a):.0f} deg" for a in orbit.rotation], title)
 
 
+def encoder_labels(encoders) -> list[str]:
+    """Short TensorBoard labels of the CLIP models: the last part of each folder or hub id
+    ('/models/openai/clip-vit-base-patch32' -> 'clip-vit-base-patch32'), never the whole path
+    (a path in a tag makes a TensorBoard group per folder); numbered when two would collide."""
+    labels = []
+    for i, enc in enumerate(encoders):
+        name = str(getattr(enc, "name", type(enc).__name__)).replace("\\", "/").rstrip("/")
+        labels.append(name.rsplit("/", 1)[-1] or f"clip{i}")
+    if len(set(labels)) < len(labels):
+        labels = [f"{i}-{label}" for i, label in enumerate(labels)]
+    return labels
+
+
+# Options a resumed run may change; every other option (and the prompts, CLIP models, base
+# checkpoint) must be the snapshot's.
+RESUMABLE_CHANGES = ("iters", "snapshot_every", "keep_snapshots", "log_every", "grid_seeds", "grid_views",
+                     "grid_truncation", "max_bad_steps")
+
+
 # ---------------------------------------------------------------------------------- the loop
 def _meta(tuner: TextFinetuner, extra: Optional[dict]) -> dict:
     o = tuner.options
@@ -238,14 +257,23 @@ def _meta(tuner: TextFinetuner, extra: Optional[dict]) -> dict:
     return {"finetune_text": record}
 
 
-def _resume(tuner: TextFinetuner, outdir: Path, resume) -> Optional[Path]:
-    from get3d.snapshot import latest_snapshot, read_snapshot, resolve_snapshot_path, restore_modules, \
-        restore_optimizers
+def _refuse_other_run(outdir, resume) -> None:
+    """A folder holding another finetune-text run needs --resume (get3d.runs)."""
+    from get3d.runs import refuse_other_run, run_evidence
+
+    if outdir is not None and resume in (None, False, "", "none"):
+        refuse_other_run(outdir, None, run_evidence(outdir, marker_files=("before_after.png",)), "finetune-text")
+
+
+def _resume(tuner: TextFinetuner, outdir: Path, resume, extra_meta: Optional[dict] = None) -> Optional[Path]:
+    from get3d.runs import check_same_settings
+    from get3d.snapshot import read_snapshot, resolve_snapshot_path, restore_modules, restore_optimizers, \
+        resume_auto
 
     if resume in (None, False, "", "none"):
         return None
     if resume == "auto":
-        snap = latest_snapshot(outdir)
+        snap = resume_auto(outdir)  # the newest intact one: damaged ones are skipped with a warning
         if snap is None:
             return None
         path = Path(snap.json_path)
@@ -259,6 +287,10 @@ def _resume(tuner: TextFinetuner, outdir: Path, resume) -> Optional[Path]:
         if saved.get(key) != now:
             raise Get3dError(f"--resume: {path} was fine-tuned with {key} {saved.get(key)!r}, this run asks for "
                              f"{now!r}; use another --outdir")
+    now = _meta(tuner, extra_meta)["finetune_text"]
+    check_same_settings({k: saved[k] for k in ("clip", "clip_weights", "base_sha256") if k in saved},
+                        {k: now[k] for k in ("clip", "clip_weights", "base_sha256") if k in now}, (), path)
+    check_same_settings(saved.get("options") or {}, now["options"], RESUMABLE_CHANGES, path)
     restore_modules(tensors, {"G_ema": tuner.tuned}, source=str(path))
     set_trainable(tuner.tuned, tuner.units)
     restore_optimizers(tensors, meta, {"G": tuner.optimizer}, source=str(path))
@@ -297,8 +329,9 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
     snapshot = grid_path = None
     if outdir is not None:
         outdir = Path(outdir)
+        _refuse_other_run(outdir, resume)
         outdir.mkdir(parents=True, exist_ok=True)
-        resumed = _resume(tuner, outdir, resume)
+        resumed = _resume(tuner, outdir, resume, extra_meta)
         if resumed is not None:
             log(f"resumed from {resumed} at iteration {tuner.step_index}")
             snapshot = resumed
@@ -326,10 +359,20 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
 
     bar = tqdm(total=opts.iters, initial=min(tuner.step_index, opts.iters), unit="it", desc="finetune-text",
                disable=not progress, dynamic_ncols=True)
+    from get3d._interrupt import graceful_stop
+
+    stop = graceful_stop("finetune-text")
     try:
+        stop.__enter__()
         if writer is not None and tuner.step_index == 0:
             writer.add_image("BeforeAfter", tuner.grid(), 0, dataformats="HWC")
         while tuner.step_index < opts.iters:
+            if stop.requested:  # Ctrl-C / SIGTERM: save when newer than the last snapshot, stop
+                if writer is not None and tuner.step_index > 0 and (
+                        snapshot is None or tuner.step_index != _step_of(snapshot)):
+                    snapshot = save(tuner.step_index)
+                raise stop.interrupted(f"at iteration {tuner.step_index}; snapshot {snapshot or 'none'}; "
+                                       f"continue with --resume auto")
             stats = tuner.step()
             step = tuner.step_index
             bar.update(1)
@@ -354,6 +397,7 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
 
             grid_path = save_image(outdir / "before_after.png", tuner.grid())
     finally:
+        stop.__exit__(None, None, None)
         bar.close()
         if writer is not None:
             writer.close()
@@ -391,6 +435,7 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
     if not names:
         raise Get3dError("--clip: no CLIP model given")
     FinetuneOptions(**options).validate(len(names))
+    _refuse_other_run(outdir, resume)  # before anything is loaded
     if is_official_checkpoint(ckpt):
         path = weights = Path(ckpt)  # a GET3D .pt: its own file is the weights
     else:

@@ -10,11 +10,22 @@
   a rank had none, keeps all ranks' updates identical.
 - :class:`ShardedInfiniteSampler` gives each rank its own slice of a seeded per-epoch shuffle,
   forever, starting at any position (exact resume).
+- **A rank that dies** (killed, out of memory, its node gone): every collective here turns the
+  failure into :class:`RankLost`, one line (a Get3dError) saying a peer is gone. On one machine
+  the survivors see it at once (the dead process's sockets close) and torchrun, which notices the
+  dead worker within its monitor interval, sends the others SIGTERM and SIGKILLs what is left
+  after its 30 s grace. Where no socket closes (a node lost without a trace, a peer frozen) the
+  bound is the process group's timeout, :data:`DEFAULT_TIMEOUT_S` (torch's own 30 minutes) unless
+  set: ``get3d train --dist-timeout S`` / ``train(dist_timeout=S)`` / ``GET3D_DIST_TIMEOUT``. It
+  must exceed the longest time one rank works alone while the others wait at a collective
+  (rank 0 writing a snapshot and running the ``--metrics`` hook).
 - :func:`torchrun_command` builds the re-execution through ``python -m torch.distributed.run``
   that ``get3d train --gpus N`` uses when it was not started by torchrun.
 """
 from __future__ import annotations
 
+import datetime
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -26,7 +37,9 @@ import torch.distributed as dist
 from get3d.errors import Get3dError
 
 __all__ = [
+    "DEFAULT_TIMEOUT_S",
     "DistEnv",
+    "RankLost",
     "ShardedInfiniteSampler",
     "all_reduce_flag",
     "all_reduce_mean",
@@ -38,6 +51,45 @@ __all__ = [
     "shutdown",
     "torchrun_command",
 ]
+
+
+DEFAULT_TIMEOUT_S = 1800.0  # torch's own default for gloo and NCCL process groups
+
+
+class RankLost(Get3dError):
+    """A collective failed because another rank died or stopped answering."""
+
+
+def _collective(fn):
+    """Turn a failed collective (a dead peer, a timeout) into one line naming what happened."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RuntimeError as err:  # gloo/NCCL raise DistBackendError / RuntimeError
+            if not dist.is_initialized():
+                raise
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first.split(" This is typically")[0]  # gloo's advice and emoji: the line stays short
+            raise RankLost(f"another process of this torchrun job died or stopped answering "
+                           f"(rank {dist.get_rank()} of {dist.get_world_size()}, in {fn.__name__}: {first[:300]})"
+                           ) from None
+    return wrapper
+
+
+def timeout_seconds(value: Optional[float] = None) -> float:
+    """The process group's timeout: ``value``, else $GET3D_DIST_TIMEOUT, else DEFAULT_TIMEOUT_S."""
+    if value is None:
+        text = os.environ.get("GET3D_DIST_TIMEOUT")
+        if text is None:
+            return DEFAULT_TIMEOUT_S
+        try:
+            value = float(text)
+        except ValueError:
+            raise Get3dError(f"environment variable GET3D_DIST_TIMEOUT={text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise Get3dError(f"--dist-timeout must be > 0 seconds, got {value}")
+    return float(value)
 
 
 @dataclass
@@ -72,12 +124,14 @@ def _env_int(name: str, default: int) -> int:
         raise Get3dError(f"environment variable {name}={value!r} is not an integer") from None
 
 
-def setup(device: Optional[str] = None) -> DistEnv:
+def setup(device: Optional[str] = None, timeout_s: Optional[float] = None) -> DistEnv:
     """Join the process group described by the environment, pick this rank's device.
 
     device: 'cpu', 'cuda' or 'cuda:N' (default: CUDA when available). Under torchrun a CUDA
-    rank uses ``cuda:LOCAL_RANK``.
+    rank uses ``cuda:LOCAL_RANK``. timeout_s: how long a collective waits for a silent peer
+    (:func:`timeout_seconds`).
     """
+    timeout = timeout_seconds(timeout_s)
     rank, world, local = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1), _env_int("LOCAL_RANK", 0)
     want = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -97,7 +151,8 @@ def setup(device: Optional[str] = None) -> DistEnv:
     env = DistEnv(rank, world, local, dev)
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=rank, world_size=world)
+        dist.init_process_group(backend=backend, rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=timeout))
         env.initialized_here = True
     return env
 
@@ -109,6 +164,7 @@ def shutdown(env: DistEnv) -> None:
         env.initialized_here = False
 
 
+@_collective
 def broadcast_modules(modules: Iterable[torch.nn.Module], env: DistEnv) -> None:
     """Copy rank 0's parameters and buffers to every rank (identical starting point)."""
     if not env.distributed:
@@ -118,6 +174,7 @@ def broadcast_modules(modules: Iterable[torch.nn.Module], env: DistEnv) -> None:
             dist.broadcast(tensor.data, src=0)
 
 
+@_collective
 def average_gradients(params: Sequence[torch.nn.Parameter], env: DistEnv) -> None:
     """Average the gradients of ``params`` over ranks in place (one flat all_reduce).
 
@@ -141,6 +198,7 @@ def average_gradients(params: Sequence[torch.nn.Parameter], env: DistEnv) -> Non
         offset += n
 
 
+@_collective
 def average_buffers(buffers: Sequence[torch.Tensor], env: DistEnv) -> None:
     """Average tensors (e.g. the mappings' tracked ``w_avg``) over ranks in place, so buffers that
     each rank updates from its own latents stay identical everywhere."""
@@ -151,6 +209,7 @@ def average_buffers(buffers: Sequence[torch.Tensor], env: DistEnv) -> None:
         buf.data /= env.world_size
 
 
+@_collective
 def all_reduce_flag(flag: bool, env: DistEnv) -> bool:
     """True on every rank when ``flag`` is true on any rank."""
     if not env.distributed:
@@ -160,6 +219,7 @@ def all_reduce_flag(flag: bool, env: DistEnv) -> bool:
     return bool(t.item() > 0)
 
 
+@_collective
 def all_reduce_mean(values: torch.Tensor, env: DistEnv) -> torch.Tensor:
     """Mean of a tensor over ranks (for logging statistics)."""
     if not env.distributed:

@@ -33,13 +33,15 @@ from typing import Callable, Optional, Union
 import numpy as np
 import torch
 
+from get3d._interrupt import graceful_stop
+from get3d._io import atomic_write
 from get3d.config import Config
 from get3d.errors import Get3dError
 from get3d.render import Cameras
 from get3d.training import distributed as du
-from get3d.snapshot import (Snapshot, latest_snapshot, list_snapshots, prune_snapshots, read_snapshot,
-                                       resolve_snapshot_path, restore_modules, restore_optimizers, restore_rng,
-                                       write_snapshot)
+from get3d.snapshot import (Snapshot, list_snapshots, prune_snapshots, read_snapshot,
+                            resolve_snapshot_path, restore_modules, restore_optimizers, restore_rng, resume_auto,
+                            write_snapshot)
 from get3d.training.monitor import Monitor, StatsAccumulator
 from get3d.training.options import validate_config
 from get3d.training.step import StepRunner, TrainState, build_state, ema_beta
@@ -73,7 +75,9 @@ def _check_model_matches(cfg: Config, meta: dict, source: Path) -> None:
         return
     # Fields added to ModelConfig later are absent from older snapshots: their defaults are what
     # those snapshots were built with.
-    saved = Config.from_dict({"model": saved}).to_dict()["model"]
+    from get3d.snapshot import snapshot_config
+
+    saved = snapshot_config({"config": {"model": saved}}, source).to_dict()["model"]
     mine = cfg.to_dict()["model"]
     for key in sorted(set(mine) | set(saved)):
         if mine.get(key) != saved.get(key):
@@ -136,7 +140,7 @@ def _find_resume(resume, outdir: Path) -> Optional[Path]:
                              "or choose another --outdir")
         return None
     if resume == "auto":
-        snap = latest_snapshot(outdir)
+        snap = resume_auto(outdir)  # the newest intact one: damaged ones are skipped with a warning
         return snap.json_path if snap is not None else None
     return resolve_snapshot_path(resume)
 
@@ -153,8 +157,17 @@ def _make_loader(cfg: Config, data_dir, env: du.DistEnv, start: int, skip_bad: b
         pin_memory=env.device.type == "cuda", persistent_workers=cfg.data.workers > 0,
         # A private generator: creating the loader's iterator must not consume the global RNG.
         generator=torch.Generator().manual_seed(cfg.train.seed),
+        # A terminal's Ctrl-C reaches the whole process group: workers ignore it, so the main
+        # process can finish its step (get3d._interrupt) instead of losing its data workers.
+        worker_init_fn=_ignore_sigint if cfg.data.workers > 0 else None,
     )
     return dataset, loader
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _grid_inputs(cfg: Config, device: torch.device):
@@ -181,7 +194,7 @@ def _render_grid(G_ema, grid, chunk: int):
 def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], *,
           resume: Union[None, str, Path] = None, device: Optional[str] = None, max_steps: Optional[int] = None,
           progress: bool = True, on_snapshot: Optional[SnapshotHook] = None, skip_bad: bool = False,
-          init: Union[None, str, Path] = None) -> TrainResult:
+          init: Union[None, str, Path] = None, dist_timeout: Optional[float] = None) -> TrainResult:
     """Train GET3D on a render folder until ``config.train.kimg`` (or ``max_steps`` total steps).
 
     Args:
@@ -200,11 +213,25 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
         init: start a fresh run from these weights (snapshot, run folder, bundled model name or
             GET3D .pt; see _init_weights). Ignored when resuming: the run's own snapshot wins.
             ``resume`` naming a GET3D .pt means the same as ``init`` (it holds weights only).
+        dist_timeout: seconds a collective waits for a silent rank before this one gives up
+            (get3d.training.distributed.timeout_seconds; default $GET3D_DIST_TIMEOUT or 1800).
     """
-    env = du.setup(device)
+    env = du.setup(device, dist_timeout)
     try:
         return _train(config, Path(data_dir), Path(outdir), env, resume, max_steps, progress, on_snapshot, skip_bad,
                       init)
+    except du.RankLost as err:
+        raise du.RankLost(f"{err}; this rank stopped, the snapshots in {outdir} are intact: continue with "
+                          f"--resume auto (with any number of processes)") from None
+    except OSError as err:
+        from get3d.snapshot import SPACE_ERRNOS
+
+        if err.errno not in SPACE_ERRNOS:
+            raise
+        # A full disk while writing logs or image grids (snapshots say so themselves): one line.
+        raise Get3dError(f"{outdir}: no space left while writing {err.filename or 'the run files'} ({err.strerror}); "
+                         f"the snapshots already there are intact: free space, then continue with --resume auto"
+                         ) from None
     finally:
         du.shutdown(env)
 
@@ -214,6 +241,12 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     if max_steps is not None and max_steps < 0:
         raise Get3dError(f"--max-steps must be >= 0, got {max_steps}")
     t = cfg.train
+    # Before the run folder is made: a typo in --data must not leave a config.json behind.
+    if not (data_dir / "img").is_dir():
+        raise Get3dError(f"{data_dir / 'img'}: not found (--data {data_dir}"
+                         + (": no such folder" if not data_dir.is_dir() else "") +
+                         "; expected GET3D's layout img/<category>/<shape>/000.png, made by get3d synth-data "
+                         "or render-dataset)")
     outdir.mkdir(parents=True, exist_ok=True)
     if resume not in (None, "auto") and init is None:
         from get3d.official import is_official_checkpoint
@@ -226,6 +259,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
     adopted = _adopt_official_image_style(cfg, init) if resume_path is None and init is not None else {}
     state = build_state(cfg, env.device)
     step, images_seen, last_snapshot = 0, 0, None
+    world_note = None
     if resume_path is not None:
         tensors, meta = read_snapshot(resume_path)
         _check_model_matches(cfg, meta, resume_path)
@@ -233,12 +267,14 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         restore_optimizers(tensors, meta, state.opt, source=str(resume_path))
         restore_rng(tensors, meta)
         step, images_seen, last_snapshot = int(meta["step"]), int(meta["images_seen"]), resume_path
+        world_note = _world_size_note(meta.get("world_size"), env.world_size, cfg.train.batch)
     init_source = None
     if resume_path is None and init is not None:
         init_source = _init_weights(state, init, cfg)
     du.broadcast_modules(state.modules().values(), env)
     if env.is_main:
-        (outdir / "config.json").write_text(cfg.to_json() + "\n")
+        text = (cfg.to_json() + "\n").encode()
+        atomic_write(outdir / "config.json", lambda handle: handle.write(text))  # resume auto reads it
 
     batch, per_rank = t.batch, t.batch // env.world_size
     total_images = int(math.ceil(t.kimg * 1000))
@@ -275,17 +311,29 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
         monitor.start_ticks(images_seen)
         return snap
 
+    stop = graceful_stop("train")
     try:
+        stop.__enter__()
         data = iter(loader)
         monitor.start_ticks(images_seen)
         if resume_path is not None:
             monitor.message(f"resumed from {resume_path} at step {step}, {images_seen / 1000:.3f} kimg")
+            if world_note:
+                monitor.message(world_note)
         elif init_source is not None:
             monitor.message(f"initialised from {init_source}")
             if adopted:
                 monitor.message("GET3D checkpoint: its image style is used: " + ", ".join(
                     f"model.{k} {old!r} -> {new!r}" for k, (old, new) in adopted.items()))
         for _ in range(steps_left):
+            # Ctrl-C / SIGTERM: every rank stops at the same step boundary; the state is saved
+            # when it is newer than the last snapshot (get3d._interrupt's rule).
+            if stop.should_stop(lambda flag: du.all_reduce_flag(flag, env)):
+                if images_seen != (snapshot_images or 0):
+                    snapshot(hook=False)
+                saved = f"snapshot {last_snapshot}" if last_snapshot is not None else "no snapshot (no step done)"
+                raise stop.interrupted(f"at step {step} ({images_seen / 1000:.3f} kimg); {saved}; "
+                                       f"continue with --resume auto")
             real = next(data)
             bad = [line for text in real["bad_files"] if text for line in text.split("\n")]
             if not skip_bad and du.all_reduce_flag(bool(bad), env):
@@ -331,11 +379,24 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
                 snapshot()
                 snapshot_due = False
     finally:
+        stop.__exit__(None, None, None)
         monitor.close()
 
     return TrainResult(steps=step, images_seen=images_seen, snapshot=last_snapshot, losses=last_stats,
                        skipped_steps=skipped, resumed_from=resume_path, outdir=outdir, state=state,
                        skipped_images=list(skipped_images), data_problems=list(dataset.report.problems))
+
+
+def _world_size_note(saved, world: int, batch: int) -> Optional[str]:
+    """What changes when a run continues with another number of processes than wrote its snapshot."""
+    if not isinstance(saved, int) or saved == world:
+        return None
+    return (f"note: the snapshot was written by {saved} processes, this run has {world}: the total batch stays "
+            f"{batch} but each process now takes {batch // world} images instead of {batch // saved}; the data order "
+            f"continues from the same number of images into the seeded shuffle, cut into {world} shards instead of "
+            f"{saved}, and per-process latents and cameras (seeded by rank and step) differ, so the run goes on "
+            f"from the same weights, optimizer state and step but is not bit-identical to an uninterrupted "
+            f"{saved}-process run")
 
 
 def _report_data_problems(report, monitor: Monitor, limit: int = 20) -> None:

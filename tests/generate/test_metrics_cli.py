@@ -35,7 +35,7 @@ def test_metrics_command_writes_every_metric(tiny_ckpt, tiny_data, tmp_path, mon
                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert report == json.loads(result.output)
+    assert report == json.loads(result.stdout)
     assert report["num_fake"] == 8 and report["num_real"] == 12  # 3 shapes x 4 views
     assert report["num_ref"] == 3 and report["num_gen"] + report["empty_generated"] == 4
     for key in ("fid", "kid", "mmd"):
@@ -52,7 +52,7 @@ def test_other_torchscript_extractor_and_geometry_errors(tiny_ckpt, tiny_data, t
     result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tiny_data), "--metrics", "fid",
                                  "--num-images", "6", "--extractor", str(net)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["extractor"].startswith("torchscript:plain")
+    assert json.loads(result.stdout)["extractor"].startswith("torchscript:plain")
     result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tiny_data), "--metrics", "cov",
                                  "--ref-meshes", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no reference meshes" in result.output
@@ -104,10 +104,10 @@ def test_split_and_category_restrict_images_cameras_and_reference_meshes(tiny_ck
             "--num-images", "4", "--num-shapes", "3", "--num-points", "128", "--extractor", str(net)]
     result = CliRunner().invoke(cli, base + ["--metrics", "fid,cov", "--split", str(split)])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["num_real"] == 8 and report["num_ref"] == 2  # 2 of 3 shapes, 4 views each
     assert report["split"] == str(split) and report["category"] == "vase"
-    whole = json.loads(CliRunner().invoke(cli, base + ["--metrics", "fid,cov"]).output)
+    whole = json.loads(CliRunner().invoke(cli, base + ["--metrics", "fid,cov"]).stdout)
     assert whole["num_real"] == 12 and whole["num_ref"] == 3
     split.write_text("no-such-shape\n")
     result = CliRunner().invoke(cli, base + ["--metrics", "fid", "--split", str(split)])

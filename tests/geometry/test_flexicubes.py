@@ -235,3 +235,19 @@ def test_boundary_layer_mask() -> None:
     expected = grid.verts.abs().amax(1) > 0.5 - 1e-6
     assert torch.equal(mask, expected) and int(mask.sum()) == 5**3 - 3**3
     assert np.isclose(float(grid.verts[~mask].abs().max()), 0.25)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("training", [False, True])
+def test_cuda_matches_cpu(training: bool) -> None:
+    res = 16
+    grid = voxel_grid(res)
+    gen = torch.Generator().manual_seed(3)
+    s = shapes.noisy_sdf(grid.verts, seed=1)
+    weights = [torch.randn(res**3, n, generator=gen) for n in (12, 8)] + [torch.randn(res**3, generator=gen)]
+    cpu = flexicubes(grid.verts, s, grid.cubes, res, *weights, training=training, weight_scale=0.5)
+    gpu_grid = voxel_grid(res, "cuda")
+    gpu = flexicubes(gpu_grid.verts, s.cuda(), gpu_grid.cubes, res, *[w.cuda() for w in weights], training=training,
+                     weight_scale=0.5)
+    assert torch.equal(cpu[1], gpu[1].cpu())  # same construction order on both devices
+    assert torch.allclose(cpu[0], gpu[0].cpu(), atol=1e-6) and torch.allclose(cpu[2], gpu[2].cpu(), atol=1e-6)

@@ -68,9 +68,12 @@ def test_gpus_relaunches_through_torchrun(monkeypatch, tmp_path):
 
     def fake_run(command):
         seen["command"] = command
-        return subprocess.CompletedProcess(command, 0)
+        return 0
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    import get3d._interrupt
+
+    # the launcher runs torchrun through run_forwarding_signals (SIGTERM passed on, not fatal to it)
+    monkeypatch.setattr(get3d._interrupt, "run_forwarding_signals", fake_run)
     result = _train("--data", "d", "--outdir", "o", "--preset", "tiny", "--gpus", "2", "--kimg", "5", "--quiet")
     assert result.exit_code == 0, result.output
     assert seen["command"] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -137,11 +140,14 @@ def test_the_relaunch_repasses_every_train_option_given(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     seen = {}
-    monkeypatch.setattr(subprocess, "run", lambda command: seen.setdefault("command", command) and
-                        subprocess.CompletedProcess(command, 0))
+    import get3d._interrupt
+
+    monkeypatch.setattr(get3d._interrupt, "run_forwarding_signals", lambda command: seen.setdefault("command", command)
+                        and 0)
     given = []
     for param in cli.commands["train"].params:
-        if not isinstance(param, click.Option) or param.name in ("gpus", "help"):
+        # --threads reaches the workers through the environment it sets (OMP_NUM_THREADS), not argv.
+        if not isinstance(param, click.Option) or param.name in ("gpus", "help", "threads"):
             continue
         flag = max(param.opts, key=len)
         if param.is_flag:
@@ -151,7 +157,8 @@ def test_the_relaunch_repasses_every_train_option_given(monkeypatch):
                 given.append((flag, str(param.type.choices[-1])))
                 continue
             kind = param.type.name if hasattr(param.type, "name") else "text"
-            given.append((flag, {"integer": "3", "float": "0.5"}.get(kind, "x")))
+            given.append((flag, {"integer": "3", "float": "0.5", "integer range": "16",
+                                 "float range": "0.5"}.get(kind, "x")))
     args = [a for pair in given for a in pair]
     assert "--data" in args and "--skip-bad" in args
     result = _train(*args, "--gpus", "2")
