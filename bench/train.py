@@ -11,7 +11,9 @@ exactly one R1 step falls in the window, as in training.
          (mixed_precision = bf16 autocast, channels_last, compile) off, each alone, and all on.
 
 Reported per row: images_per_s, s_per_kimg, peak memory (CUDA: max allocated; CPU: peak RSS of
-this process, which includes Python and torch themselves), whether any step was non-finite.
+this process, which includes Python and torch themselves), whether any step was non-finite. A
+configuration that runs out of GPU memory is a row with ``out_of_memory: true``; any other error
+stops the benchmark with its traceback and a non-zero exit (no table).
 
     python bench/train.py [--quick] [--devices cpu,cuda] [--steps 16] [--warmup 2]
                           [--preset shapenet-car] [--res 1024,512]
@@ -111,10 +113,13 @@ def main() -> None:
                 try:
                     rows.append(bench_config(args.preset, res, args.batch, torch.device("cuda"), args.steps,
                                              args.warmup, options))
-                except Exception as err:  # e.g. out of memory or a compile failure: report, go on
+                except torch.cuda.OutOfMemoryError as err:
+                    # Not fitting in memory is a measurement (the row says so); any other error (a
+                    # compile failure, a bug) propagates: the run fails loudly, no table is printed.
+                    torch.cuda.empty_cache()
                     rows.append({"device": "cuda", "preset": args.preset, "res": res, "batch": args.batch,
                                  **{n: bool(options.get(n, False)) for n in SPEED_OPTIONS},
-                                 "error": f"{type(err).__name__}: {str(err)[:300]}"})
+                                 "out_of_memory": True, "error": f"{type(err).__name__}: {str(err)[:300]}"})
     print(json.dumps({**environment("train"), "quick": args.quick, "results": rows}, indent=2))
 
 

@@ -4,6 +4,7 @@
     python3 scripts/mutate.py --only dmtet-zero-inside      # one (or several, comma-separated)
     python3 scripts/mutate.py --list                        # ids and targets, runs nothing
     python3 scripts/mutate.py --baseline                    # also run each target unmutated first
+    python3 scripts/mutate.py --markdown table.json         # a saved run as a Markdown table
 
 Each mutation replaces one exact substring that must occur exactly once in its file (a stale
 entry is reported as an error row, never silently skipped). The tree you run from is never
@@ -204,11 +205,68 @@ MUTATIONS: list[Mutation] = [
       "bce = F.binary_cross_entropy_with_logits(s_a, (s_a >= 0).to(sdf.dtype), reduction=\"none\") + \\",
       ("tests/geometry/test_dmtet.py",), "each end is pushed toward its neighbour's sign"),
     M("dmtet-empty-zero-inside", "get3d/geometry/dmtet.py",
-      "any_outside = (sdf >= 0).any(-1)", "any_outside = (sdf > 0).any(-1)",
+      "any_outside = (checked >= 0).any(-1)", "any_outside = (checked > 0).any(-1)",
       ("tests/geometry/test_dmtet.py",), "a shape of zeros and positives is empty"),
     M("dmtet-empty-template-detached", "get3d/geometry/dmtet.py",
       "template = sdf.detach().clone()", "template = sdf.clone()",
       ("tests/geometry/test_dmtet.py",), "only the empty loss sends gradient to empty shapes"),
+    # --- training speed options (point 12) ---
+    M("speed-d-not-channels-last", "get3d/training/step.py",
+      "d.to(memory_format=torch.channels_last)", "d.to(memory_format=torch.contiguous_format)",
+      ("tests/training/test_speed_options.py",), "channels_last converts the discriminators"),
+    M("speed-inputs-not-channels-last", "get3d/training/loss.py",
+      "return img.contiguous(memory_format=torch.channels_last) if self.channels_last else img", "return img",
+      ("tests/training/test_speed_options.py",), "channels_last feeds D channels-last images"),
+    M("speed-amp-on-cpu", "get3d/training/step.py",
+      'if t.mixed_precision and device.type == "cuda":', "if t.mixed_precision:",
+      ("tests/training/test_speed_options.py",), "mixed precision is ignored on the CPU"),
+    M("speed-amp-never-enabled", "get3d/training/loss.py",
+      "enabled=self.autocast is not None)", "enabled=False)",
+      ("tests/training/test_speed_options.py",), "the autocast dtype is used"),
+    M("speed-logits-left-bf16", "get3d/training/loss.py",
+      "return D(self._prep_mask(img) if mask else self._prep(img), labels).float()",
+      "return D(self._prep_mask(img) if mask else self._prep(img), labels)",
+      ("tests/training/test_speed_options.py",), "logits go back to float32 before the loss"),
+    M("speed-compile-skips-d", "get3d/training/step.py",
+      "            d.compile()", "            pass",
+      ("tests/training/test_speed_options.py",), "compile compiles the discriminators"),
+    M("bench-error-as-row", "bench/train.py",
+      "except torch.cuda.OutOfMemoryError as err:", "except Exception as err:",
+      ("tests/training/test_speed_options.py",), "the GPU bench fails loudly on anything but out-of-memory"),
+    M("speed-r1-through-compiled", "get3d/training/step.py",
+      'kwargs["D_rgb_reg"] = state.D_rgb.forward', "pass",
+      ("tests/training/test_speed_options.py",), "R1 uses the plain forward (no double backward through compile)"),
+    # --- distillation rules (code landed on main; the rules helper owns get3d/distill/rules.py) ---
+    M("sds-weight-abar", "get3d/distill/rules.py",
+      'weight = {"sds": 1 - abar,', 'weight = {"sds": abar,',
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "SDS weights by w(t) = 1 - abar_t"),
+    M("sds-noise-scale", "get3d/distill/rules.py",
+      "x_t = abar.sqrt() * x + (1 - abar).sqrt() * noise", "x_t = abar.sqrt() * x + (1 - abar) * noise",
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "forward diffusion x_t = sqrt(abar) x + sqrt(1 - abar) noise"),
+    M("sds-sqrt-weighting", "get3d/distill/rules.py",
+      '"sqrt": (1 - abar).sqrt()}', '"sqrt": 1 - abar}',
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "weighting='sqrt' is sqrt(1 - abar_t)"),
+    M("ism-scale", "get3d/distill/rules.py",
+      "update = self.lambda_ism * ((1 - abar_t) / abar_t).sqrt() * (eps_hat - target)",
+      "update = self.lambda_ism * (eps_hat - target)",
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "ISM's sqrt((1 - abar_t) / abar_t) factor"),
+    M("sdi-eta-noise-dropped", "get3d/distill/rules.py",
+      "x = x + self.inversion_eta * noise[k].to(x) * sigma", "x = x",
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "SDI's stochastic inversion adds eta sigma noise"),
+    M("sdi-eta-variance", "get3d/distill/rules.py",
+      "sigma = ((1 - a) / (1 - b) * (1 - b / a)).sqrt()", "sigma = ((1 - a) / (1 - b)).sqrt()",
+      ("tests/distill/test_rules.py", "tests/distill/test_reference.py"), "the DDIM sigma of each inversion step"),
+    # --- Stable Diffusion prior (tests by the rules helper, point 5) ---
+    M("sd-encode-no-range-map", "get3d/distill/diffusion.py",
+      "posterior = self.vae.encode((images * 2 - 1).to(self.dtype)).latent_dist",
+      "posterior = self.vae.encode(images.to(self.dtype)).latent_dist",
+      ("tests/distill/test_diffusion.py",), "encode maps [0,1] to the VAE's [-1,1]"),
+    M("sd-encode-no-scaling", "get3d/distill/diffusion.py",
+      "return posterior.mean * self.scaling_factor", "return posterior.mean",
+      ("tests/distill/test_diffusion.py",), "latents are scaled by the VAE's scaling_factor"),
+    M("sd-decode-no-range-map", "get3d/distill/diffusion.py",
+      "return ((images.float() + 1) / 2).clamp(0, 1)", "return images.float().clamp(0, 1)",
+      ("tests/distill/test_diffusion.py",), "decode maps [-1,1] back to [0,1]"),
 ]
 
 
@@ -255,13 +313,31 @@ def _run_tests(repo: Path, tests: tuple[str, ...], timeout: float) -> tuple[bool
     return proc.returncode == 0, failing, tail
 
 
+def _markdown(rows: list[dict]) -> str:
+    why = {m.id: m.why for m in MUTATIONS}
+    out = ["| mutation | file:line | breaks | caught | by (first failing test) |", "|---|---|---|---|---|"]
+    for r in rows:
+        by = (r.get("by") or r.get("error") or "").replace("tests.", "", 1).replace("|", "\\|")
+        where = f"{r['file']}:{r.get('line', '?')}"
+        out.append(f"| `{r['id']}` | {where} | {why.get(r['id'], '')} | {'yes' if r.get('caught') else '**NO**'} | "
+                   f"{by} |")
+    caught = sum(bool(r.get("caught")) for r in rows)
+    out.append("")
+    out.append(f"{caught} of {len(rows)} mutations caught.")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated mutation ids")
     ap.add_argument("--list", action="store_true", help="print the mutations and exit")
     ap.add_argument("--baseline", action="store_true", help="run each mutation's tests unmutated first")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per pytest run")
+    ap.add_argument("--markdown", metavar="JSON", help="print a saved run's table as Markdown and exit")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(_markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
     chosen = MUTATIONS
     if args.only:
         wanted = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -288,7 +364,7 @@ def main(argv=None) -> int:
         for i, m in enumerate(chosen, 1):
             path = repo / m.file
             original = path.read_text()
-            row = {"id": m.id, "file": m.file, "from": m.old, "to": m.new, "tests": list(m.tests)}
+            row = {"id": m.id, "file": m.file, "from": m.old, "to": m.new, "why": m.why, "tests": list(m.tests)}
             count = original.count(m.old)
             if count != 1 or "\n" in m.old:
                 row.update(caught=False, by=None, error=f"the text occurs {count} times in {m.file} (stale entry)")
