@@ -37,7 +37,7 @@ except Interrupted as err:
 FINETUNE = """
 import sys, torch
 from get3d._interrupt import Interrupted
-from get3d.generate import load_generator
+from get3d.checkpoint import load_generator
 from get3d.text.finetune import finetune_text
 from tests.text.stand_ins import ColourEncoder
 torch.set_num_threads(1)

@@ -11,7 +11,7 @@ import trimesh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from get3d.datasets.render_meshes import load_shading_mesh
+from get3d.geometry.mesh_io import load_shading_mesh
 from get3d.geometry.mesh import Mesh
 from tests.fuzz import budget, check_one_line, time_limit
 

@@ -176,7 +176,8 @@ def test_sigint_stops_gracefully_and_resume_gives_the_uninterrupted_run(tmp_path
     from get3d._interrupt import Interrupted
     from get3d.invert.optimize import InvertOptions, invert
     from get3d.invert.target import InvertTarget
-    from get3d.snapshot import load_generator, list_snapshots
+    from get3d.checkpoint import load_generator
+    from get3d.snapshot import list_snapshots
 
     G, _ = load_generator("tiny-chair", "cpu")
     target = InvertTarget(sample["rgb"][:1], sample["mask"][:1], sample["cameras"][:1])
