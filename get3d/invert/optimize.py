@@ -37,7 +37,9 @@ from get3d.invert.metrics import image_metrics, mesh_chamfer
 from get3d.invert.render import render_codes
 from get3d.invert.search import camera_grid, search_codes
 from get3d.invert.target import InvertTarget
+from get3d._interrupt import graceful_stop
 from get3d.render.camera import Cameras
+from get3d.snapshot import snapshot_stem
 
 __all__ = ["InvertOptions", "InvertResult", "invert", "evaluate"]
 
@@ -154,13 +156,16 @@ def evaluate(G, ws_geo, ws_tex, cameras: Cameras, target: InvertTarget, res: Opt
     return metrics
 
 
-def _snapshot(snapshot_dir, step, codes, optimizer, extra, tuned=None, keep: int = 2):
+def _snapshot(snapshot_dir, step, codes, optimizer, extra, tuned=None, keep: int = 2, tune_optimizer=None):
     from get3d.snapshot import prune_snapshots, write_snapshot
 
     modules = {"codes": codes}
     if tuned is not None:
         modules["G_ema"] = tuned
-    write_snapshot(snapshot_dir, step, modules, step=step, optimizers={"adam": optimizer} if optimizer else None,
+    optimizers = {"adam": optimizer} if optimizer else {}
+    if tune_optimizer is not None:
+        optimizers["adam_tune"] = tune_optimizer
+    write_snapshot(snapshot_dir, step, modules, step=step, optimizers=optimizers or None,
                    save_rng=False, extra={"invert": extra}, config=extra.get("config"))
     prune_snapshots(snapshot_dir, keep)
 
@@ -257,12 +262,41 @@ def invert(G, target: InvertTarget, options: Optional[InvertOptions] = None, *, 
         restore_optimizers(point[0], point[1], {"adam": optimizer}, source=str(snapshot_dir))
     frames = []
 
+    # Ctrl-C / SIGTERM (get3d._interrupt): finish the step in flight, snapshot it when newer than
+    # the newest on disk (a stop during the search saves its result as step 0), raise Interrupted.
+    stop = graceful_stop("invert").__enter__()
+    last_saved = [start if point is not None else -1]
+
+    def stop_here(step, save):
+        if snapshot_dir is None:
+            saved = "no snapshot (no --outdir)"
+        else:
+            if step > last_saved[0]:
+                save()
+                last_saved[0] = step
+            saved = f"snapshot {snapshot_dir / snapshot_stem(step)}.json"
+        raise stop.interrupted(f"at step {step}; {saved}; continue with --resume auto")
+
+    try:
+        return _stages(G, target, options, prior, codes, optimizer, known, start, point, res, search, search_metrics,
+                       history, frames, seconds, record, snapshot_dir, callback, resumed, stop, stop_here, last_saved)
+    finally:
+        stop.__exit__(None, None, None)
+
+
+def _stages(G, target, options, prior, codes, optimizer, known, start, point, res, search, search_metrics, history,
+            frames, seconds, record, snapshot_dir, callback, resumed, stop, stop_here, last_saved) -> InvertResult:
+    """Stages 2 and 3 of :func:`invert` (under its graceful-stop handler)."""
+    from get3d.snapshot import restore_modules
+
     def state(stage, step):
         return dict(stage=stage, step=step, search=search, search_metrics=search_metrics, history=history,
                     seconds=seconds, **record)
 
     clock = time.perf_counter()
     for step in range(min(start, options.steps), options.steps):
+        if stop.requested:
+            stop_here(step, lambda: _snapshot(snapshot_dir, step, codes, optimizer, state("optimize", step)))
         factor = schedule(step, options.steps)
         for group in optimizer.param_groups:
             group["lr"] = group["base"] * factor
@@ -281,11 +315,13 @@ def invert(G, target: InvertTarget, options: Optional[InvertOptions] = None, *, 
             seconds["optimize"] += time.perf_counter() - clock
             clock = time.perf_counter()
             _snapshot(snapshot_dir, step + 1, codes, optimizer, state("optimize", step + 1))
+            last_saved[0] = step + 1
     seconds["optimize"] += time.perf_counter() - clock
     final_cams = (codes.cameras() if not known else target.cameras)
     final_cams = Cameras(final_cams.rotation.detach(), final_cams.elevation.detach())
     if snapshot_dir is not None and start < options.steps:
         _snapshot(snapshot_dir, options.steps, codes, optimizer, state("optimize", options.steps))
+        last_saved[0] = options.steps
 
     # ------------------------------------------------------------------ stage 3
     tuned = None
@@ -298,14 +334,19 @@ def invert(G, target: InvertTarget, options: Optional[InvertOptions] = None, *, 
             tuned_start = copy.deepcopy(G)
             restore_modules(point[0], {"G_ema": tuned_start}, source=str(snapshot_dir))
 
-        def save_tuned(step, module):
+        def save_tuned(step, module, tune_optimizer=None):
             if snapshot_dir is not None:
                 _snapshot(snapshot_dir, options.steps + step, codes, None, state("tune", options.steps + step),
-                          tuned=module)
+                          tuned=module, tune_optimizer=tune_optimizer)
+                last_saved[0] = options.steps + step
 
         tuned = tune_generator(G, codes.ws_geo.detach(), codes.ws_tex.detach(), target, final_cams, options, prior,
                                start=max(0, start - options.steps), initial=tuned_start, history=history,
-                               callback=callback, on_snapshot=save_tuned)
+                               callback=callback, on_snapshot=save_tuned,
+                               stop=lambda step, module, opt: stop_here(options.steps + step,
+                                                                        lambda: save_tuned(step, module, opt))
+                               if stop.requested else None,
+                               resume_state=point if tuned_start is not None else None)
         seconds["tune"] += time.perf_counter() - clock
         save_tuned(options.tune_steps, tuned)
     final_G = tuned if tuned is not None else G

@@ -33,7 +33,8 @@ def trainable_parameters(G) -> list:
 
 def tune_generator(G, ws_geo: torch.Tensor, ws_tex: torch.Tensor, target: InvertTarget, cameras: Cameras, options,
                    prior: WPrior, *, start: int = 0, initial=None, history: Optional[list] = None,
-                   callback: Optional[Callable] = None, on_snapshot: Optional[Callable] = None):
+                   callback: Optional[Callable] = None, on_snapshot: Optional[Callable] = None,
+                   stop: Optional[Callable] = None, resume_state=None):
     """-> the tuned copy of G (eval mode, no grads). ``initial``: a partly tuned copy to continue
     from step ``start`` (resume); ``on_snapshot(step, module)`` every ``options.snapshot_every`` steps."""
     from get3d.invert.optimize import inversion_loss
@@ -46,6 +47,10 @@ def tune_generator(G, ws_geo: torch.Tensor, ws_tex: torch.Tensor, target: Invert
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(params, lr=options.tune_lr)
+    if resume_state is not None and "adam_tune" in (resume_state[1].get("optimizers") or {}):
+        from get3d.snapshot import restore_optimizers
+
+        restore_optimizers(resume_state[0], resume_state[1], {"adam_tune": optimizer}, source="invert snapshot")
     no_prior = copy.copy(options)
     no_prior.w_prior = 0.0  # the codes are fixed: the prior is a constant
     with torch.no_grad():
@@ -53,6 +58,8 @@ def tune_generator(G, ws_geo: torch.Tensor, ws_tex: torch.Tensor, target: Invert
         spread = torch.cdist(G.mapping_geo(z.to(dev), None)[:, 0], G.mapping_geo(z.flip(0).to(dev), None)[:, 0]).diagonal()
     alpha = 0.3 * float(spread.mean())
     for step in range(start, options.tune_steps):
+        if stop is not None:
+            stop(step, tuned, optimizer)
         gen = torch.Generator().manual_seed(10_007 + step)
         loss, parts, _ = inversion_loss(tuned, ws_geo, ws_tex, cameras, target, no_prior, None, step, res)
         if options.w_locality > 0:
@@ -76,7 +83,7 @@ def tune_generator(G, ws_geo: torch.Tensor, ws_tex: torch.Tensor, target: Invert
         if callback is not None:
             callback("tune", options.steps + step, parts)
         if on_snapshot is not None and (step + 1) % options.snapshot_every == 0 and step + 1 < options.tune_steps:
-            on_snapshot(step + 1, tuned)
+            on_snapshot(step + 1, tuned, optimizer)
     return tuned.eval().requires_grad_(False)
 
 

@@ -163,3 +163,35 @@ def test_camera_folder_gives_the_cameras(tmp_path, sample, sample_pngs):
     np.save(cams / "rotation.npy", sample["cameras"].rotation.numpy()[:1])
     _one_line_error(_run(["--image", str(sample_pngs[0]), "--image", str(sample_pngs[1]), "--cameras", str(cams),
                           "--outdir", str(tmp_path / "o")]), "camera", "2 images")
+
+
+@pytest.mark.parametrize("stage,at", [("optimize", 7), ("tune", 14)])
+def test_sigint_stops_gracefully_and_resume_gives_the_uninterrupted_run(tmp_path, sample, stage, at):
+    """Ctrl-C mid-run (get3d._interrupt): the step in flight finishes, a snapshot of it is written,
+    Interrupted names it (exit status 130), and --resume auto ends where an uninterrupted run ends."""
+    import os
+    import signal
+
+    from get3d._interrupt import Interrupted
+    from get3d.invert.optimize import InvertOptions, invert
+    from get3d.invert.target import InvertTarget
+    from get3d.snapshot import load_generator, list_snapshots
+
+    G, _ = load_generator("tiny-chair", "cpu")
+    target = InvertTarget(sample["rgb"][:1], sample["mask"][:1], sample["cameras"][:1])
+    options = InvertOptions(steps=12, candidates=2, tune_steps=6, snapshot_every=5, frame_every=0)
+    whole = invert(G, target, options, snapshot_dir=tmp_path / "whole")
+
+    def ctrl_c(stage_now, step, parts):
+        if stage_now == stage and step == at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted) as caught:
+        invert(G, target, options, snapshot_dir=tmp_path / "cut", callback=ctrl_c)
+    assert caught.value.exit_code == 130 and f"at step {at + 1}" in str(caught.value)
+    assert list_snapshots(tmp_path / "cut")[-1].images_seen == at + 1
+    resumed = invert(G, target, options, snapshot_dir=tmp_path / "cut", resume="auto")
+    assert resumed.resumed_from == at + 1
+    assert torch.allclose(resumed.ws_geo, whole.ws_geo, atol=1e-5)
+    assert resumed.metrics["iou"] == pytest.approx(whole.metrics["iou"], abs=1e-4)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
