@@ -20,6 +20,7 @@ Conventions:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional, Protocol, Sequence, runtime_checkable
 
@@ -128,18 +129,34 @@ def _preprocessor_settings(name_or_path: str) -> dict:
     if not path:
         return {}
     try:
-        cfg = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
+        cfg = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError:
         return {}
+    except ValueError as err:  # invalid JSON or UTF-8: wrong preprocessing would be silent, so say so
+        raise Get3dError(f"{path}: not a readable preprocessor config ({str(err).splitlines()[0][:160]})") from None
 
     def _side(value):
         if isinstance(value, dict):
             value = value.get("shortest_edge") or value.get("height")
         return int(value) if value else None
 
-    out = {"size": _side(cfg.get("size")), "crop": _side(cfg.get("crop_size"))}
-    if cfg.get("image_mean") and cfg.get("image_std"):
-        out["mean"], out["std"] = tuple(cfg["image_mean"]), tuple(cfg["image_std"])
+    def _triple(value):
+        values = tuple(float(v) for v in value)
+        if len(values) != 3 or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"expected 3 finite numbers, got {value!r}"[:120])
+        return values
+
+    try:
+        if not isinstance(cfg, dict):
+            raise ValueError(f"a {type(cfg).__name__}, not an object")
+        out = {"size": _side(cfg.get("size")), "crop": _side(cfg.get("crop_size"))}
+        if cfg.get("image_mean") and cfg.get("image_std"):
+            out["mean"], out["std"] = _triple(cfg["image_mean"]), _triple(cfg["image_std"])
+    except (TypeError, ValueError, OverflowError) as err:
+        raise Get3dError(f"{path}: preprocessor config has bad values ({str(err).splitlines()[0][:160]})") from None
+    for key in ("size", "crop"):
+        if out[key] is not None and not 1 <= out[key] <= 4096:
+            raise Get3dError(f"{path}: preprocessor {key} {out[key]} is outside 1..4096")
     return {k: v for k, v in out.items() if v is not None}
 
 

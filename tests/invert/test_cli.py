@@ -38,6 +38,9 @@ def test_images_with_cameras_write_every_output(tmp_path, sample, sample_pngs):
                  "metrics.json", "settings.json", "index.html"):
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
+    # The gallery every export command writes, with the inverted GLB in a 3-D viewer (issue 24).
+    page = (out / "index.html").read_text()
+    assert "<model-viewer" in page and "before_after.png" in page and (out / "viewer").is_dir()
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["final"]["iou"]) == 2 and metrics["final"]["iou_mean"] > metrics["search"]["iou_mean"]
     latents = load_latents(out / "latents.safetensors")
