@@ -182,6 +182,7 @@ def test_sigint_stops_gracefully_and_resume_gives_the_uninterrupted_run(tmp_path
     from get3d.checkpoint import load_generator
     from get3d.snapshot import list_snapshots
 
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN under nohup, default_int_handler otherwise
     G, _ = load_generator("tiny-chair", "cpu")
     target = InvertTarget(sample["rgb"][:1], sample["mask"][:1], sample["cameras"][:1])
     options = InvertOptions(steps=12, candidates=2, tune_steps=6, snapshot_every=5, frame_every=0)
@@ -199,4 +200,4 @@ def test_sigint_stops_gracefully_and_resume_gives_the_uninterrupted_run(tmp_path
     assert resumed.resumed_from == at + 1
     assert torch.allclose(resumed.ws_geo, whole.ws_geo, atol=1e-5)
     assert resumed.metrics["iou"] == pytest.approx(whole.metrics["iou"], abs=1e-4)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handlers restored
