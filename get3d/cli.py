@@ -875,7 +875,6 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
               split_file, data_category, init, dist_timeout, quiet):
     """Train GET3D on rendered images (multi-GPU: --gpus N, or launch with torchrun yourself)."""
     import os
-    import subprocess
     import time
 
     from get3d.training.distributed import in_torchrun, torchrun_command

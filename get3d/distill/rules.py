@@ -61,7 +61,7 @@ import torch
 import torch.nn.functional as F
 
 from get3d.distill.ddim import abar_at, ddim_step, invert, predict_x0
-from get3d.distill.options import GUIDANCE_FORMS, LOSS_SCALES, WEIGHTINGS, ISMOptions, SDIOptions, SDSOptions
+from get3d.distill.options import ISMOptions, SDIOptions, SDSOptions
 from get3d.distill.perpneg import PerpNeg, perp_neg_combine
 from get3d.distill.prior import check_latents, check_prior, expand_embeddings
 from get3d.errors import Get3dError
