@@ -1,5 +1,5 @@
-"""Issue 24, point 1: --threads auto sets OpenMP's passive wait policy before torch loads (one thread
-per core); where that is no longer possible it uses the cores nobody else is using (1 on a busy
+"""Issue 24, point 1: --threads auto, before torch loads, keeps one thread per core and sets OpenMP's
+passive wait policy when the machine is busy (the default spinning wait when idle); where that is no longer possible it uses the cores nobody else is using (1 on a busy
 machine), measured from /proc/stat; explicit choices win."""
 import os
 import subprocess
@@ -38,14 +38,19 @@ def test_a_busy_machine_gets_one_thread(monkeypatch):
     assert th.auto_threads(cores=2) == 1
 
 
-def test_configure_before_torch_sets_threads_and_passive_wait_and_the_cli_applies_it():
-    """One fresh interpreter (OpenMP reads its environment once, when torch loads): auto chooses
-    before torch is imported; then the CLI's option applies an explicit choice."""
+@pytest.mark.parametrize("machine,policy", [("busy", "PASSIVE"), ("idle", "None")])
+def test_configure_before_torch_picks_the_wait_by_load_and_the_cli_applies_it(machine, policy):
+    """One fresh interpreter per case (OpenMP reads its environment once, when torch loads): auto
+    chooses before torch is imported (one thread per core; passive wait only on a busy machine,
+    where docs/benchmarks.md measured it 1.5-10x faster than the default, which in turn was 1.9x
+    faster idle); then the CLI's option applies an explicit choice."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GET3D_THREADS")}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    free = "0.0" if machine == "busy" else "float(cores or th.usable_cores())"
     code = ("import os, sys\n"
-            "from get3d.threads import configure_threads\n"
-            "n = configure_threads('auto')\n"
+            "import get3d.threads as th\n"
+            f"th.free_cores = lambda cores=None, sample_seconds=0.2: {free}\n"
+            "n = th.configure_threads('auto')\n"
             "import torch\n"
             "print(n, torch.get_num_threads(), os.environ.get('OMP_WAIT_POLICY'))\n"
             "from get3d.cli import cli\n"
@@ -55,9 +60,15 @@ def test_configure_before_torch_sets_threads_and_passive_wait_and_the_cli_applie
             "cli(['probe', '--threads', '1'], prog_name='get3d')")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    (n, torch_threads, policy), (probed,) = (line.split() for line in out.stdout.strip().splitlines())
-    assert n == torch_threads == str(th.usable_cores()) and policy == "PASSIVE"
+    (n, torch_threads, got_policy), (probed,) = (line.split() for line in out.stdout.strip().splitlines())
+    assert n == torch_threads == str(th.usable_cores()) and got_policy == policy
     assert probed == "1"
+
+
+@pytest.mark.parametrize("free,cores,idle", [(2.0, 2, True), (1.6, 2, True), (1.4, 2, False), (0.0, 2, False),
+                                              (15.5, 16, True), (12.0, 16, False)])
+def test_idle_means_every_core_free(free, cores, idle):
+    assert th.machine_is_idle(cores, free) is idle
 
 
 def test_with_torch_loaded_and_no_passive_wait_auto_takes_the_free_cores(monkeypatch):
