@@ -58,7 +58,7 @@ class SDSOptions:
     weighting: str = _opt("sds", "w(t): sds = 1-abar, uniform = 1, sqrt = sqrt(1-abar) (ours)", WEIGHTINGS)
     guidance_form: str = _opt("cond", "cond: eps_c + s(eps_c-eps_u) (threestudio); uncond: eps_u + s(eps_c-eps_u)",
                               GUIDANCE_FORMS)
-    loss_scale: str = _opt("reference", "reference: grad = g/B (threestudio); batch: g/B", LOSS_SCALES)
+    loss_scale: str = _opt("reference", "reference: grad = g/B (threestudio); batch: g/B, the same for SDS", LOSS_SCALES)
 
 
 @dataclass
