@@ -10,13 +10,12 @@ from pathlib import Path
 import click
 
 from get3d import __version__
-from get3d.categories import (CAMERA_MODES, CLIP_MODELS, GET3D_TET_RES, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES,
-                              TRUNCATION, camera_mode_help, render_scale_help)
+from get3d.categories import CAMERA_MODES, CLIP_MODELS, GET3D_TET_RES, TRUNCATION, camera_mode_help, render_scale_help
 from get3d.errors import Get3dError
-from get3d.options import MODES, GenerateOptions, InterpolateOptions, MetricsOptions
+from get3d.options import MODES, GenerateOptions, InterpolateOptions, MetricsOptions, TrainMetricsOptions
 
-# generate's, interpolate's and metrics' defaults, stated once in get3d.options
-_G, _I, _M = GenerateOptions(), InterpolateOptions(), MetricsOptions()
+# generate's, interpolate's, metrics' and train --metrics' defaults, stated once in get3d.options
+_G, _I, _M, _TM = GenerateOptions(), InterpolateOptions(), MetricsOptions(), TrainMetricsOptions()
 
 
 _THREADS_HELP = ("CPU threads for torch: auto (one per core with OpenMP's passive wait, so a busy machine does "
@@ -867,9 +866,9 @@ def _preset_default(field: str) -> str:
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable dataset files instead of stopping.")
 @click.option("--metrics", default=None, help="Metrics to compute at each snapshot, e.g. fid or cov,mmd "
               "(logged to TensorBoard metrics/ and metrics.jsonl).")
-@click.option("--metrics-images", type=int, default=TRAIN_METRIC_IMAGES, show_default=True,
+@click.option("--metrics-images", type=int, default=_TM.num_images, show_default=True,
               help="Generated images for fid/kid.")
-@click.option("--metrics-shapes", type=int, default=TRAIN_METRIC_SHAPES, show_default=True,
+@click.option("--metrics-shapes", type=int, default=_TM.num_shapes, show_default=True,
               help="Generated shapes for cov/mmd/1nna.")
 @click.option("--inception", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Inception TorchScript file for fid/kid (default: $GET3D_INCEPTION or the torch hub cache).")
@@ -915,8 +914,9 @@ def train_cmd(ctx, data, outdir, preset_name, config_file, variant, kimg, batch,
     if metrics:
         from get3d.metrics.evaluate import snapshot_metrics_hook
 
-        hook = snapshot_metrics_hook(data, metrics, num_images=metrics_images, num_shapes=metrics_shapes,
-                                     inception=inception, log=lambda line: click.echo(line, err=True))
+        options = TrainMetricsOptions(metrics, num_images=metrics_images, num_shapes=metrics_shapes,
+                                      inception=str(inception) if inception is not None else None)
+        hook = snapshot_metrics_hook(data, options, log=lambda line: click.echo(line, err=True))
     start = time.perf_counter()
     result = train(cfg, data, outdir, resume=resume, device=device, max_steps=max_steps, progress=not quiet,
                    skip_bad=skip_bad, on_snapshot=hook, init=init, dist_timeout=dist_timeout)

@@ -71,3 +71,105 @@ def test_distill_2d_cli_and_python_record_the_same_settings(tmp_path, monkeypatc
     for name, value in options.to_dict().items():
         if name != "rule_options":  # recorded with every rule's defaults filled in
             assert from_cli[name] == value, name
+
+
+# ------------------------------------------------------------------------------- metrics, train
+def test_metrics_cli_and_library_defaults_are_the_dataclass_defaults():
+    import inspect
+
+    from get3d.metrics.evaluate import evaluate, evaluate_generator
+    from get3d.options import MetricsOptions, TrainMetricsOptions
+
+    # get3d metrics: test_options.py checks evaluate/evaluate_generator and the CLI field by field.
+    assert inspect.signature(evaluate).parameters["num_images"].default == MetricsOptions().num_images
+    assert inspect.signature(evaluate_generator).parameters["protocol"].default == MetricsOptions().protocol
+    train = _cli_defaults("train")
+    from get3d.categories import TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES
+
+    assert (train["metrics_images"], train["metrics_shapes"]) == (TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES)
+    assert (TrainMetricsOptions().num_images, TrainMetricsOptions().num_shapes) == (TRAIN_METRIC_IMAGES,
+                                                                                    TRAIN_METRIC_SHAPES)
+    for name in ("num_points", "truncation", "seed", "batch", "protocol"):  # the rest: get3d metrics' own
+        assert getattr(TrainMetricsOptions(), name) == getattr(MetricsOptions(), name), name
+
+
+def _metrics_cases():
+    from get3d.options import MetricsOptions as M, TrainMetricsOptions as T
+
+    return [
+        (M(metrics="fid,is"), r"metrics \(--metrics\): unknown metric 'is'"),
+        (M(metrics="fid", num_images=0), r"num_images \(--num-images\) must be >= 1, got 0"),
+        (M(metrics="cov", num_shapes=-2), r"num_shapes \(--num-shapes\) must be >= 1, got -2"),
+        (M(metrics="mmd", num_points=0), r"num_points \(--num-points\) must be >= 1, got 0"),
+        (M(metrics="clip", clip_views=0), r"clip_views \(--clip-views\) must be >= 1, got 0"),
+        (M(batch=0), r"batch \(--batch\) must be >= 1, got 0"),
+        (M(protocol="mine"), r"protocol \(--protocol\) must be one of get3d, dataset, got 'mine'"),
+        (M(truncation=float("nan")), r"truncation \(--truncation\) must be a finite number"),
+        (M(seed=0.5), r"seed \(--seed\) must be an integer"),
+        (T(metrics=""), r"metrics \(--metrics\): give at least one of fid, kid"),
+        (T(metrics="fid", num_images=0), r"num_images \(--metrics-images\) must be >= 1, got 0"),
+        (T(metrics="cov", num_shapes=0), r"num_shapes \(--metrics-shapes\) must be >= 1, got 0"),
+        (T(metrics="cov", num_points=0), r"^num_points must be >= 1, got 0"),  # no train flag for it
+        (T(metrics="fid,clip"), r"metrics \(--metrics\): clip is not a training metric"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(14))
+def test_metrics_check_names_the_parameter(index):
+    from get3d.options import MetricsOptions, TrainMetricsOptions
+
+    options, message = _metrics_cases()[index]
+    MetricsOptions().check()
+    TrainMetricsOptions("fid,cov").check()
+    with pytest.raises(Get3dError, match=message):
+        options.check()
+
+
+def test_metrics_library_checks_with_the_same_words(tiny_data, tmp_path):
+    from get3d.metrics.evaluate import evaluate, snapshot_metrics_hook
+    from get3d.options import TrainMetricsOptions
+
+    with pytest.raises(Get3dError, match=r"num_shapes \(--num-shapes\) must be >= 1, got 0"):
+        evaluate("no-such-model", tiny_data, "cov", num_shapes=0)  # before the checkpoint is looked at
+    with pytest.raises(Get3dError, match=r"num_shapes \(--metrics-shapes\) must be >= 1, got 0"):
+        snapshot_metrics_hook(tiny_data, TrainMetricsOptions("cov", num_shapes=0))
+    with pytest.raises(Get3dError, match="takes a TrainMetricsOptions"):
+        snapshot_metrics_hook(tiny_data, "cov")
+
+
+def test_metrics_cli_and_python_record_the_same_options(tiny_data, tmp_path, monkeypatch):
+    from get3d.metrics.evaluate import evaluate
+    from get3d.options import MetricsOptions
+
+    monkeypatch.setenv("GET3D_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(cli, ["metrics", "--ckpt", "tiny-chair", "--data", str(tiny_data), "--metrics",
+                                      "cov,mmd", "--num-shapes", "2", "--num-points", "64", "--seed", "3",
+                                      "--out", str(out), "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    from_cli = json.loads(out.read_text())
+    from_python = evaluate("tiny-chair", tiny_data, "cov,mmd", num_shapes=2, num_points=64, seed=3, device="cpu")
+    assert from_cli == json.loads(json.dumps(from_python))
+    assert from_cli["options"] == MetricsOptions("cov,mmd", num_shapes=2, num_points=64, seed=3).to_dict()
+
+
+def test_train_metrics_options_are_recorded_the_same_from_cli_and_python(tiny_data, tmp_path):
+    from get3d.metrics.evaluate import snapshot_metrics_hook
+    from get3d.options import TrainMetricsOptions
+    from get3d.training.loop import train
+    from get3d.training.options import config_for_run
+
+    runs = {"cli": tmp_path / "cli", "python": tmp_path / "python"}
+    result = CliRunner().invoke(cli, ["train", "--data", str(tiny_data), "--outdir", str(runs["cli"]), "--preset",
+                                      "tiny", "--resolution", "32", "--batch", "2", "--snapshot-kimg", "0.004",
+                                      "--device", "cpu", "--max-steps", "2", "--quiet", "--metrics", "cov",
+                                      "--metrics-shapes", "2"])
+    assert result.exit_code == 0, result.output
+    cfg = config_for_run("tiny", None, None, runs["python"], dict(resolution=32, batch=2, snapshot_kimg=0.004))
+    options = TrainMetricsOptions("cov", num_shapes=2)
+    train(cfg, tiny_data, runs["python"], device="cpu", max_steps=2, progress=False,
+          on_snapshot=snapshot_metrics_hook(tiny_data, options))
+    records = {k: [json.loads(line) for line in (v / "metrics.jsonl").read_text().splitlines()]
+               for k, v in runs.items()}
+    assert len(records["cli"]) == 1 and records["cli"] == records["python"]
+    assert records["cli"][0]["options"] == options.to_dict() and records["cli"][0]["options"]["num_shapes"] == 2

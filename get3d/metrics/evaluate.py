@@ -25,33 +25,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from get3d.categories import CLIP_MODELS, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES
+from get3d.categories import CLIP_MODELS
 from get3d.errors import Get3dError
-from get3d.options import MetricsOptions
+from get3d.options import (ALL_METRICS, GEOMETRY_METRICS, IMAGE_METRICS, PROTOCOLS, TEXT_METRICS,  # noqa: F401
+                           MetricsOptions, TrainMetricsOptions, check_protocol, parse_metric_names)
 from get3d.render.camera import Cameras
 
-IMAGE_METRICS = ("fid", "kid")
-GEOMETRY_METRICS = ("cov", "mmd", "1nna")
-TEXT_METRICS = ("clip",)
-ALL_METRICS = IMAGE_METRICS + GEOMETRY_METRICS + TEXT_METRICS
 DEFAULT_CLIP = ",".join(CLIP_MODELS)  # the fine-tune's default pair
-PROTOCOLS = ("get3d", "dataset")
 _M = MetricsOptions()  # get3d metrics' defaults, stated once in get3d.options
 GET3D_EVAL_MIXING = 0.9  # metric_utils.py: use_style_mixing=True with the generator's 0.9
 
 
-def _check_protocol(protocol: str) -> None:
-    if protocol not in PROTOCOLS:
-        raise Get3dError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-
-
 def parse_metrics(text: str | list[str]) -> list[str]:
-    names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
-    bad = [m for m in names if m not in ALL_METRICS]
-    if bad or not names:
-        raise Get3dError(f"--metrics: unknown metric {bad[0] if bad else text!r}; "
-                         f"choose from {', '.join(ALL_METRICS)}")
-    return names
+    """'fid,cov' (or a list) -> ['fid', 'cov']; an unknown name is an error naming --metrics."""
+    return parse_metric_names(text)
 
 
 def dataset_cameras(data_dir: str | Path, category: str | None = None,
@@ -108,7 +95,7 @@ def generated_images(generator, cameras, num: int, resolution: int, truncation: 
     ``cameras``: (rotation, elevation) arrays in degrees, each image taking a random pair
     (``protocol="dataset"``), or ((rot_lo, rot_hi), (elev_lo, elev_hi)) ranges sampled
     uniformly like training cameras, with style mixing (prob. 0.9 per image) (``"get3d"``)."""
-    _check_protocol(protocol)
+    check_protocol(protocol)
     device = next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed)
     if protocol == "dataset":
@@ -137,7 +124,7 @@ def generated_meshes(generator, num: int, truncation: float = 1.0, seed: int = 0
     save_geo_for_inference samples its shapes for COV/MMD."""
     from get3d.geometry import Mesh
 
-    _check_protocol(protocol)
+    check_protocol(protocol)
     device = next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed + 1)  # independent of the image stream
     from tqdm import tqdm
@@ -177,8 +164,9 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics=_M.metrics, num_i
     from get3d.checkpoint import load_generator
     from get3d.official import is_official_checkpoint
 
-    names = parse_metrics(metrics)  # before loading anything: a typo fails fast
-    _check_protocol(protocol)
+    options = MetricsOptions(",".join(parse_metrics(metrics)), num_images, num_shapes, truncation, num_points, seed,
+                             batch, clip_images, clip_views, protocol).check()  # before loading anything
+    names = options.metric_names()
     encoders = None
     if "clip" in names:
         if not str(prompt or "").strip():
@@ -234,12 +222,9 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_
     from get3d.metrics.fid import image_metrics
     from get3d.metrics.geometry import geometry_metrics
 
-    names = parse_metrics(metrics)
-    _check_protocol(protocol)
-    for flag, value, used in (("--num-images", num_images, IMAGE_METRICS), ("--num-shapes", num_shapes, GEOMETRY_METRICS),
-                              ("--num-points", num_points, GEOMETRY_METRICS), ("--batch", batch, ALL_METRICS)):
-        if any(m in used for m in names) and int(value) < 1:
-            raise Get3dError(f"{flag} must be >= 1, got {value}")
+    options = MetricsOptions(",".join(parse_metrics(metrics)), num_images, num_shapes, truncation, num_points, seed,
+                             batch, clip_images, clip_views, protocol).check()
+    names = options.metric_names()
     gen_device = next(generator.parameters()).device
     category = category or config.data.category
     result: dict = {"truncation": truncation}
@@ -293,6 +278,7 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_
         ranges = (tuple(config.data.rotation_range), tuple(config.data.elevation_range))
         result.update(clip_score(generator, encoders, prompt, num_images=clip_images, views=clip_views,
                                  truncation=truncation, batch=batch, seed=seed, camera_ranges=ranges))
+    result["options"] = options.to_dict()  # every setting the numbers above were computed with
     return result
 
 
@@ -333,47 +319,61 @@ def runnable_metrics(data_dir, ref_meshes=None, inception=None, extractor=None, 
     return names, skipped
 
 
-def snapshot_metrics_hook(data_dir: str | Path, metrics: str | list[str], num_images: int = TRAIN_METRIC_IMAGES,
-                          num_shapes: int = TRAIN_METRIC_SHAPES, log=None, **kwargs):
-    """A ``train(on_snapshot=...)`` hook computing ``metrics`` for the EMA generator at each snapshot.
+class SnapshotMetricsHook:
+    """``hook(snapshot, G_ema, images_seen) -> {name: value}``: ``options.metrics`` of the EMA
+    generator at a training snapshot (scalars only, for TensorBoard and metrics.jsonl). ``options``
+    (a TrainMetricsOptions) is what the training loop records beside each result. Empty shapes
+    early in training are normal: if every generated shape is empty the geometry metrics of that
+    snapshot are left out (and said so via ``log``) instead of stopping the run."""
 
-    Returns ``hook(snapshot, G_ema, images_seen) -> {name: value}`` (scalars only, for TensorBoard
-    and metrics.jsonl). Empty shapes early in training are normal: if every generated shape is
-    empty the geometry metrics of that snapshot are left out (and said so via ``log``) instead of
-    stopping the run. Counts default lower than ``get3d metrics``: they run during training.
-    """
-    names = parse_metrics(metrics)  # validate before a long run starts
-    if "clip" in names:
-        raise Get3dError("--metrics clip is not a training metric (it needs a prompt); run get3d metrics "
-                         "--metrics clip --prompt TEXT on a snapshot instead")
-    data_dir = Path(data_dir)
-    if any(m in GEOMETRY_METRICS for m in names):
-        _reference_folder(data_dir, kwargs.get("ref_meshes"), [m for m in names if m in GEOMETRY_METRICS])
-    if any(m in IMAGE_METRICS for m in names) and kwargs.get("extractor") is None:
-        # Now, not at the first snapshot minutes (or hours) into the run: a missing Inception
-        # network is found (or downloaded once, when online) before training starts.
-        from get3d.metrics.features import find_inception
+    def __init__(self, data_dir: str | Path, options: TrainMetricsOptions, log=None, extractor=None,
+                 inception: str | Path | None = None):
+        self.data_dir, self.options, self.log, self.extractor = Path(data_dir), options, log, extractor
+        self.names = options.metric_names()
+        self.inception = inception
 
-        kwargs["inception"] = find_inception(kwargs.get("inception"))
-
-    def hook(snapshot, generator, images_seen: int) -> dict:
+    def __call__(self, snapshot, generator, images_seen: int) -> dict:
         from get3d.config import Config
 
         config = Config.from_dict(json.loads(Path(snapshot.json_path).read_text())["config"])
+        kwargs = dict(self.options.evaluate_kwargs(), inception=self.inception, extractor=self.extractor)
+        names = self.names
         was_training = generator.training
         generator.eval()
         try:
-            result = evaluate_generator(generator, config, data_dir, names, num_images=num_images,
-                                        num_shapes=num_shapes, **kwargs)
+            result = evaluate_generator(generator, config, self.data_dir, names, **kwargs)
         except Get3dError as err:
             if "generated shapes are empty" not in str(err):
                 raise
-            if log is not None:
-                log(f"metrics at {images_seen / 1000:.1f} kimg: {err}")
-            result = evaluate_generator(generator, config, data_dir, [m for m in names if m in IMAGE_METRICS],
-                                        num_images=num_images, **kwargs) if any(m in IMAGE_METRICS for m in names) else {}
+            if self.log is not None:
+                self.log(f"metrics at {images_seen / 1000:.1f} kimg: {err}")
+            image_names = [m for m in names if m in IMAGE_METRICS]
+            result = evaluate_generator(generator, config, self.data_dir, image_names, **kwargs) if image_names else {}
         finally:
             generator.train(was_training)
         return {k: float(v) for k, v in result.items() if k in names}
 
-    return hook
+
+def snapshot_metrics_hook(data_dir: str | Path, options: TrainMetricsOptions, log=None,
+                          extractor=None) -> SnapshotMetricsHook:
+    """A ``train(on_snapshot=...)`` hook computing ``options.metrics`` (a TrainMetricsOptions:
+    ``get3d train --metrics``' settings, defaults in get3d.options) for the EMA generator at each
+    snapshot; see :class:`SnapshotMetricsHook`. ``extractor``: a feature network instead of
+    Inception. Everything that can be checked is checked now, before a long run starts: the
+    options, the reference meshes, the Inception network (found, or downloaded once when online).
+    """
+    if not isinstance(options, TrainMetricsOptions):
+        raise Get3dError(f"snapshot_metrics_hook takes a TrainMetricsOptions, got {type(options).__name__}")
+    options.check()
+    names = options.metric_names()
+    data_dir = Path(data_dir)
+    if any(m in GEOMETRY_METRICS for m in names):
+        _reference_folder(data_dir, options.ref_meshes, [m for m in names if m in GEOMETRY_METRICS])
+    inception = options.inception
+    if any(m in IMAGE_METRICS for m in names) and extractor is None:
+        # Now, not at the first snapshot minutes (or hours) into the run: a missing Inception
+        # network is found (or downloaded once, when online) before training starts.
+        from get3d.metrics.features import find_inception
+
+        inception = find_inception(options.inception)
+    return SnapshotMetricsHook(data_dir, options, log=log, extractor=extractor, inception=inception)

@@ -208,7 +208,8 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
         max_steps: stop once this many steps exist in total (counting those before a resume).
         progress: show a tqdm bar (rank 0).
         on_snapshot: ``hook(snapshot, G_ema, images_seen) -> dict | None`` called on rank 0 after
-            each snapshot; returned scalars go to TensorBoard ``metrics/`` and metrics.jsonl.
+            each snapshot; returned scalars go to TensorBoard ``metrics/`` and metrics.jsonl (with
+            the hook's ``options.to_dict()`` when it has options, as get3d.metrics.evaluate's does).
         skip_bad: skip unreadable dataset files instead of stopping (see the module docstring).
         init: start a fresh run from these weights (snapshot, run folder, bundled model name or
             GET3D .pt; see _init_weights). Ignored when resuming: the run's own snapshot wins.
@@ -306,8 +307,9 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
             rgb, mask = _render_grid(state.G_ema, grid, per_rank)
             monitor.log_fakes(rgb, mask, images_seen, cols=4)
             if hook and on_snapshot is not None:
+                options = getattr(on_snapshot, "options", None)  # snapshot_metrics_hook's: recorded too
                 monitor.log_metrics(on_snapshot(snap, state.G_ema, images_seen) or {}, images_seen,
-                                    snap.json_path.stem)
+                                    snap.json_path.stem, options.to_dict() if hasattr(options, "to_dict") else None)
         monitor.start_ticks(images_seen)
         return snap
 

@@ -138,8 +138,9 @@ class Monitor:
         self.writer.add_image("Fakes/mask", grid[grid.shape[0] // 2:], images_seen, dataformats="HWC")
         return save_image(self.outdir / f"fakes_{images_seen:09d}.png", grid)
 
-    def log_metrics(self, metrics: dict, images_seen: int, snapshot_name: str) -> None:
-        """Scalars from the on_snapshot hook: TensorBoard ``metrics/<name>`` and a metrics.jsonl line."""
+    def log_metrics(self, metrics: dict, images_seen: int, snapshot_name: str, options: dict | None = None) -> None:
+        """Scalars from the on_snapshot hook: TensorBoard ``metrics/<name>`` and a metrics.jsonl line
+        (with ``options``, the settings they were computed with, when the hook has them)."""
         if not self.active or not metrics:
             return
         record = {"images_seen": images_seen, "kimg": images_seen / 1000.0, "snapshot": snapshot_name}
@@ -148,6 +149,8 @@ class Monitor:
             record[key] = value
             if isinstance(value, (int, float)):
                 self.writer.add_scalar(f"metrics/{key}", value, global_step=images_seen)
+        if options is not None:
+            record["options"] = options
         self.writer.flush()
         with open(self.outdir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -66,6 +66,7 @@ def test_snapshot_hook_for_training(tiny_data, tmp_path, monkeypatch):
     """What `get3d train --metrics` calls at each snapshot: scalars for the EMA generator."""
     from get3d.errors import Get3dError
     from get3d.metrics.evaluate import snapshot_metrics_hook
+    from get3d.options import TrainMetricsOptions
     from get3d.snapshot import write_snapshot
     from tests.generate.conftest import tiny_generator
 
@@ -73,8 +74,8 @@ def test_snapshot_hook_for_training(tiny_data, tmp_path, monkeypatch):
     generator, cfg = tiny_generator()
     snap = write_snapshot(tmp_path, 400, {"G_ema": generator}, config=cfg, save_rng=False)
     lines = []
-    hook = snapshot_metrics_hook(tiny_data, "cov,mmd,fid", num_images=4, num_shapes=3, num_points=128, log=lines.append,
-                                 extractor=_script_extractor(tmp_path))
+    options = TrainMetricsOptions("cov,mmd,fid", num_images=4, num_shapes=3, num_points=128)
+    hook = snapshot_metrics_hook(tiny_data, options, log=lines.append, extractor=_script_extractor(tmp_path))
     generator.train()
     values = hook(snap, generator, 400)
     assert set(values) == {"cov", "mmd", "fid"} and all(isinstance(v, float) for v in values.values())
@@ -85,7 +86,7 @@ def test_snapshot_hook_for_training(tiny_data, tmp_path, monkeypatch):
     values = hook(snap, generator, 800)
     assert set(values) == {"fid"} and "generated shapes are empty" in lines[0]
     with pytest.raises(Get3dError, match="no reference meshes"):
-        snapshot_metrics_hook(tmp_path, "cov")
+        snapshot_metrics_hook(tmp_path, TrainMetricsOptions("cov"))
 
 
 def _script_extractor(folder):
