@@ -40,6 +40,15 @@ def _threads_option():
                         help=_THREADS_HELP)
 
 
+def _options_from_flags(cls):
+    """An options dataclass built from the running command's flags whose names are its fields
+    (the others keep the dataclass defaults, which the flags show): one place maps flags to fields."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in click.get_current_context().params.items() if k in names})
+
+
 class _Group(click.Group):
     """Turns a Get3dError anywhere below into one line on stderr and exit status 1; gives every
     command the --threads option (get3d.threads)."""
@@ -507,8 +516,7 @@ def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guid
 
     if not prompt.strip():
         raise Get3dError("--prompt is empty: give the text the image should match")
-    options = Distill2dOptions(rules=rules, steps=steps, lr=lr, every=every, seed=seed,
-                               negative_prompt=negative_prompt, perp_neg=perp_neg, azimuth=azimuth).check()
+    options = _options_from_flags(Distill2dOptions).check()  # flags named as the fields
     names = options.rule_names()
     options = dataclasses.replace(options, rule_options=collect_rule_options(rule_flags, names, guidance)).check()
     if outdir is None:  # one folder per prompt: a second prompt never meets "holds another run"
@@ -527,12 +535,13 @@ def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guid
 
 # ----------------------------------------------------------------------------------- finetune-text
 def _finetune_defaults():
-    from get3d.text.options import FinetuneOptions  # torch-free: the CLI starts fast
+    from get3d.text.options import FinetuneOptions, background_text  # torch-free: the CLI starts fast
 
-    return FinetuneOptions()
+    options = FinetuneOptions()
+    return options, background_text(options.background)
 
 
-_FT = _finetune_defaults()  # option defaults come from the dataclass, not from copies here
+_FT, _FT_BACKGROUND = _finetune_defaults()  # option defaults come from the dataclass, not from copies here
 
 
 @cli.command("finetune-text")
@@ -556,7 +565,7 @@ _FT = _finetune_defaults()  # option defaults come from the dataclass, not from 
               help="Adam learning rate (StyleGAN-NADA: 0.002 x 0.8).")
 @click.option("--truncation", default=_FT.truncation, show_default=True, help="Truncation psi of the trained latents.")
 @click.option("--res", "resolution", default=None, type=int, help="Render size (default: the CLIP input size).")
-@click.option("--background", default="white", show_default=True, help="white, black, grey or R,G,B in [0,1].")
+@click.option("--background", default=_FT_BACKGROUND, show_default=True, help="white, black, grey or R,G,B in [0,1].")
 @click.option("--templates", default=_FT.templates, show_default=True, type=click.Choice(["imagenet", "none"]),
               help="Prompt templates averaged into the text direction.")
 @click.option("--seed", default=_FT.seed, show_default=True, help="Seed of latents and cameras.")
@@ -572,23 +581,20 @@ def finetune_text_cmd(ckpt, category, source, target, outdir, clip_models, clip_
                       keep_snapshots, grid_seeds, resume, device, quiet):
     """Fine-tune a whole generator toward a text (StyleGAN-NADA's directional CLIP loss, as in GET3D)."""
     from get3d.text.finetune import finetune_checkpoint
-    from get3d.text.options import parse_background, parse_weights
+    from get3d.text.options import FinetuneOptions
 
-    weights = parse_weights(clip_weights)
-    result = finetune_checkpoint(
-        ckpt, source, target, outdir, clip=clip_models, resume=resume, device=device, progress=not quiet,
-        log=lambda line: click.echo(line, err=True), category=category, clip_weights=weights, layers=layers,
-        top_k=top_k, auto_iters=auto_iters, iters=iters, batch=batch, views=views, lr=lr, truncation=truncation,
-        resolution=resolution, background=parse_background(background), templates=templates, seed=seed,
-        snapshot_every=snapshot_every, keep_snapshots=keep_snapshots, grid_seeds=grid_seeds)
+    options = _options_from_flags(FinetuneOptions)  # flags named as the fields; the rest are the defaults
+    result = finetune_checkpoint(ckpt, source, target, outdir, options, clip=clip_models, resume=resume, device=device,
+                                 progress=not quiet, log=lambda line: click.echo(line, err=True), category=category)
     from get3d.generate import before_after_gallery
 
     # The grid's seeds in 3-D, base and result side by side (outdir/before, outdir/after).
-    page = before_after_gallery(ckpt, result.snapshot, list(range(grid_seeds)), outdir,
+    page = before_after_gallery(ckpt, result.snapshot, list(range(options.grid_seeds)), outdir,
                                 f'get3d finetune-text: "{source}" -> "{target}" (step {result.steps})',
                                 overview=[result.grid] if result.grid else [],
                                 settings={"checkpoint": str(ckpt), "source": source, "target": target,
-                                          "snapshot": str(result.snapshot)}, truncation=_FT.grid_truncation,
+                                          "snapshot": str(result.snapshot), "options": options.to_dict()},
+                                truncation=options.grid_truncation,
                                 device=device, category=category, log=lambda line: click.echo(line, err=True))
     click.echo(f"{result.steps} iterations ({result.skipped_steps} non-finite skipped), last loss "
                f"{result.last_loss:.4f}; snapshot {result.snapshot}; before/after grid {result.grid}; "

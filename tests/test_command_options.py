@@ -173,3 +173,70 @@ def test_train_metrics_options_are_recorded_the_same_from_cli_and_python(tiny_da
                for k, v in runs.items()}
     assert len(records["cli"]) == 1 and records["cli"] == records["python"]
     assert records["cli"][0]["options"] == options.to_dict() and records["cli"][0]["options"]["num_shapes"] == 2
+
+
+# ---------------------------------------------------------------------------------- finetune-text
+def test_finetune_cli_defaults_are_the_dataclass_defaults():
+    from get3d.text.options import FinetuneOptions
+
+    cli_defaults, options = _cli_defaults("finetune-text"), FinetuneOptions()
+    assert cli_defaults["background"] == "white" and FinetuneOptions(background="white") == options
+    shared = set(cli_defaults) & set(dataclasses.asdict(options))
+    assert {"iters", "batch", "views", "lr", "layers", "top_k", "seed", "grid_seeds", "templates"} <= shared
+    for name in shared - {"background"}:
+        assert cli_defaults[name] == getattr(options, name), name
+
+
+@pytest.mark.parametrize("fields,message", [
+    (dict(iters=0), r"iters \(--iters\) must be >= 1, got 0"),
+    (dict(views=-1), r"views \(--views\) must be >= 1, got -1"),
+    (dict(snapshot_every=-1), r"snapshot_every \(--snapshot-every\) must be >= 0"),
+    (dict(lr=0.0), r"lr \(--lr\) must be a positive number, got 0.0"),
+    (dict(layers="middle"), r"layers \(--layers\): unknown layer group 'middle'"),
+    (dict(templates="mine"), r"templates \(--templates\) must be 'imagenet' or 'none'"),
+    (dict(truncation=1.5), r"truncation \(--truncation\) must be in \[0, 1\], got 1.5"),
+    (dict(grid_truncation=-0.1), r"^grid_truncation must be in \[0, 1\]"),  # no flag: library only
+    (dict(resolution=4), r"resolution \(--res\) must be >= 8, got 4"),
+    (dict(auto_batch=0), r"^auto_batch must be >= 1, got 0"),
+])
+def test_finetune_check_names_the_parameter(fields, message):
+    from get3d.text.options import FinetuneOptions
+
+    FinetuneOptions().check(2)
+    with pytest.raises(Get3dError, match=message):
+        FinetuneOptions(**fields).check()
+
+
+def test_finetune_options_take_the_cli_spellings_and_check_the_weights():
+    from get3d.text.options import FinetuneOptions
+
+    options = FinetuneOptions(background="grey", clip_weights="1, 0.5")
+    assert options.background == (0.5, 0.5, 0.5) and options.clip_weights == (1.0, 0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.iters = 3
+    with pytest.raises(Get3dError, match=r"background \(--background\): 'plaid' is not white"):
+        FinetuneOptions(background="plaid")
+    with pytest.raises(Get3dError, match=r"clip_weights \(--clip-weights\) has 2 values for 1 CLIP models"):
+        options.check(1)
+
+
+def test_finetune_cli_and_python_record_the_same_settings(tmp_path, monkeypatch):
+    from get3d.text.finetune import finetune_checkpoint
+    from get3d.text.options import FinetuneOptions
+    from tests.text.stand_ins import save_tiny_clip
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    clip = save_tiny_clip(tmp_path / "tiny-clip")
+    result = CliRunner().invoke(cli, ["finetune-text", "--ckpt", "tiny-chair", "--source", "a chair", "--target",
+                                      "a golden throne", "--outdir", str(tmp_path / "cli"), "--clip", str(clip),
+                                      "--iters", "1", "--layers", "texture", "--batch", "1", "--views", "2",
+                                      "--grid-seeds", "1", "--background", "black", "--quiet"])
+    assert result.exit_code == 0, result.output
+    options = FinetuneOptions(iters=1, layers="texture", batch=1, views=2, grid_seeds=1, background="black")
+    finetune_checkpoint("tiny-chair", "a chair", "a golden throne", tmp_path / "python", options, clip=str(clip),
+                        progress=False, log=lambda line: None)
+    from_cli = json.loads((tmp_path / "cli" / "settings.json").read_text())
+    from_python = json.loads((tmp_path / "python" / "settings.json").read_text())
+    assert from_cli == from_python
+    assert from_cli["options"] == options.to_dict() and from_cli["options"]["background"] == [0.0, 0.0, 0.0]
+    assert from_cli["command"] == "finetune-text" and from_cli["steps"] == 1

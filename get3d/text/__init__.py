@@ -1,7 +1,7 @@
 """Text steering of a whole generator: CLIP-directed fine-tuning (StyleGAN-NADA style; docs/text.md).
 
 ``load_clip`` (transformers CLIP from a folder or the Hugging Face cache) gives an
-``ImageTextEncoder``; ``finetune_text(G, encoders, source, target, **options)`` returns a
+``ImageTextEncoder``; ``finetune_text(G, encoders, source, target, options)`` (a FinetuneOptions) returns a
 fine-tuned copy of G; ``finetune_checkpoint`` is what ``get3d finetune-text`` runs.
 
 Names load lazily (PEP 562), so ``get3d.text.options`` (the CLI's defaults) imports without torch.

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -78,7 +78,7 @@ class TextFinetuner:
         for enc in encoders:
             if not (hasattr(enc, "encode_image") and hasattr(enc, "encode_text")):
                 raise Get3dError(f"{type(enc).__name__} is not an ImageTextEncoder (needs encode_image, encode_text)")
-        options.validate(len(encoders))
+        options.check(len(encoders))
         self.options = options
         self.encoders = encoders
         self.weights = [float(w) for w in (options.clip_weights or [1.0] * len(encoders))]
@@ -301,23 +301,33 @@ def _resume(tuner: TextFinetuner, outdir: Path, resume, extra_meta: Optional[dic
     return path
 
 
-def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path | None = None,
-                  resume: str | None = None, config=None, progress: bool = False, camera_ranges=None,
-                  extra_meta: Optional[dict] = None, log=None, return_result: bool = False, **options):
+def _options(options: Optional[FinetuneOptions], fields_given: dict, where: str) -> FinetuneOptions:
+    """``options`` (default: FinetuneOptions()) with ``fields_given`` replaced: one object."""
+    known = {f.name for f in fields(FinetuneOptions)}
+    unknown = sorted(set(fields_given) - known)
+    if unknown:
+        raise Get3dError(f"{where}: unknown option {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    if options is not None and not isinstance(options, FinetuneOptions):
+        raise Get3dError(f"{where}: options must be a FinetuneOptions, got {type(options).__name__}")
+    return replace(options if options is not None else FinetuneOptions(), **fields_given)
+
+
+def finetune_text(G, encoders, source: str, target: str, options: Optional[FinetuneOptions] = None, *,
+                  outdir: str | Path | None = None, resume: str | None = None, config=None, progress: bool = False,
+                  camera_ranges=None, extra_meta: Optional[dict] = None, log=None, return_result: bool = False,
+                  **fields_given):
     """Fine-tune a copy of ``G`` so its samples move from ``source`` toward ``target``.
 
     G: a get3d Generator (left unchanged: it is the frozen reference); encoders: one
-    ImageTextEncoder or a list (``clip_weights`` weights them); options: FinetuneOptions fields
-    (iters, batch, views, lr, layers, top_k, truncation, resolution, seed, ...). With ``outdir``,
-    snapshots (``config``: the Config recorded with them), TensorBoard logs and before_after.png
-    are written there; ``resume="auto"`` continues from its newest snapshot. Returns the fine-tuned
-    generator (or a FinetuneResult with ``return_result``).
+    ImageTextEncoder or a list (``clip_weights`` weights them); options: a FinetuneOptions
+    (get3d.text.options; default its defaults), and/or its fields as keywords (iters, batch, views,
+    lr, layers, top_k, truncation, resolution, seed, ...) replacing those of ``options``. With
+    ``outdir``, snapshots (``config``: the Config recorded with them), TensorBoard logs,
+    before_after.png and settings.json (the run's record, options included) are written there;
+    ``resume="auto"`` continues from its newest snapshot. Returns the fine-tuned generator (or a
+    FinetuneResult with ``return_result``).
     """
-    known = {f.name for f in fields(FinetuneOptions)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise Get3dError(f"finetune_text: unknown option {unknown[0]!r}; known: {', '.join(sorted(known))}")
-    opts = FinetuneOptions(**options)
+    opts = _options(options, fields_given, "finetune_text")
     if config is None and hasattr(G, "cfg"):
         from get3d.config import Config
 
@@ -397,6 +407,7 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
             from get3d.export.previews import save_image
 
             grid_path = save_image(outdir / "before_after.png", tuner.grid())
+            _write_settings(outdir, tuner, extra_meta)
     finally:
         stop.__exit__(None, None, None)
         bar.close()
@@ -408,6 +419,16 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
     return result if return_result else tuner.tuned
 
 
+def _write_settings(outdir: Path, tuner: TextFinetuner, extra: Optional[dict]) -> None:
+    """settings.json: the run's record, as its last snapshot holds it (``options``: every setting)."""
+    import json
+
+    from get3d._io import atomic_write
+
+    record = dict(command="finetune-text", **_meta(tuner, extra)["finetune_text"])
+    atomic_write(outdir / "settings.json", (json.dumps(record, indent=2, default=str) + "\n").encode(), fsync=False)
+
+
 def _step_of(snapshot: Path) -> int:
     import json
 
@@ -417,14 +438,15 @@ def _step_of(snapshot: Path) -> int:
         return -1
 
 
-def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip: str | Sequence[str] = CLIP_MODELS,
-        resume: str | None = None, device=None,
-        progress: bool = True, log=print, category: str | None = None, **options) -> FinetuneResult:
+def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, options: Optional[FinetuneOptions] = None,
+                        *, clip: str | Sequence[str] = CLIP_MODELS, resume: str | None = None, device=None,
+                        progress: bool = True, log=print, category: str | None = None,
+                        **fields_given) -> FinetuneResult:
     """``get3d finetune-text``: load a checkpoint and CLIP models, fine-tune, write snapshots.
 
+    ``options``: a FinetuneOptions (and/or its fields as keywords, as in :func:`finetune_text`);
     ``clip``: CLIP folders / hub ids (comma-separated string or list); ``category``: the grid of a
-    GET3D ``.pt`` checkpoint. Prompts, layer group and options are checked before anything heavy
-    is loaded.
+    GET3D ``.pt`` checkpoint. Prompts and options are checked before anything heavy is loaded.
     """
     from get3d.checkpoint import load_generator, resolve_checkpoint
     from get3d.official import is_official_checkpoint
@@ -435,7 +457,7 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
     names = split_names(clip)
     if not names:
         raise Get3dError("--clip: no CLIP model given")
-    FinetuneOptions(**options).validate(len(names))
+    options = _options(options, fields_given, "finetune_checkpoint").check(len(names))
     _refuse_other_run(outdir, resume)  # before anything is loaded
     if is_official_checkpoint(ckpt):
         path = weights = Path(ckpt)  # a GET3D .pt: its own file is the weights
@@ -446,5 +468,5 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
     encoders = [load_clip(name, device=next(G.parameters()).device) for name in names]
     base = {"base_checkpoint": str(path), "base_sha256": sha256_file(weights) if weights.exists() else None,
             "base_category": category}
-    return finetune_text(G, encoders, source, target, outdir=outdir, resume=resume, config=config,
-                         progress=progress, extra_meta=base, log=log, return_result=True, **options)
+    return finetune_text(G, encoders, source, target, options, outdir=outdir, resume=resume, config=config,
+                         progress=progress, extra_meta=base, log=log, return_result=True)

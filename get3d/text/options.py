@@ -1,6 +1,11 @@
 """Settings of a text fine-tune, torch-free so the CLI can read its defaults without importing torch.
 
-Every default's source is in docs/text.md ("Defaults and where they come from").
+One frozen :class:`FinetuneOptions` carries every setting: get3d.text.finetune's functions take it,
+``get3d finetune-text`` builds one from its flags (whose defaults are this class's), :meth:`check`
+validates it once with errors naming the parameter and its flag (``iters (--iters) must be >= 1,
+got 0``), and ``to_dict()`` is what the run records (each snapshot's ``finetune_text.options`` and
+the folder's settings.json). Every default's source is in docs/text.md ("Defaults and where they
+come from").
 """
 from __future__ import annotations
 
@@ -10,14 +15,16 @@ from typing import Optional
 
 from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
+from get3d.options import _at_least, _name
 
-__all__ = ["BACKGROUNDS", "GROUPS", "FinetuneOptions", "check_prompts", "parse_background", "parse_weights"]
+__all__ = ["BACKGROUNDS", "GROUPS", "FinetuneOptions", "background_text", "check_prompts", "parse_background",
+           "parse_weights"]
 
 GROUPS = ("texture", "geometry", "all", "auto")  # --layers (get3d.text.layers says what each holds)
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grey": (0.5, 0.5, 0.5), "gray": (0.5, 0.5, 0.5)}
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneOptions:
     """Every setting of a text fine-tune (docs/text.md gives each default's source)."""
 
@@ -45,27 +52,44 @@ class FinetuneOptions:
     max_bad_steps: int = 10  # non-finite steps in a row before stopping
     templates: str = "imagenet"  # "imagenet" (StyleGAN-NADA's 79) or "none" (the raw prompts)
 
-    def validate(self, n_encoders: int) -> None:
+    def __post_init__(self):
+        # Spellings the CLI and JSON use, stored as the tuples the fine-tune reads: background
+        # 'white' / 'R,G,B' / a list, clip_weights '1,0.5' / a list, betas a list (a JSON record).
+        object.__setattr__(self, "background", parse_background(self.background))
+        object.__setattr__(self, "clip_weights", parse_weights(self.clip_weights))
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    # the flags of get3d finetune-text (None: a library-only setting, named alone)
+    _FLAGS = {"resolution": "--res", "betas": None, "auto_batch": None, "auto_lr": None, "grid_views": None,
+              "grid_truncation": None, "max_bad_steps": None, "log_every": None}
+
+    def check(self, n_encoders: Optional[int] = None) -> "FinetuneOptions":
+        """Every setting in range (``n_encoders``: the CLIP models, for ``clip_weights``) -> self."""
         for name in ("iters", "batch", "views", "auto_batch", "grid_seeds", "grid_views", "max_bad_steps",
-                     "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise Get3dError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.snapshot_every < 0:
-            raise Get3dError(f"--snapshot-every must be >= 0, got {self.snapshot_every}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise Get3dError(f"--lr must be a positive number, got {self.lr}")
+                     "log_every", "top_k", "auto_iters"):
+            _at_least(self, name, 1)
+        _at_least(self, "snapshot_every", 0)
+        _at_least(self, "keep_snapshots", 0)
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise Get3dError(f"{self._label('lr')} must be a positive number, got {self.lr!r}")
         if self.layers not in GROUPS:
-            raise Get3dError(f"--layers: unknown layer group {self.layers!r}; choose from {', '.join(GROUPS)}")
+            raise Get3dError(f"{self._label('layers')}: unknown layer group {self.layers!r}; "
+                             f"choose from {', '.join(GROUPS)}")
         if self.templates not in ("imagenet", "none"):
-            raise Get3dError(f"templates must be 'imagenet' or 'none', got {self.templates!r}")
-        if not 0 <= self.truncation <= 1 or not 0 <= self.grid_truncation <= 1:
-            raise Get3dError(f"--truncation must be in [0, 1], got {self.truncation}")
-        if self.resolution is not None and int(self.resolution) < 8:
-            raise Get3dError(f"--res must be >= 8, got {self.resolution}")
-        if len(tuple(self.background)) != 3:
-            raise Get3dError(f"background must be three numbers, got {self.background!r}")
-        if self.clip_weights is not None and len(tuple(self.clip_weights)) != n_encoders:
-            raise Get3dError(f"--clip-weights has {len(tuple(self.clip_weights))} values for {n_encoders} CLIP models")
+            raise Get3dError(f"{self._label('templates')} must be 'imagenet' or 'none', got {self.templates!r}")
+        for name in ("truncation", "grid_truncation"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value <= 1):
+                raise Get3dError(f"{self._label(name)} must be in [0, 1], got {value!r}")
+        if self.resolution is not None:
+            _at_least(self, "resolution", 8)
+        if self.clip_weights is not None and n_encoders is not None and len(tuple(self.clip_weights)) != n_encoders:
+            raise Get3dError(f"{self._label('clip_weights')} has {len(tuple(self.clip_weights))} values for "
+                             f"{n_encoders} CLIP models")
+        return self
+
+    def _label(self, field: str) -> str:
+        return _name(field, self._FLAGS)
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -106,5 +130,15 @@ def parse_background(text) -> tuple:
         except ValueError:
             values = ()
     if len(values) != 3 or not all(math.isfinite(v) and 0 <= v <= 1 for v in values):
-        raise Get3dError(f"--background: {text!r} is not white, black, grey or three numbers R,G,B in [0, 1]")
+        raise Get3dError(f"background (--background): {text!r} is not white, black, grey or three numbers R,G,B "
+                         f"in [0, 1]")
     return values
+
+
+def background_text(rgb) -> str:
+    """(r, g, b) -> its name in BACKGROUNDS ('white') or 'r,g,b': what --background takes."""
+    rgb = tuple(float(v) for v in rgb)
+    for name, value in BACKGROUNDS.items():
+        if value == rgb:
+            return name
+    return ",".join(f"{v:g}" for v in rgb)
