@@ -122,7 +122,7 @@ def _parse_light(text: str) -> tuple[float, float, float]:
 
 
 def _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit, backend, recentre=True):
-    from get3d.datasets.render_meshes import Lighting, RenderSettings
+    from get3d.datasets.render_dataset import Lighting, RenderSettings
 
     lighting = Lighting(1.0, 0.0) if unlit else Lighting(ambient, diffuse, _parse_light(light_dir))
     return RenderSettings(views=views, resolution=res, scale=scale, seed=seed, lighting=lighting, backend=backend,
@@ -187,7 +187,7 @@ def render_dataset_cmd(mesh_dir, out_dir, category, keep_meshes, recentre, views
     --scale and --recentre). Finished shapes are skipped on a re-run; a mesh that fails is
     reported and skipped.
     """
-    from get3d.datasets.render_meshes import render_mesh_folder
+    from get3d.datasets.render_dataset import render_mesh_folder
 
     import dataclasses
 

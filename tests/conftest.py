@@ -33,6 +33,15 @@ def any_device(request):
     return request.param
 
 
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
+def float_dtype(request):
+    """Run a test once per float dtype the library claims (float32, float64). Compare against an
+    independent float64 reference with ``tests._support.assert_close_in(dtype, ...)``, whose
+    tolerance table (``DTYPE_TOLERANCE``) is per dtype; half types are listed explicitly where a
+    path supports them (``tests._support.dtype_params``)."""
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Tests write tet-grid caches to a per-session temp dir, never to the user's ~/.cache."""
@@ -44,7 +53,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """3 procedural vases x 4 views at 32^2 in GET3D's layout (12 images, meshes in mesh/vase)."""
-    from get3d.datasets.render_meshes import RenderSettings
+    from get3d.datasets.render_dataset import RenderSettings
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 
     root = tmp_path_factory.mktemp("tiny-data")
