@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from get3d import __version__
-from get3d.categories import CAMERA_MODES, CLIP_MODELS, GET3D_TET_RES, TRUNCATION, camera_mode_help, render_scale_help
+from get3d.categories import CAMERA_MODES, CLIP_MODELS, GET3D_TET_RES, camera_mode_help, render_scale_help
 from get3d.errors import Get3dError
 from get3d.options import MODES, GenerateOptions, InterpolateOptions, MetricsOptions, TrainMetricsOptions
 
@@ -713,6 +713,15 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
 
 
 # ----------------------------------------------------------------------------------- invert
+def _invert_defaults():
+    from get3d.invert.options import TUNE_STEPS, InvertOptions  # torch-free: the CLI starts fast
+
+    return InvertOptions(), TUNE_STEPS
+
+
+_IV, _IV_TUNE_STEPS = _invert_defaults()  # option defaults come from the dataclass (invert() reads the same)
+
+
 @cli.command("invert")
 @click.option("--ckpt", required=True, help="Snapshot, run folder, bundled model name (e.g. tiny-chair) or GET3D .pt.")
 @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -733,22 +742,24 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
               "or 'keep' (the file's own units, e.g. a GLB from get3d generate).")
 @click.option("--unlit", is_flag=True, help="--mesh: render flat albedo instead of render-dataset's lighting.")
 @click.option("--res", "resolution", default=None, type=int, help="Render size (default: the model's).")
-@click.option("--candidates", default=16, show_default=True, type=int, help="Stage 1: random codes tried.")
-@click.option("--truncation", default=TRUNCATION, show_default=True, type=float, help="Stage 1: truncation psi.")
-@click.option("--steps", default=200, show_default=True, type=int, help="Stage 2: W+ optimisation steps.")
-@click.option("--lr", default=0.02, show_default=True, type=float)
-@click.option("--lr-camera", default=1.0, show_default=True, type=float, help="Degrees per step (unknown cameras).")
-@click.option("--w-silhouette", default=1.0, show_default=True, type=float)
-@click.option("--w-colour", default=1.0, show_default=True, type=float)
-@click.option("--w-chamfer", default=100.0, show_default=True, type=float, help="--mesh: 3-D term.")
-@click.option("--w-prior", default=1e-3, show_default=True, type=float, help="Keep codes near W's distribution.")
+@click.option("--candidates", default=_IV.candidates, show_default=True, type=int, help="Stage 1: random codes tried.")
+@click.option("--truncation", default=_IV.truncation, show_default=True, type=float, help="Stage 1: truncation psi.")
+@click.option("--steps", default=_IV.steps, show_default=True, type=int, help="Stage 2: W+ optimisation steps.")
+@click.option("--lr", default=_IV.lr, show_default=True, type=float)
+@click.option("--lr-camera", default=_IV.lr_camera, show_default=True, type=float,
+              help="Degrees per step (unknown cameras).")
+@click.option("--w-silhouette", default=_IV.w_silhouette, show_default=True, type=float)
+@click.option("--w-colour", default=_IV.w_colour, show_default=True, type=float)
+@click.option("--w-chamfer", default=_IV.w_chamfer, show_default=True, type=float, help="--mesh: 3-D term.")
+@click.option("--w-prior", default=_IV.w_prior, show_default=True, type=float, help="Keep codes near W's distribution.")
 @click.option("--tune-generator", is_flag=True, help="Stage 3: pivotal tuning; writes OUTDIR/tuned-generator.json.")
-@click.option("--tune-steps", default=100, show_default=True, type=int, help="Steps of --tune-generator.")
-@click.option("--tune-lr", default=3e-4, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of stage 1's codes (and mesh views).")
+@click.option("--tune-steps", default=_IV_TUNE_STEPS, show_default=True, type=int, help="Steps of --tune-generator.")
+@click.option("--tune-lr", default=_IV.tune_lr, show_default=True, type=float)
+@click.option("--seed", default=_IV.search_seed, show_default=True, type=int,
+              help="Seed of stage 1's codes (and mesh views).")
 @click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
 @click.option("--texture-res", default=512, show_default=True, type=int)
-@click.option("--snapshot-every", default=50, show_default=True, type=int)
+@click.option("--snapshot-every", default=_IV.snapshot_every, show_default=True, type=int)
 @click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
 @click.option("--category", default=None, help="Category of a GET3D .pt checkpoint.")
 @click.option("--backend", default="auto", show_default=True, type=_BACKENDS, help="Rasterizer.")
@@ -761,7 +772,7 @@ def invert_cmd(ckpt, images, mesh, outdir, rotation, elevation, cameras_dir, bac
     """Find the latent codes of an image (or images) or a mesh (GAN inversion), optionally
     fine-tuning the generator around them (pivotal tuning)."""
     from get3d.invert.command import invert_command, parse_angles
-    from get3d.invert.optimize import InvertOptions
+    from get3d.invert.options import InvertOptions
 
     options = InvertOptions(candidates=candidates, truncation=truncation, search_seed=seed, steps=steps, lr=lr,
                             lr_camera=lr_camera, w_silhouette=w_silhouette, w_colour=w_colour, w_chamfer=w_chamfer,

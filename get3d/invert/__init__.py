@@ -9,6 +9,7 @@ metrics, render, target, latents):
 * ``losses``   silhouette, colour, Chamfer and the W prior, each a plain function
 * ``metrics``  silhouette IoU per view, masked PSNR, Chamfer (GET3D's protocol)
 * ``search``   stage 1: the best of K random codes (and, when unknown, of a grid of cameras)
+* ``options``  InvertOptions: every setting, torch-free (the CLI's defaults), checked once
 * ``optimize`` stage 2: W+ optimisation (+ joint camera refinement); ``invert()`` runs the stages
 * ``tune``     stage 3: pivotal tuning of a copy of G around the found codes
 * ``latents``  latents.safetensors IO, and code specs (a file or a seed) for the downstream commands
@@ -22,7 +23,8 @@ _EXPORTS = {
     "get3d.invert.target": ("InvertTarget", "image_target", "load_images", "mesh_target"),
     "get3d.invert.latents": ("Latents", "load_latents", "save_latents", "codes_from_spec"),
     "get3d.invert.metrics": ("mask_iou", "masked_psnr", "mesh_chamfer"),
-    "get3d.invert.optimize": ("InvertOptions", "InvertResult", "invert"),
+    "get3d.invert.options": ("InvertOptions",),
+    "get3d.invert.optimize": ("InvertResult", "invert"),
     "get3d.invert.tune": ("tune_generator",),
     "get3d.invert.command": ("invert_command",),
 }

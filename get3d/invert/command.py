@@ -16,6 +16,7 @@ Outputs in ``outdir``:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict
@@ -32,7 +33,8 @@ from get3d.export.gallery import GalleryItem, write_gallery
 from get3d.export.previews import image_grid, save_gif, save_image
 from get3d.generate import textured_mesh
 from get3d.invert.latents import save_latents
-from get3d.invert.optimize import InvertOptions, invert
+from get3d.invert.optimize import invert
+from get3d.invert.options import InvertOptions
 from get3d.invert.render import render_codes
 from get3d.invert.target import image_target, mesh_target, parse_colour, read_camera_folder
 from get3d.snapshot import write_snapshot
@@ -89,7 +91,7 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
     if rotation is not None and cameras_dir is not None:
         raise Get3dError("give cameras either as --rotation/--elevation or as --cameras DIR, not both")
     formats = parse_formats(formats)
-    options = (options or InvertOptions()).validate()
+    options = (options or InvertOptions()).check()
     if texture_res < 8:
         raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
     if background is not None:
@@ -112,7 +114,7 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
     if data is not None and getattr(data, "elevation_range", None) is not None:
         # The camera distribution the model was trained on (GET3D's --data_camera_mode): what
         # unknown cameras are searched over and mesh views drawn from.
-        options.elevation_range = tuple(float(v) for v in data.elevation_range)
+        options = dataclasses.replace(options, elevation_range=tuple(float(v) for v in data.elevation_range))
     if res < 16:
         raise Get3dError(f"--res must be >= 16, got {res}")
     outdir = Path(outdir)

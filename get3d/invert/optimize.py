@@ -31,10 +31,10 @@ from typing import Callable, Optional
 
 import torch
 
-from get3d.categories import SURFACE_POINTS, TRUNCATION
 from get3d.errors import Get3dError
 from get3d.invert.losses import WPrior, inversion_loss
 from get3d.invert.metrics import image_metrics, mesh_chamfer
+from get3d.invert.options import InvertOptions  # noqa: F401  (torch-free; re-exported here)
 from get3d.invert.render import render_codes
 from get3d.invert.search import camera_grid, search_codes
 from get3d.invert.target import InvertTarget
@@ -45,47 +45,6 @@ from get3d.snapshot import snapshot_stem
 __all__ = ["InvertOptions", "InvertResult", "invert", "evaluate"]
 
 STAGES = ("search", "optimize", "tune")
-
-
-@dataclass
-class InvertOptions:
-    """Every setting that changes an inversion's result (settings.json records them all)."""
-
-    candidates: int = 16  # stage 1: random codes tried
-    truncation: float = TRUNCATION  # psi of the candidates
-    search_seed: int = 0
-    camera_rotations: int = 12  # unknown cameras: grid searched in stage 1
-    camera_elevations: int = 3
-    elevation_range: tuple = (0.0, 30.0)
-    steps: int = 200  # stage 2
-    lr: float = 0.02
-    lr_camera: float = 1.0  # degrees per step (unknown cameras)
-    w_silhouette: float = 1.0
-    w_colour: float = 1.0
-    w_chamfer: float = 100.0  # Chamfer in generator units is ~1e-3 for a close match
-    w_prior: float = 1e-3
-    chamfer_points: int = SURFACE_POINTS
-    tune_steps: int = 0  # stage 3 (pivotal tuning); 0 = off
-    tune_lr: float = 3e-4
-    w_locality: float = 1.0  # stage 3: keep other codes' renders as they were
-    frame_every: int = 10  # progress frames (view 0) every k steps; 0 = none
-    snapshot_every: int = 50
-    resolution: Optional[int] = None  # default: the target's
-
-    def validate(self) -> "InvertOptions":
-        if self.candidates < 1:
-            raise Get3dError(f"--candidates must be >= 1, got {self.candidates}")
-        if self.steps < 0 or self.tune_steps < 0:
-            raise Get3dError(f"--steps and --tune-steps must be >= 0, got {self.steps} and {self.tune_steps}")
-        for name in ("lr", "lr_camera", "tune_lr"):
-            if not getattr(self, name) > 0:
-                raise Get3dError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        for name in ("w_silhouette", "w_colour", "w_chamfer", "w_prior", "w_locality"):
-            if getattr(self, name) < 0:
-                raise Get3dError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.snapshot_every < 1:
-            raise Get3dError(f"--snapshot-every must be >= 1, got {self.snapshot_every}")
-        return self
 
 
 @dataclass
@@ -185,7 +144,7 @@ def invert(G, target: InvertTarget, options: Optional[InvertOptions] = None, *, 
     """
     from get3d.snapshot import restore_modules, restore_optimizers
 
-    options = (options or InvertOptions()).validate()
+    options = (options or InvertOptions()).check()
     if not hasattr(G, "mapping_tex") or getattr(G, "num_ws_tex", 0) < 1 or not hasattr(G.generator, "mlp_synthesis_tex"):
         raise Get3dError(f"{type(G).__name__} has no texture branch (mapping_tex, texture triplane, texture MLP): "
                          "inversion matches colour and needs a textured get3d Generator")

@@ -14,6 +14,7 @@ Adam at ``tune_lr`` (PTI: 3e-4), no schedule.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Callable, Optional
 
 import torch
@@ -49,8 +50,7 @@ def tune_generator(G, ws_geo: torch.Tensor, ws_tex: torch.Tensor, target: Invert
         from get3d.snapshot import restore_optimizers
 
         restore_optimizers(resume_state[0], resume_state[1], {"adam_tune": optimizer}, source="invert snapshot")
-    no_prior = copy.copy(options)
-    no_prior.w_prior = 0.0  # the codes are fixed: the prior is a constant
+    no_prior = dataclasses.replace(options, w_prior=0.0)  # the codes are fixed: the prior is a constant
     with torch.no_grad():
         z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(1))
         spread = torch.cdist(G.mapping_geo(z.to(dev), None)[:, 0], G.mapping_geo(z.flip(0).to(dev), None)[:, 0]).diagonal()
