@@ -21,7 +21,7 @@ import torch
 from _env import environment
 
 from get3d.datasets import RenderFolderDataset
-from get3d.datasets.render_meshes import RenderSettings, render_mesh_folder
+from get3d.datasets.render_dataset import RenderSettings, render_mesh_folder
 from get3d.geometry import Mesh
 from get3d.render.primitives import icosphere
 

@@ -121,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.steps, args.seeds, args.shapes, args.num_shapes, args.num_points, args.res = 2, "0", 3, 2, 64, 16
-    from get3d.datasets.render_meshes import RenderSettings
+    from get3d.datasets.render_dataset import RenderSettings
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 
     torch.set_num_threads(max(1, torch.get_num_threads()))

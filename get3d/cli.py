@@ -114,7 +114,7 @@ def _parse_light(text: str) -> tuple[float, float, float]:
 
 
 def _render_settings(views, res, scale, seed, ambient, diffuse, light_dir, unlit, backend, recentre=True):
-    from get3d.datasets.render_meshes import Lighting, RenderSettings
+    from get3d.datasets.render_dataset import Lighting, RenderSettings
 
     lighting = Lighting(1.0, 0.0) if unlit else Lighting(ambient, diffuse, _parse_light(light_dir))
     return RenderSettings(views=views, resolution=res, scale=scale, seed=seed, lighting=lighting, backend=backend,
@@ -179,7 +179,7 @@ def render_dataset_cmd(mesh_dir, out_dir, category, keep_meshes, recentre, views
     --scale and --recentre). Finished shapes are skipped on a re-run; a mesh that fails is
     reported and skipped.
     """
-    from get3d.datasets.render_meshes import render_mesh_folder
+    from get3d.datasets.render_dataset import render_mesh_folder
 
     import dataclasses
 
@@ -466,45 +466,60 @@ def _rule_flags(fn):
     return rule_option_flags(fn)
 
 
+def _distill_2d_defaults():
+    from get3d.distill.options import Distill2dOptions  # torch-free: the CLI starts fast
+
+    return Distill2dOptions()
+
+
+_D2 = _distill_2d_defaults()  # option defaults come from the dataclass (distill_2d() reads the same)
+
+
 @cli.command("distill-2d")
 @click.option("--prompt", required=True, help="Text the image should match.")
-@click.option("--negative-prompt", default="", help="Unconditional / negative prompt (default: empty).")
-@click.option("--rule", "rules", default="sds", show_default=True, help="sds, ism, sdi, or several: sds,ism,sdi.")
+@click.option("--negative-prompt", default=_D2.negative_prompt, help="Unconditional / negative prompt (default: empty).")
+@click.option("--rule", "rules", default=_D2.rules, show_default=True, help="sds, ism, sdi, or several: sds,ism,sdi.")
 @click.option("--model", required=True, help="Stable Diffusion folder (diffusers layout) or hub id.")
-@click.option("--steps", default=200, show_default=True, type=click.IntRange(min=0), help="Optimisation steps per rule.")
-@click.option("--lr", default=0.05, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--steps", default=_D2.steps, show_default=True, type=click.IntRange(min=0),
+              help="Optimisation steps per rule.")
+@click.option("--lr", default=_D2.lr, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Adam learning rate on the latents.")
-@click.option("--every", default=50, show_default=True, type=click.IntRange(min=1), help="Write an image every K steps.")
+@click.option("--every", default=_D2.every, show_default=True, type=click.IntRange(min=1),
+              help="Write an image every K steps.")
 @click.option("--guidance", default=None, type=float, help="Guidance scale for every rule (default: each rule's).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the noise.")
+@click.option("--seed", default=_D2.seed, show_default=True, type=int, help="Seed of the noise.")
 @click.option("--outdir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: out/distill-2d-<prompt, shortened>]; a folder holding a run with "
               "other settings is refused.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
-@click.option("--perp-neg", is_flag=True, help="Perp-Neg guidance: the other views' prompts as negatives, as for "
-              "a view at --azimuth.")
-@click.option("--azimuth", default=0.0, show_default=True, type=float,
+@click.option("--perp-neg", is_flag=True, default=_D2.perp_neg, help="Perp-Neg guidance: the other views' prompts "
+              "as negatives, as for a view at --azimuth.")
+@click.option("--azimuth", default=_D2.azimuth, show_default=True, type=float,
               help="--perp-neg: the view the image shows, degrees from the front.")
 @_rule_flags
 def distill_2d_cmd(prompt, negative_prompt, rules, model, steps, lr, every, guidance, seed, outdir, device, offline,
                    perp_neg, azimuth, **rule_flags):
     """Optimise one image with SDS / ISM / SDI from a grey start and compare the rules."""
-    from get3d.distill import load_diffusion
-    from get3d.distill.cli_options import collect_rule_options
-    from get3d.distill.playground import distill_2d, parse_rules
+    import dataclasses
 
-    names = parse_rules(rules)
+    from get3d.distill.cli_options import collect_rule_options
+    from get3d.distill.options import Distill2dOptions
+
     if not prompt.strip():
         raise Get3dError("--prompt is empty: give the text the image should match")
+    options = Distill2dOptions(rules=rules, steps=steps, lr=lr, every=every, seed=seed,
+                               negative_prompt=negative_prompt, perp_neg=perp_neg, azimuth=azimuth).check()
+    names = options.rule_names()
+    options = dataclasses.replace(options, rule_options=collect_rule_options(rule_flags, names, guidance)).check()
     if outdir is None:  # one folder per prompt: a second prompt never meets "holds another run"
         slug = "-".join(re.findall(r"[a-z0-9]+", prompt.lower()))[:40].strip("-") or "prompt"
         outdir = Path("out") / f"distill-2d-{slug}"
-    rule_options = collect_rule_options(rule_flags, names, guidance)
+    from get3d.distill import load_diffusion
+    from get3d.distill.playground import distill_2d
+
     prior = load_diffusion(model, device=device, local_files_only=True if offline else None)
-    result = distill_2d(prior, prompt, names, steps, outdir, negative_prompt=negative_prompt, lr=lr, every=every,
-                        seed=seed, rule_options=rule_options, progress=True, settings={"model": model},
-                        perp_neg=perp_neg, azimuth=azimuth)
+    result = distill_2d(prior, prompt, options, outdir, progress=True, settings={"model": model})
     for name in names:
         click.echo(f"{name}: final loss {result.losses[name][-1] if result.losses[name] else 'n/a'}, "
                    f"{result.skipped[name]} non-finite steps skipped")

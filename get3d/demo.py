@@ -76,7 +76,7 @@ def run_demo(outdir: str | Path, schedule: DemoSchedule | None = None, device: s
              kimg: float | None = None) -> dict[str, Path]:
     """Run the four stages; returns {stage: output path}. Without ``schedule``, the one
     :meth:`DemoSchedule.pick` gives for ``device``, ``quick`` and ``kimg``."""
-    from get3d.datasets.render_meshes import RenderSettings
+    from get3d.datasets.render_dataset import RenderSettings
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
     from get3d.generate import generate_assets, interpolate
     from get3d.training.loop import train

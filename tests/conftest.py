@@ -44,7 +44,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """3 procedural vases x 4 views at 32^2 in GET3D's layout (12 images, meshes in mesh/vase)."""
-    from get3d.datasets.render_meshes import RenderSettings
+    from get3d.datasets.render_dataset import RenderSettings
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 
     root = tmp_path_factory.mktemp("tiny-data")

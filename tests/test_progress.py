@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from get3d.cli import cli
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
+from get3d.distill.options import Distill2dOptions
 from get3d.distill.playground import distill_2d
 from get3d.distill.options import RefineOptions
 from get3d.distill.refine import refine
@@ -30,7 +31,7 @@ def test_interpolate_shows_progress_and_where_its_outputs_are(tmp_path):
 
 
 def test_distill_2d_bar_ends_at_n_of_n(tmp_path, capsys):
-    distill_2d(_prior(), "a red square", "sds", steps=5, outdir=tmp_path, every=2, progress=True)
+    distill_2d(_prior(), "a red square", Distill2dOptions("sds", steps=5, every=2), tmp_path, progress=True)
     err = capsys.readouterr().err
     assert "5/5" in err and "6/6" not in err and not re.search(r"\b5/6\b", err), err
 

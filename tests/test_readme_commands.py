@@ -106,7 +106,7 @@ def workdir(tmp_path_factory):
     """The folder the README's commands run in, with its placeholders as tiny stand-ins."""
     import trimesh
 
-    from get3d.datasets.render_meshes import RenderSettings
+    from get3d.datasets.render_dataset import RenderSettings
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
     from get3d.checkpoint import load_generator
     from get3d.snapshot import write_snapshot

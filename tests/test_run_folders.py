@@ -10,6 +10,7 @@ import torch
 from get3d import Get3dError
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
+from get3d.distill.options import Distill2dOptions
 from get3d.distill.playground import distill_2d
 from get3d.distill.options import RefineOptions
 from get3d.distill.refine import refine
@@ -73,14 +74,14 @@ def test_finetune_text_refuses_another_run_and_a_resume_with_other_options(tmp_p
 
 def test_distill_2d_refuses_a_folder_of_another_run_but_repeats_its_own(tmp_path):
     prior = _prior()
-    distill_2d(prior, "a red square", "sds", steps=2, outdir=tmp_path, every=1)
+    distill_2d(prior, "a red square", Distill2dOptions("sds", steps=2, every=1), tmp_path)
     before = _files(tmp_path)
     with pytest.raises(Get3dError, match="holds another distill-2d run.*prompt"):
-        distill_2d(prior, "a blue square", "sds", steps=2, outdir=tmp_path, every=1)
+        distill_2d(prior, "a blue square", Distill2dOptions("sds", steps=2, every=1), tmp_path)
     with pytest.raises(Get3dError, match="rules"):
-        distill_2d(prior, "a red square", "sds,ism", steps=2, outdir=tmp_path, every=1)
+        distill_2d(prior, "a red square", Distill2dOptions("sds,ism", steps=2, every=1), tmp_path)
     assert _files(tmp_path) == before
-    distill_2d(prior, "a red square", "sds", steps=2, outdir=tmp_path, every=1)  # the same run again: fine
+    distill_2d(prior, "a red square", Distill2dOptions("sds", steps=2, every=1), tmp_path)  # the same run again: fine
     assert json.loads((tmp_path / "settings.json").read_text())["prompt"] == "a red square"
 
 

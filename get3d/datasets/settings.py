@@ -1,6 +1,6 @@
 """Settings of render-dataset / synth-data in one torch-free place, so the CLI's option defaults
 come from these dataclasses (importing this module is cheap) and the renderer
-(get3d.datasets.render_meshes) reads the same values."""
+(get3d.datasets.render_dataset) reads the same values."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from get3d.datasets.render_meshes import RenderSettings, RenderSummary, render_mesh_folder
+from get3d.datasets.render_dataset import RenderSettings, RenderSummary, render_mesh_folder
 from get3d.datasets.synthetic import category_names, generate_shape
 from get3d.errors import Get3dError
 

@@ -1,6 +1,6 @@
 """An asset for ``get3d refine --mesh PATH``: any mesh file as explicit SDF, deformation and colour field.
 
-1. The file is read by ``render-dataset``'s loader (get3d.datasets.render_meshes: every format
+1. The file is read by ``render-dataset``'s loader (get3d.datasets.render_dataset: every format
    trimesh reads, scenes flattened, corner colours, face colours, vertex colours, textures) and
    normalised like the dataset meshes: bounding box centred at the origin, largest side ``scale``
    (get3d.categories.DEFAULT_RENDER_SCALE, GET3D's Blender script), inside the tet grid's box of side ``grid_scale``.

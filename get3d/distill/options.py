@@ -1,4 +1,5 @@
-"""Settings of ``get3d refine`` and of the rules SDS / ISM / SDI in one torch-free place.
+"""Settings of ``get3d refine``, of the rules SDS / ISM / SDI and of ``get3d distill-2d``
+(:class:`Distill2dOptions`, at the end) in one torch-free place.
 
 :class:`RefineOptions` holds every setting of a refine run, its defaults stated once: get3d.distill.refine
 (``refine(prior, asset, prompt, options)``, ``refine_checkpoint``, ``refine_mesh``) and the CLI's
@@ -7,21 +8,19 @@ its errors name the parameter as Python spells it and the CLI flag beside it
 (``lr_sdf (--lr-sdf) must be a number >= 0, got -1``), the convention of get3d.options.
 :meth:`RefineOptions.to_dict` is what a run's ``settings.json`` records (but the asset-loading
 settings, which the asset's record states; with the values the run resolves: the rule's full
-options, the render size, the parsed background). Sources of the
-defaults in docs/refine.md.
+options, the render size, the parsed background). Sources of the defaults in docs/refine.md.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from get3d.categories import GET3D_TET_RES, TRUNCATION
 from get3d.errors import Get3dError
 
 __all__ = ["ASSET_FIELDS", "RefineOptions", "ViewRanges", "parse_refine_background", "SDSOptions", "ISMOptions",
-           "SDIOptions", "RULE_OPTIONS"]
+           "SDIOptions", "RULE_OPTIONS", "Distill2dOptions"]
 
 
 def _name(field_name: str) -> str:
@@ -152,7 +151,7 @@ class RefineOptions:
         asset-loading settings (ASSET_FIELDS): what a refine run's settings.json records, since
         ``refine()`` receives a made asset whose own record (``asset``: tet_res, plane_res, the
         colour fit; refine_checkpoint adds truncation and category) states what was used."""
-        out = dataclasses.asdict(self)
+        out = asdict(self)
         return out if asset else {k: v for k, v in out.items() if k not in ASSET_FIELDS}
 
 
@@ -239,3 +238,55 @@ class SDIOptions:
 
 
 RULE_OPTIONS = {"sds": SDSOptions, "ism": ISMOptions, "sdi": SDIOptions}
+
+
+# --------------------------------------------------------------------------------------------------
+# get3d distill-2d (get3d.distill.playground.distill_2d): defaults stated once here, read by the
+# library function and by the CLI's options; checked once (:meth:`Distill2dOptions.check`); recorded
+# in the run's settings.json (``to_dict``, rules as a list and each rule's options filled in).
+@dataclass(frozen=True)
+class Distill2dOptions:
+    rules: str = "sds"  # comma-separated, of RULE_OPTIONS: each rule optimises its own image
+    steps: int = 200  # optimisation steps per rule
+    lr: float = 0.05  # Adam on the latents (ours: a grey start reaches a readable image in ~200 steps)
+    every: int = 50  # an image every K steps (and the last)
+    seed: int = 0  # noise stream, the same for every rule
+    negative_prompt: str = ""  # the unconditional prompt
+    max_bad_steps: int = 10  # non-finite steps in a row that stop a rule
+    perp_neg: bool = False  # Perp-Neg: the other views' prompts as negatives, as for a view at ``azimuth``
+    azimuth: float = 0.0  # degrees from the front (perp_neg)
+    rule_options: Optional[dict] = None  # {rule: {field: value}} over the rule's defaults (None: defaults)
+
+    def rule_names(self) -> list[str]:
+        """``rules`` as a list of known rule names, in order, without repeats."""
+        text = self.rules
+        items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if str(t).strip()]
+        if not items:
+            raise Get3dError(f"rules (--rule): give at least one of {', '.join(RULE_OPTIONS)}")
+        for item in items:
+            if item not in RULE_OPTIONS:
+                raise Get3dError(f"rules (--rule): unknown rule {item!r}; choose from {', '.join(RULE_OPTIONS)}")
+        return list(dict.fromkeys(items))
+
+    def check(self) -> "Distill2dOptions":
+        names = self.rule_names()
+        if not (isinstance(self.steps, int) and self.steps >= 0):
+            raise Get3dError(f"steps (--steps) must be >= 0, got {self.steps!r}")
+        if not (isinstance(self.every, int) and self.every >= 1):
+            raise Get3dError(f"every (--every) must be >= 1, got {self.every!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise Get3dError(f"lr (--lr) must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.max_bad_steps, int) and self.max_bad_steps >= 1):
+            raise Get3dError(f"max_bad_steps must be >= 1, got {self.max_bad_steps!r}")
+        if not (isinstance(self.azimuth, (int, float)) and math.isfinite(self.azimuth)):
+            raise Get3dError(f"azimuth (--azimuth) must be a finite number, got {self.azimuth!r}")
+        extra = sorted(set(self.rule_options or {}) - set(names))
+        if extra:
+            raise Get3dError(f"rule_options: options for rule {extra[0]!r}, which is not run (rules {','.join(names)})")
+        return self
+
+    def to_dict(self) -> dict:
+        record = asdict(self)
+        record["rules"] = self.rule_names()
+        record["rule_options"] = {k: dict(v) for k, v in (self.rule_options or {}).items()}
+        return record

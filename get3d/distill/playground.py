@@ -18,9 +18,10 @@ from typing import Optional
 
 import torch
 
+from get3d.distill.options import Distill2dOptions
 from get3d.distill.perpneg import view_embeddings
 from get3d.distill.prior import check_prior
-from get3d.distill.rules import RULES, NonFiniteUpdate, make_rule
+from get3d.distill.rules import NonFiniteUpdate, make_rule
 from get3d.distill.views import SUFFIXES
 from get3d.errors import Get3dError
 from get3d.export.previews import labelled_grid, save_image
@@ -37,37 +38,34 @@ class Playground2dResult:
 
 
 def parse_rules(text) -> list[str]:
-    items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
-    if not items:
-        raise Get3dError("--rule: give at least one of sds, ism, sdi")
-    for item in items:
-        if item not in RULES:
-            raise Get3dError(f"--rule: unknown rule {item!r}; choose from {', '.join(RULES)}")
-    return list(dict.fromkeys(items))
+    """'sds,ism' (or a list) -> ['sds', 'ism']: known rules, in order, without repeats."""
+    return Distill2dOptions(rules=text).rule_names()
 
 
-def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, negative_prompt: str = "",
-               lr: float = 0.05, every: int = 50, seed: int = 0, rule_options: Optional[dict] = None,
-               max_bad_steps: int = 10, progress: bool = False, settings: Optional[dict] = None,
-               perp_neg: bool = False, azimuth: float = 0.0) -> Playground2dResult:
-    """Run the playground (see the module docstring); ``rule_options`` maps rule name -> options.
-    ``perp_neg``: Perp-Neg guidance as for a view at ``azimuth`` degrees from the front (elevation
-    0): the positive prompt is the view-interpolated ``prompt + view suffix`` and the other views'
-    prompts are the negatives (get3d.distill.perpneg); ``negative_prompt`` stays the unconditional."""
+def distill_2d(prior, prompt: str, options: Optional[Distill2dOptions] = None, outdir=None, *,
+               progress: bool = False, settings: Optional[dict] = None) -> Playground2dResult:
+    """Run the playground (see the module docstring) with ``options`` (get3d.distill.options.
+    Distill2dOptions: rules, steps, lr, every, seed, negative prompt, Perp-Neg, the rules' options;
+    None: its defaults). ``options.perp_neg``: Perp-Neg guidance as for a view at ``azimuth``
+    degrees from the front (elevation 0): the positive prompt is the view-interpolated ``prompt +
+    view suffix`` and the other views' prompts are the negatives (get3d.distill.perpneg);
+    ``negative_prompt`` stays the unconditional. ``settings``: extra entries for settings.json
+    (the CLI's model)."""
     from tqdm import tqdm
 
+    options = (options if options is not None else Distill2dOptions()).check()
     check_prior(prior)
     if not str(prompt).strip():
-        raise Get3dError("--prompt is empty: give the text the image should match")
-    if steps < 0:
-        raise Get3dError(f"--steps must be >= 0, got {steps}")
-    if every < 1:
-        raise Get3dError(f"--every must be >= 1, got {every}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise Get3dError(f"--lr must be a positive number, got {lr}")
-    names = parse_rules(rules)
-    rule_options = rule_options or {}
+        raise Get3dError("prompt (--prompt) is empty: give the text the image should match")
+    names = options.rule_names()
+    steps, lr, every, seed = options.steps, options.lr, options.every, options.seed
+    negative_prompt = options.negative_prompt
+    rule_options = options.rule_options or {}
     rule_objects = {name: make_rule(name, **rule_options.get(name, {})) for name in names}
+    # What settings.json records (and a re-run into the same folder is compared with): every
+    # option, the rules' options filled in with their defaults.
+    record = dict(settings or {}, prompt=prompt, **options.to_dict())
+    record["rule_options"] = {n: r.options() for n, r in rule_objects.items()}
     outdir = Path(outdir) if outdir is not None else None
     if outdir is not None and (outdir / "settings.json").is_file():
         # Another run's images would stay beside this one's (a rule it had and this one lacks):
@@ -78,16 +76,14 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
             saved = json.loads((outdir / "settings.json").read_text())
         except (OSError, ValueError):
             saved = {}
-        now = dict(settings or {}, prompt=prompt, negative_prompt=negative_prompt, rules=names, steps=steps, lr=lr,
-                   every=every, seed=seed, rule_options={n: r.options() for n, r in rule_objects.items()})
-        check_same_settings(saved, now, (), outdir / "settings.json", what=f"{outdir} holds another distill-2d run",
+        check_same_settings(saved, record, (), outdir / "settings.json", what=f"{outdir} holds another distill-2d run",
                             advice="choose another --outdir (or remove that one)")
     device = prior.alphas_cumprod.device
     uncond, inverse = prior.embed_text([negative_prompt]), prior.embed_text([""])
     negatives = None
-    if perp_neg:
+    if options.perp_neg:
         views = prior.embed_text([prompt + s for s in SUFFIXES])
-        cond, negatives = view_embeddings(views, torch.tensor([float(azimuth)]), torch.tensor([0.0]))
+        cond, negatives = view_embeddings(views, torch.tensor([float(options.azimuth)]), torch.tensor([0.0]))
     else:
         cond = prior.embed_text([prompt])
     grey = torch.full((1, 3, prior.image_size, prior.image_size), 0.5, device=device)
@@ -122,7 +118,7 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
                 finite = False
             if not finite:
                 bad, streak = bad + 1, streak + 1
-                if streak >= max_bad_steps:
+                if streak >= options.max_bad_steps:
                     raise Get3dError(f"distill-2d {name}: {streak} non-finite steps in a row at step {step}; stopped")
                 continue
             streak = 0
@@ -142,11 +138,7 @@ def distill_2d(prior, prompt: str, rules="sds", steps: int = 200, outdir=None, n
         result.files.append(str(save_image(outdir / "grid.png", labelled_grid(
             tiles, row_labels=names, col_labels=[f"step {s}" for s in shown],
             title=f'"{prompt}" - {", ".join(names)} - {steps} steps, lr {lr:g}, seed {seed}'))))
-        record = dict(settings or {}, prompt=prompt, negative_prompt=negative_prompt, perp_neg=perp_neg,
-                      azimuth=azimuth if perp_neg else None, rules=names, steps=steps,
-                      lr=lr, every=every, seed=seed, image_size=prior.image_size,
-                      rule_options={n: r.options() for n, r in rule_objects.items()},
-                      skipped_steps=result.skipped,
+        record.update(image_size=prior.image_size, skipped_steps=result.skipped,
                       final_loss={n: (v[-1] if v else None) for n, v in result.losses.items()})
         path = outdir / "settings.json"
         path.write_text(json.dumps(record, indent=2, default=str))

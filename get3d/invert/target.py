@@ -7,7 +7,7 @@ of the image: anything else means the alpha or the key is wrong, and a one-line 
 file. Images are resized (area-averaged) to the inversion's resolution and stored like the
 generator renders them: colour premultiplied by the mask (on black).
 
-Meshes: read by ``render-dataset``'s loader (get3d.datasets.render_meshes: any format trimesh
+Meshes: read by ``render-dataset``'s loader (get3d.datasets.render_dataset: any format trimesh
 reads, their colours and textures), normalised like the training data (bounding box centred,
 largest side ``scale``: get3d.categories.DEFAULT_RENDER_SCALE by default, GET3D's Blender script
 for cars and get3d synth-data; ``render_scale(category)`` for data rendered with ``render-dataset``
@@ -202,7 +202,7 @@ def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = 
     """A mesh file as a target (see the module docstring). ``rotation``/``elevation`` choose the
     views instead of the seeded training-distribution draw; ``known_cameras=False`` hides them from
     the inversion (the unknown-camera path, for tests and studies)."""
-    from get3d.datasets.render_meshes import render_views
+    from get3d.datasets.render_dataset import render_views
     from get3d.geometry.mesh_io import load_shading_mesh, normalize_verts
     from get3d.datasets.settings import Lighting
     from get3d.render.renderer import Renderer

@@ -5,9 +5,9 @@ import trimesh
 from click.testing import CliRunner
 
 from get3d.cli import cli
-from get3d.datasets.render_meshes import OFF_CENTRE_FRACTION, centre_offset
+from get3d.datasets.render_dataset import OFF_CENTRE_FRACTION, centre_offset
 from get3d.datasets.settings import RenderSettings
-from get3d.datasets.render_meshes import render_mesh_folder
+from get3d.datasets.render_dataset import render_mesh_folder
 
 
 def _boxes(folder):

@@ -6,7 +6,7 @@ import torch
 from click.testing import CliRunner
 
 from get3d.cli import cli
-from get3d.datasets.render_meshes import RenderSettings, category_scale
+from get3d.datasets.render_dataset import RenderSettings, category_scale
 from get3d.geometry.mesh_io import normalize_verts
 from get3d.geometry import Mesh
 from get3d.render.primitives import icosphere

@@ -7,7 +7,7 @@ from PIL import Image
 from get3d import Get3dError
 from get3d.cli import cli
 from get3d.datasets import RenderFolderDataset
-from get3d.datasets.render_meshes import RenderSettings
+from get3d.datasets.render_dataset import RenderSettings
 from get3d.geometry.mesh_io import corner_normals
 from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 from get3d.geometry import Mesh

@@ -2,6 +2,7 @@
 import torch
 
 from get3d.distill import AnalyticPrior
+from get3d.distill.options import Distill2dOptions
 from get3d.distill.playground import distill_2d
 
 
@@ -9,7 +10,7 @@ def test_playground_moves_the_grey_start_toward_the_prompt_image(tmp_path):
     target = torch.zeros(3, 8, 8)
     target[0] = 0.9  # red
     prior = AnalyticPrior(target)
-    result = distill_2d(prior, "a red square", ["sds", "sdi"], steps=150, outdir=tmp_path, lr=0.05, every=50)
+    result = distill_2d(prior, "a red square", Distill2dOptions("sds,sdi", steps=150, lr=0.05, every=50), tmp_path)
     for name in ("sds", "sdi"):
         final = result.images[name]  # [H,W,3]
         assert (final - target.permute(1, 2, 0)).abs().max() < 0.1, name
@@ -24,7 +25,7 @@ def test_non_finite_steps_are_skipped_and_counted():
             return eps * float("nan") if self.calls % 3 == 1 else eps
 
     prior = Flaky(torch.full((3, 4, 4), 0.2))
-    result = distill_2d(prior, "p", "sds", steps=9, every=100)
+    result = distill_2d(prior, "p", Distill2dOptions("sds", steps=9, every=100))
     assert result.skipped["sds"] > 0
     assert len(result.losses["sds"]) + result.skipped["sds"] == 9
 
@@ -38,11 +39,11 @@ def test_each_rule_shows_its_fixed_point_when_the_prompts_disagree():
     xc[0] = 0.7
     prior = AnalyticPrior(xc, xu)
     options = {"sds": {"guidance_scale": 1.0}, "sdi": {"guidance_scale": 1.0}}
-    result = distill_2d(prior, "p", ["sds", "sdi"], steps=150, lr=0.02, every=200, rule_options=options)
+    result = distill_2d(prior, "p", Distill2dOptions("sds,sdi", steps=150, lr=0.02, every=200, rule_options=options))
     fixed = (xu + 2 * (xc - xu)).permute(1, 2, 0)
     for name in ("sds", "sdi"):
         assert (result.images[name] - fixed).abs().max() < 0.03, name
-    ism = distill_2d(prior, "p", "ism", steps=10, lr=0.02, every=200).images["ism"]
+    ism = distill_2d(prior, "p", Distill2dOptions("ism", steps=10, lr=0.02, every=200)).images["ism"]
     assert torch.allclose(ism, torch.full_like(ism, 0.5 + 10 * 0.02), atol=1e-3)  # from grey, +lr per step
-    flipped = distill_2d(AnalyticPrior(xu, xc), "p", "ism", steps=10, lr=0.02, every=200).images["ism"]
+    flipped = distill_2d(AnalyticPrior(xu, xc), "p", Distill2dOptions("ism", steps=10, lr=0.02, every=200)).images["ism"]
     assert torch.allclose(flipped, torch.full_like(ism, 0.5 - 10 * 0.02), atol=1e-3)

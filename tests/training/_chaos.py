@@ -179,7 +179,7 @@ def disk_full_loop(data, out) -> dict:
 
 
 def make_data(folder: Path) -> Path:
-    from get3d.datasets.render_meshes import RenderSettings
+    from get3d.datasets.render_dataset import RenderSettings
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 
     if not (folder / "img").is_dir():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from get3d.datasets import RenderFolderDataset
-from get3d.datasets.render_meshes import RenderSettings
+from get3d.datasets.render_dataset import RenderSettings
 from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 from get3d.render import Cameras
 from get3d.training.loop import build_state, train

@@ -9,7 +9,7 @@ from PIL import Image
 from get3d import Get3dError
 from get3d.cli import cli
 from get3d.datasets import RenderFolderDataset
-from get3d.datasets.render_meshes import (
+from get3d.datasets.render_dataset import (
     Lighting,
     RenderSettings,
     discover_meshes,
