@@ -222,7 +222,7 @@ class RefineRun:
         _refuse_other_run(outdir, resume)
         if resume is not None:
             if snap_dir is None:
-                raise Get3dError("--resume needs --outdir (the run folder holding snapshots/)")
+                raise Get3dError("resume (--resume) needs outdir (--outdir): the run folder holding snapshots/")
             snap = resume_auto(snap_dir) if resume == "auto" else None
             path = snap.json_path if snap is not None else (None if resume == "auto" else Path(resume))
             if path is not None:
@@ -236,7 +236,7 @@ class RefineRun:
                 restore_optimizers(tensors, meta, {"adam": optimizer}, source=str(path))
                 start = int(meta["step"])
                 if start > o.steps:
-                    raise Get3dError(f"--steps {o.steps} is below the resumed snapshot's step {start}")
+                    raise Get3dError(f"steps (--steps) {o.steps} is below the resumed snapshot's step {start}")
         self.start = self.last_saved = self.result.start_step = start
         record["resumed_from_step"] = start
         if outdir is not None:
@@ -285,8 +285,8 @@ class RefineRun:
             verts, faces, flexi_reg = ((*self.fixed_mesh, None) if self.fixed_mesh is not None
                                        else asset.extract_with_reg())
             if faces.shape[0] == 0:
-                raise Get3dError(f"step {step}: the shape became empty (no surface); lower --lr-sdf or "
-                                 f"raise --sdf-reg-weight, or resume from an earlier snapshot")
+                raise Get3dError(f"step {step}: the shape became empty (no surface); lower lr_sdf (--lr-sdf) or "
+                                 f"raise sdf_reg_weight (--sdf-reg-weight), or resume from an earlier snapshot")
             images, _ = _render(asset, self.renderer, verts, faces, cameras, self.res, self.size, step_background)
             clock = lap("render", clock)
             latents = self.prior.encode(images)
@@ -480,7 +480,7 @@ def refine_checkpoint(ckpt, seed, prompt: str, model, outdir=None, options: Refi
         settings = dict(ckpt=str(ckpt), latents=str(latents), seed_of_asset=None, category=options.category)
         return _refine_with_model(asset, prompt, model, outdir, options, local_files_only, settings, resume, progress)
     if not text.isdigit():
-        raise Get3dError(f"--seed must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
+        raise Get3dError(f"seed (--seed) must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
                          "give the seed of the asset to refine, as in get3d generate --seeds")
     asset = asset_from_checkpoint(ckpt, int(text), options.truncation, device, tet_res=options.tet_res,
                                   category=options.category)

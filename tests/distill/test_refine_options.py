@@ -185,3 +185,22 @@ def test_views_are_a_torch_free_dataclass_recorded_in_settings(tmp_path):
     record = json.loads((tmp_path / "settings.json").read_text())
     assert record["views"] == {"elevation": [0.0, 30.0], "distance": [1.2, 1.6], "fov": [45.0, 45.0],
                                "front_azimuth": 0.0, "overhead": 60.0}
+
+
+def test_resume_errors_name_the_parameter_and_its_flag(tmp_path):
+    def run(options, outdir, resume):
+        asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
+        return refine(AnalyticPrior(RED), asset, "a chair", options, outdir, resume=resume)
+
+    with pytest.raises(Get3dError, match=r"resume \(--resume\) needs outdir \(--outdir\)"):
+        run(RefineOptions(steps=1, texture_only=True, export=False), None, "auto")
+    run(RefineOptions(steps=2, texture_only=True, export=False), tmp_path, None)
+    with pytest.raises(Get3dError, match=r"steps \(--steps\) 1 is below the resumed snapshot's step 2"):
+        run(RefineOptions(steps=1, texture_only=True, export=False), tmp_path, "auto")
+
+
+def test_refine_checkpoint_names_a_bad_asset_seed():
+    from get3d.distill.refine import refine_checkpoint
+
+    with pytest.raises(Get3dError, match=r"seed \(--seed\) must be a non-negative integer, got '-3'"):
+        refine_checkpoint("tiny-chair", "-3", "a chair", "/no/model", None, RefineOptions(steps=1))
