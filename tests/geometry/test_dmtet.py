@@ -18,7 +18,7 @@ from get3d.geometry import (
     tet_grid_cells,
 )
 from get3d.geometry import shapes
-from tests._support import assert_close_in
+from tests._support import assert_close_in, dtype_params
 
 SHAPES = {
     # name: (sdf, analytic volume, Euler characteristic, max vertex distance in grid cells)
@@ -287,10 +287,12 @@ def _numpy_reference(verts: torch.Tensor, tets: torch.Tensor, sdf: torch.Tensor)
     return v[a] + w * (v[b] - v[a]), int(np.where(inside == 2, 2, (inside % 2)).sum())
 
 
+@pytest.mark.parametrize("float_dtype", dtype_params(torch.float16, torch.bfloat16, torch.float32, torch.float64))
 def test_extraction_in_each_dtype_matches_a_float64_reference(float_dtype):
-    """The same shape in float32 and float64: vertices of the input dtype, each at its edge's zero
-    crossing computed independently in float64 (from the dtype's own rounded inputs) within the
-    dtype's tolerance, and the right number of faces."""
+    """The same shape in each float dtype (half too: the extraction is elementwise and indexing, so
+    it runs in half on the CPU): vertices of the input dtype, each at its edge's zero crossing
+    computed independently in float64 (from the dtype's own rounded inputs) within the dtype's
+    tolerance, and the right number of faces."""
     verts, tets = tet_grid(16)
     verts = verts.to(float_dtype)
     sdf = shapes.noisy_sdf(verts.double(), seed=2).to(float_dtype)
