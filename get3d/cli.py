@@ -721,12 +721,13 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
 
 # ----------------------------------------------------------------------------------- invert
 def _invert_defaults():
-    from get3d.invert.options import TUNE_STEPS, InvertOptions  # torch-free: the CLI starts fast
+    import get3d.invert.options as invert_options  # torch-free: the CLI starts fast
 
-    return InvertOptions(), TUNE_STEPS
+    return invert_options.InvertOptions(), invert_options.TUNE_STEPS, invert_options
 
 
-_IV, _IV_TUNE_STEPS = _invert_defaults()  # option defaults come from the dataclass (invert() reads the same)
+# option defaults come from get3d.invert.options (invert() and invert_command() read the same)
+_IV, _IV_TUNE_STEPS, _INV = _invert_defaults()
 
 
 @cli.command("invert")
@@ -742,9 +743,10 @@ _IV, _IV_TUNE_STEPS = _invert_defaults()  # option defaults come from the datacl
               help="A GET3D camera folder (rotation.npy, elevation.npy) for the images, in order.")
 @click.option("--background", default=None, help="Key out this background colour (white, black, grey, R,G,B) "
               "in images without transparency.")
-@click.option("--key-tolerance", default=0.08, show_default=True, type=float, help="Background keying tolerance.")
-@click.option("--views", default=8, show_default=True, type=int, help="--mesh: views rendered.")
-@click.option("--mesh-scale", default="dataset", show_default=True,
+@click.option("--key-tolerance", default=_INV.KEY_TOLERANCE, show_default=True, type=float,
+              help="Background keying tolerance.")
+@click.option("--views", default=_INV.MESH_VIEWS, show_default=True, type=int, help="--mesh: views rendered.")
+@click.option("--mesh-scale", default=_INV.MESH_SCALE, show_default=True,
               help="--mesh: largest side after normalising: 'dataset' (the checkpoint's training data), a number, "
               "or 'keep' (the file's own units, e.g. a GLB from get3d generate).")
 @click.option("--unlit", is_flag=True, help="--mesh: render flat albedo instead of render-dataset's lighting.")
@@ -764,8 +766,8 @@ _IV, _IV_TUNE_STEPS = _invert_defaults()  # option defaults come from the datacl
 @click.option("--tune-lr", default=_IV.tune_lr, show_default=True, type=float)
 @click.option("--seed", default=_IV.search_seed, show_default=True, type=int,
               help="Seed of stage 1's codes (and mesh views).")
-@click.option("--format", "formats", default="glb,obj", show_default=True, help="Comma-separated: glb, obj, ply.")
-@click.option("--texture-res", default=512, show_default=True, type=int)
+@click.option("--format", "formats", default=_INV.FORMATS, show_default=True, help="Comma-separated: glb, obj, ply.")
+@click.option("--texture-res", default=_INV.TEXTURE_RES, show_default=True, type=int)
 @click.option("--snapshot-every", default=_IV.snapshot_every, show_default=True, type=int)
 @click.option("--resume", default=None, help="'auto' (newest snapshot in OUTDIR/snapshots) or a snapshot path.")
 @click.option("--category", default=None, help="Category of a GET3D .pt checkpoint.")

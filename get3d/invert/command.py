@@ -34,7 +34,7 @@ from get3d.export.previews import image_grid, save_gif, save_image
 from get3d.generate import textured_mesh
 from get3d.invert.latents import save_latents
 from get3d.invert.optimize import invert
-from get3d.invert.options import InvertOptions
+from get3d.invert.options import FORMATS, KEY_TOLERANCE, MESH_SCALE, MESH_VIEWS, TEXTURE_RES, InvertOptions
 from get3d.invert.render import render_codes
 from get3d.invert.target import image_target, mesh_target, parse_colour, read_camera_folder
 from get3d.snapshot import write_snapshot
@@ -74,9 +74,9 @@ def _write_json(path: Path, record: dict) -> None:
 
 
 def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=None, elevation=None,
-                   cameras_dir=None, background=None, key_tolerance: float = 0.08, views: int = 8,
-                   mesh_scale="dataset", unlit: bool = False, resolution: Optional[int] = None,
-                   options: Optional[InvertOptions] = None, formats="glb,obj", texture_res: int = 512,
+                   cameras_dir=None, background=None, key_tolerance: float = KEY_TOLERANCE, views: int = MESH_VIEWS,
+                   mesh_scale=MESH_SCALE, unlit: bool = False, resolution: Optional[int] = None,
+                   options: Optional[InvertOptions] = None, formats=FORMATS, texture_res: int = TEXTURE_RES,
                    resume: Optional[str] = None, device=None, backend: str = "auto", category=None,
                    tensorboard: bool = True, progress: bool = False, log: Callable = print) -> dict:
     """``get3d invert`` end to end (see the module docstring) -> {'metrics', 'files', 'result'}."""

@@ -13,9 +13,15 @@ from get3d.categories import SURFACE_POINTS, TRUNCATION
 from get3d.errors import Get3dError
 from get3d.options import _at_least, _name
 
-__all__ = ["InvertOptions", "TUNE_STEPS"]
+__all__ = ["InvertOptions", "TUNE_STEPS", "KEY_TOLERANCE", "MESH_VIEWS", "MESH_SCALE", "FORMATS", "TEXTURE_RES"]
 
 TUNE_STEPS = 100  # stage 3's steps when it is asked for (get3d invert --tune-generator) and none are given
+# The target and export settings of get3d invert (get3d.invert.command / target arguments, the CLI's defaults):
+KEY_TOLERANCE = 0.08  # keying an opaque image's background colour: max per-channel distance in [0, 1]
+MESH_VIEWS = 8  # a mesh target: views rendered
+MESH_SCALE = "dataset"  # a mesh target: normalised to the checkpoint's training data ('keep', or a number)
+FORMATS = "glb,obj"  # the inverted mesh's files
+TEXTURE_RES = 512  # its baked texture
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from get3d.categories import DEFAULT_RENDER_SCALE
 from get3d.errors import Get3dError
 from get3d.geometry.mesh import Mesh
+from get3d.invert.options import KEY_TOLERANCE, MESH_VIEWS
 from get3d.render.camera import Cameras
 
 __all__ = ["InvertTarget", "image_target", "load_images", "mesh_target", "parse_colour"]
@@ -140,7 +141,7 @@ def _image_views(path: Path, resolution: int, background, tolerance: float) -> t
     return premultiplied.clamp(0, 1), mask
 
 
-def load_images(paths: Sequence, resolution: int, background=None, tolerance: float = 0.08
+def load_images(paths: Sequence, resolution: int, background=None, tolerance: float = KEY_TOLERANCE
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Image files -> (rgb [V,3,S,S] on black, mask [V,1,S,S]); see the module docstring."""
     if not paths:
@@ -151,7 +152,7 @@ def load_images(paths: Sequence, resolution: int, background=None, tolerance: fl
 
 
 def image_target(paths: Sequence, resolution: int, rotation=None, elevation=None, background=None,
-                 tolerance: float = 0.08) -> InvertTarget:
+                 tolerance: float = KEY_TOLERANCE) -> InvertTarget:
     """Images (and their cameras: ``rotation`` / ``elevation`` degrees per image, or None = unknown)."""
     rgb, mask = load_images(paths, resolution, background, tolerance)
     cameras = None
@@ -196,7 +197,7 @@ def _check_closed(path, verts: torch.Tensor, faces: torch.Tensor) -> None:
                          f"close it (trimesh.repair.fill_holes, Blender's 3D-Print Toolbox 'Make Manifold')")
 
 
-def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = DEFAULT_RENDER_SCALE, seed: int = 0,
+def mesh_target(path, resolution: int, views: int = MESH_VIEWS, scale: Optional[float] = DEFAULT_RENDER_SCALE, seed: int = 0,
                 points: int = 4096, unlit: bool = False, rotation=None, elevation=None, backend: str = "auto",
                 known_cameras: bool = True, elevation_range=(0.0, 30.0)) -> InvertTarget:
     """A mesh file as a target (see the module docstring). ``rotation``/``elevation`` choose the

@@ -27,6 +27,14 @@ def test_cli_defaults_are_the_dataclass_defaults():
                  "w_prior", "tune_lr", "snapshot_every", "seed"):
         assert params[flag] == getattr(options, renamed.get(flag, flag)), flag
     assert params["tune_steps"] == TUNE_STEPS and options.tune_steps == 0  # stage 3 off unless asked for
+    import inspect
+
+    from get3d.invert.command import invert_command
+
+    signature = inspect.signature(invert_command).parameters
+    for flag, name in (("key_tolerance", "key_tolerance"), ("views", "views"), ("mesh_scale", "mesh_scale"),
+                       ("formats", "formats"), ("texture_res", "texture_res")):
+        assert params[flag] == signature[name].default, flag  # both read get3d.invert.options
 
 
 @pytest.mark.parametrize("fields,message", [
