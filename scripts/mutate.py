@@ -267,6 +267,28 @@ MUTATIONS: list[Mutation] = [
     M("sd-decode-no-range-map", "get3d/distill/diffusion.py",
       "return ((images.float() + 1) / 2).clamp(0, 1)", "return images.float().clamp(0, 1)",
       ("tests/distill/test_diffusion.py",), "decode maps [-1,1] back to [0,1]"),
+    # --- dtypes (issue 22 point 7: each path in each dtype it claims, against a float64 reference) ---
+    M("dtype-dmtet-float32-inside", "get3d/geometry/dmtet.py",
+      "mesh_verts = (p_a * s_b - p_b * s_a) / denom",
+      "mesh_verts = ((p_a * s_b - p_b * s_a) / denom).float().to(p_a.dtype)",
+      ("tests/geometry/test_dmtet.py",), "float64 extraction keeps float64 precision"),
+    M("dtype-dmtet-sdf-promotes", "get3d/geometry/dmtet.py",
+      "s_a = sdf[cross_b, end_a].unsqueeze(-1).to(verts.dtype)", "s_a = sdf[cross_b, end_a].unsqueeze(-1)",
+      ("tests/geometry/test_dmtet.py",), "mesh vertices come out in verts' dtype"),
+    M("dtype-chamfer-float32-inside", "get3d/metrics/chamfer.py",
+      "q = q.to(p.device, p.dtype)", "q = q.to(p.device, torch.float32)",
+      ("tests/metrics/test_chamfer.py",), "both clouds in the first one's dtype"),
+    M("dtype-triplane-float64-demoted", "get3d/networks/generator.py",
+      "dtype = torch.promote_types(planes.dtype, torch.float32)", "dtype = torch.float32",
+      ("tests/networks/test_triplane.py",), "float64 planes sample in float64"),
+    M("dtype-raster-centres-float32", "get3d/render/raster_torch.py",
+      "return px.to(dtype) * xs + xo, py.to(dtype) * ys + yo",
+      "return px.to(torch.float32) * xs + xo, py.to(torch.float32) * ys + yo",
+      ("tests/render/test_raster_torch.py",), "float64 rasterization samples float64 pixel centres"),
+    M("dtype-rule-loss-in-half", "get3d/distill/rules.py",
+      'diff = F.mse_loss(latents.float(), target.float().detach(), reduction="sum")',
+      'diff = F.mse_loss(latents, target.to(latents.dtype).detach(), reduction="sum")',
+      ("tests/distill/test_rules.py",), "the rule's loss is computed in float32 for half latents"),
 ]
 
 

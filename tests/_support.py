@@ -8,6 +8,9 @@
   true (a CI run that silently skipped every converter test would prove nothing).
 * :func:`require_module` is ``pytest.importorskip`` for the libraries of the ``test`` extra: under
   CI a missing one is a failure, not a skip.
+* Dtype parametrisation (docs/testing.md): ``DTYPE_TOLERANCE`` is the per-dtype tolerance of a
+  computation compared with an independent float64 reference, :func:`assert_close_in` applies it,
+  :func:`dtype_params` builds a ``parametrize`` list with readable ids.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -45,3 +49,30 @@ def require_module(name: str, module_level: bool = True):
         return importlib.import_module(name)
     except ImportError as err:
         missing(f"{name} is not importable ({err}); install the test extra: pip install -e '.[test]'", module_level)
+
+
+# Per-dtype tolerance of a result against an independent float64 reference, for quantities of
+# order one (pass ``scale`` for others): a few units in the last place of the dtype, times the
+# handful of roundings a short computation makes. float64 is not exact either: references that
+# sum in another order differ by ~1e-15.
+DTYPE_TOLERANCE = {
+    torch.float64: dict(rtol=1e-10, atol=1e-12),
+    torch.float32: dict(rtol=1e-5, atol=1e-6),
+    torch.float16: dict(rtol=5e-3, atol=1e-3),
+    torch.bfloat16: dict(rtol=3e-2, atol=1e-2),
+}
+
+
+def dtype_params(*dtypes: torch.dtype) -> list:
+    """``@pytest.mark.parametrize("dtype", dtype_params(torch.float16, ...))`` with ids like float16."""
+    return [pytest.param(d, id=str(d).removeprefix("torch.")) for d in dtypes]
+
+
+def assert_close_in(dtype: torch.dtype, actual, expected, scale: float = 1.0, what: str = "") -> None:
+    """``actual`` (computed in ``dtype``) matches the float64 ``expected`` within DTYPE_TOLERANCE[dtype]
+    (atol times ``scale``, the magnitude of the quantity), and is of ``dtype`` itself."""
+    actual = torch.as_tensor(actual)
+    assert actual.dtype == dtype, f"{what}: computed in {dtype}, returned {actual.dtype}"
+    tol = DTYPE_TOLERANCE[dtype]
+    torch.testing.assert_close(actual.double(), torch.as_tensor(expected, dtype=torch.float64).to(actual.device),
+                               rtol=tol["rtol"], atol=tol["atol"] * scale, msg=lambda m: f"{what} ({dtype}): {m}")

@@ -33,6 +33,15 @@ def any_device(request):
     return request.param
 
 
+@pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])
+def float_dtype(request):
+    """Run a test once per float dtype the library claims (float32, float64). Compare against an
+    independent float64 reference with ``tests._support.assert_close_in(dtype, ...)``, whose
+    tolerance table (``DTYPE_TOLERANCE``) is per dtype; half types are listed explicitly where a
+    path supports them (``tests._support.dtype_params``)."""
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Tests write tet-grid caches to a per-session temp dir, never to the user's ~/.cache."""

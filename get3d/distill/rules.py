@@ -176,7 +176,10 @@ class Rule:
         ``generator``); ``inverse``: ISM's inversion prompt embedding (default: the prior's
         embedding of ''); ``perp_neg``: Perp-Neg negatives and weights for every guided call."""
         update, target = self._run(latents, prior, cond, uncond, step, total_steps, generator, draws, inverse, perp_neg)
-        diff = F.mse_loss(latents, target.to(latents.dtype).detach(), reduction="sum")
+        # In float32 whatever the latents' dtype: a float16 prior (Stable Diffusion on CUDA) encodes to
+        # float16 latents, whose sum of squares overflows to inf at 64x64, and a float16 target would
+        # round g to the latents' precision. The gradient comes back to the latents in their dtype.
+        diff = F.mse_loss(latents.float(), target.float().detach(), reduction="sum")
         return 0.5 * diff * self.scale(latents.shape)
 
     def update(self, latents: torch.Tensor, prior, cond: torch.Tensor, uncond: torch.Tensor, step: int,

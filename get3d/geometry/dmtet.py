@@ -118,7 +118,10 @@ def marching_tets_batched(
     vertex_id = torch.cumsum(crossed_flat, 0) - 1  # [B*E], valid where crossed
     cross_b, cross_e = crossed.nonzero(as_tuple=True)
     end_a, end_b = edges[cross_e, 0], edges[cross_e, 1]
-    s_a, s_b = sdf[cross_b, end_a].unsqueeze(-1), sdf[cross_b, end_b].unsqueeze(-1)
+    # In verts' dtype (the documented output dtype): a float64 SDF on a float32 grid would
+    # otherwise promote the mesh to float64.
+    s_a = sdf[cross_b, end_a].unsqueeze(-1).to(verts.dtype)
+    s_b = sdf[cross_b, end_b].unsqueeze(-1).to(verts.dtype)
     if verts.dim() == 3:
         p_a, p_b = verts[cross_b, end_a], verts[cross_b, end_b]
     else:

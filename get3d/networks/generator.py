@@ -99,7 +99,8 @@ def sample_triplane(planes: torch.Tensor, points: torch.Tensor, shape_min: float
     coordinate runs along the width), points [B,P,3] world positions -> features [B,P,C].
     Points are mapped from ``[shape_min, shape_min + shape_length]`` to [-1, 1] (clamped) and
     sampled with ``grid_sample(align_corners=False, padding_mode='zeros')``, as GET3D does.
-    Like GET3D, positions are detached: no gradient flows into the sample positions.
+    Like GET3D, positions are detached: no gradient flows into the sample positions. Features
+    come out in float32 for float16/bfloat16/float32 planes, in float64 for float64 planes.
 
     Hot path (training, extraction and texture baking all come through here): each plane is
     sampled where it lies, ``planes[:, k]``, a view of the backbone's output (merging B and the
@@ -110,10 +111,11 @@ def sample_triplane(planes: torch.Tensor, points: torch.Tensor, shape_min: float
     results are summed in place in plane order, which rounds exactly as summing a stacked
     [B,3,C,P] over its plane axis (bench/triplane.py and tests/networks/test_triplane.py check).
     """
-    # Sampling runs in float32 whatever the autocast dtype: half-precision sample positions
-    # would quantise the texture lookups.
-    planes = planes.float()
-    p = ((points.detach().float() - shape_min) / shape_length).clamp(0, 1) * 2 - 1  # [B,P,3]
+    # Sampling runs in float32 whatever the autocast dtype (float64 planes stay float64):
+    # half-precision sample positions would quantise the texture lookups.
+    dtype = torch.promote_types(planes.dtype, torch.float32)
+    planes = planes.to(dtype)
+    p = ((points.detach().to(dtype) - shape_min) / shape_length).clamp(0, 1) * 2 - 1  # [B,P,3]
     grid = p.unsqueeze(1)  # [B,1,P,3]
     feat = None
     with torch.autocast(planes.device.type, enabled=False):

@@ -19,6 +19,7 @@ from get3d import Get3dError
 from get3d.distill import AnalyticPrior, make_rule
 from get3d.distill.analytic import scaled_linear_alphas_cumprod
 from get3d.distill.ddim import abar_at, ddim_step, invert
+from tests._support import dtype_params
 from tests.distill.stand_ins import ConstantPrior
 
 H = 8
@@ -323,3 +324,34 @@ def test_ism_noise_offset_adds_one_normal_per_channel():
     offset = with_offset.noise - plain.noise
     assert torch.allclose(offset, offset[:1, :, :1, :1].expand_as(offset), atol=1e-6)  # one value per channel
     assert 0.01 < float(offset[0, :, 0, 0].abs().max()) < 0.5  # 0.1 times a standard normal
+
+
+class _HalfPrior(AnalyticPrior):
+    """The analytic prior evaluated in float16, as Stable Diffusion runs on CUDA (its ``dtype``
+    tells the rules to feed it float16; its encode would return float16 latents)."""
+
+    dtype = torch.float16
+
+
+@pytest.mark.parametrize("dtype", dtype_params(torch.float16, torch.bfloat16, torch.float32))
+@pytest.mark.parametrize("name", ["sds", "ism", "sdi"])
+def test_loss_on_half_latents_is_the_float32_loss_of_the_same_values(name, dtype):
+    """Latents in float16/bfloat16 (a float16 prior's encode gives them): the loss is computed in
+    float32, so it is finite (a float16 sum of squares over 2x3x64x64 latents overflowed to inf)
+    and equal to the loss of the same values in float32; the gradient comes back in the latents'
+    dtype, the float32 gradient rounded once."""
+    gen = torch.Generator().manual_seed(5)
+    prior = _HalfPrior(torch.rand(3, 64, 64, generator=gen), torch.rand(3, 64, 64, generator=gen))
+    cond, uncond = _embeddings(prior)
+    values = torch.rand(2, 3, 64, 64, generator=gen).to(dtype)
+    rule = make_rule(name)
+    draws = rule.draw(values.shape, 3, 10, prior, torch.Generator().manual_seed(1))
+    losses, grads = [], []
+    for latents in (values.clone().requires_grad_(True), values.float().requires_grad_(True)):
+        loss = rule.loss(latents, prior, cond, uncond, 3, 10, draws=draws)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(latents.grad)
+    assert losses[0].dtype == torch.float32 and bool(torch.isfinite(losses[0]))
+    assert torch.equal(losses[0], losses[1])
+    assert grads[0].dtype == dtype and torch.equal(grads[0], grads[1].to(dtype))

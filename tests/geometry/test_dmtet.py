@@ -1,5 +1,7 @@
+import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,6 +18,7 @@ from get3d.geometry import (
     tet_grid_cells,
 )
 from get3d.geometry import shapes
+from tests._support import assert_close_in, dtype_params
 
 SHAPES = {
     # name: (sdf, analytic volume, Euler characteristic, max vertex distance in grid cells)
@@ -268,3 +271,47 @@ def test_extraction_on_each_device_matches_cpu(any_device):
         out.square().sum().backward()
         grads.append(s.grad.cpu())
     assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def _numpy_reference(verts: torch.Tensor, tets: torch.Tensor, sdf: torch.Tensor):
+    """Marching tets' vertices and face count in float64 numpy, from first principles: one vertex
+    where the linear interpolant crosses zero on each grid edge whose ends differ in inside-ness
+    (s < 0), one triangle per tet with 1 or 3 inside corners and two with 2."""
+    v, s, t = verts.double().numpy(), sdf.double().numpy(), tets.numpy()
+    pairs = np.concatenate([t[:, [i, j]] for i, j in itertools.combinations(range(4), 2)])
+    a, b = np.unique(np.sort(pairs, 1), axis=0).T
+    crossed = (s[a] < 0) != (s[b] < 0)
+    a, b = a[crossed], b[crossed]
+    w = (s[a] / (s[a] - s[b]))[:, None]
+    inside = (s[t] < 0).sum(1)
+    return v[a] + w * (v[b] - v[a]), int(np.where(inside == 2, 2, (inside % 2)).sum())
+
+
+@pytest.mark.parametrize("float_dtype", dtype_params(torch.float16, torch.bfloat16, torch.float32, torch.float64))
+def test_extraction_in_each_dtype_matches_a_float64_reference(float_dtype):
+    """The same shape in each float dtype (half too: the extraction is elementwise and indexing, so
+    it runs in half on the CPU): vertices of the input dtype, each at its edge's zero crossing
+    computed independently in float64 (from the dtype's own rounded inputs) within the dtype's
+    tolerance, and the right number of faces."""
+    verts, tets = tet_grid(16)
+    verts = verts.to(float_dtype)
+    sdf = shapes.noisy_sdf(verts.double(), seed=2).to(float_dtype)
+    v, f = marching_tets(verts, tets, sdf)
+    ref_v, ref_faces = _numpy_reference(verts, tets, sdf)
+    assert v.dtype == float_dtype and f.shape[0] == ref_faces and v.shape == ref_v.shape
+    ref_v = torch.from_numpy(ref_v)
+    nearest = torch.cdist(v.double(), ref_v).argmin(1)
+    assert len(set(nearest.tolist())) == len(ref_v), "one output vertex per crossed edge"
+    assert_close_in(float_dtype, v, ref_v[nearest], scale=0.5, what="marching_tets vertices")
+    assert_closed_manifold(v, f)
+
+
+def test_the_vertices_follow_verts_dtype_whatever_the_sdfs():
+    """Documented: mesh vertices come out in verts' dtype. A float64 SDF on a float32 grid used to
+    promote them to float64 (and a float32 SDF on a float64 grid keeps float64)."""
+    verts, tets = tet_grid(8)
+    sdf = shapes.sphere_sdf(verts.double())
+    v32, _ = marching_tets(verts, tets, sdf)
+    v64, _ = marching_tets(verts.double(), tets, sdf.float())
+    assert v32.dtype == torch.float32 and v64.dtype == torch.float64
+    assert_close_in(torch.float32, v32, marching_tets(verts.double(), tets, sdf)[0], scale=0.5)

@@ -237,17 +237,48 @@ def test_boundary_layer_mask() -> None:
     assert np.isclose(float(grid.verts[~mask].abs().max()), 0.25)
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("training", [False, True])
-def test_cuda_matches_cpu(training: bool) -> None:
+def test_each_device_matches_cpu(training: bool, any_device) -> None:
+    """CUDA against the CPU (the CPU case runs the same comparison everywhere, checking the harness)."""
     res = 16
     grid = voxel_grid(res)
     gen = torch.Generator().manual_seed(3)
     s = shapes.noisy_sdf(grid.verts, seed=1)
     weights = [torch.randn(res**3, n, generator=gen) for n in (12, 8)] + [torch.randn(res**3, generator=gen)]
     cpu = flexicubes(grid.verts, s, grid.cubes, res, *weights, training=training, weight_scale=0.5)
-    gpu_grid = voxel_grid(res, "cuda")
-    gpu = flexicubes(gpu_grid.verts, s.cuda(), gpu_grid.cubes, res, *[w.cuda() for w in weights], training=training,
-                     weight_scale=0.5)
-    assert torch.equal(cpu[1], gpu[1].cpu())  # same construction order on both devices
-    assert torch.allclose(cpu[0], gpu[0].cpu(), atol=1e-6) and torch.allclose(cpu[2], gpu[2].cpu(), atol=1e-6)
+    dev_grid = voxel_grid(res, any_device)
+    dev = flexicubes(dev_grid.verts, s.to(any_device), dev_grid.cubes, res, *[w.to(any_device) for w in weights],
+                     training=training, weight_scale=0.5)
+    assert dev[0].device.type == any_device
+    assert torch.equal(cpu[1], dev[1].cpu())  # same construction order on both devices
+    assert torch.allclose(cpu[0], dev[0].cpu(), atol=1e-6) and torch.allclose(cpu[2], dev[2].cpu(), atol=1e-6)
+
+
+# One case of each kind that has a surface (both modes): the reference ran in float32, so float64
+# inputs (the same float32 values, widened) must land within float32's rounding of it, and in float64.
+DTYPE_CASES = ("sphere", "random", "zeros")
+
+
+@needs_fixture
+@pytest.mark.parametrize("tag", ["eval", "train"])
+def test_matches_reference_in_each_dtype(tag: str, float_dtype) -> None:
+    data = _fixture()
+    cases = {c["kind"]: c for c in data["cases"] if len(c[f"{tag}_vertices"]) > 0}
+    for kind in DTYPE_CASES:
+        case = {k: v.to(float_dtype) if torch.is_tensor(v) and v.is_floating_point() else v
+                for k, v in cases[kind].items()}
+        inputs, v, f, l_dev = _run(case, training=tag == "train")
+        assert v.dtype == float_dtype and l_dev.dtype == float_dtype and f.dtype == torch.int64, kind
+        ref_v, ref_f, ref_l = (cases[kind][f"{tag}_{n}"] for n in ("vertices", "faces", "L_dev"))
+        assert f.shape == ref_f.shape, kind
+        dist = torch.cdist(v.detach().double(), ref_v.double())
+        assert dist.min(1).values.max() < 1e-5 and dist.min(0).values.max() < 1e-5, kind
+        assert torch.allclose(l_dev.detach().double().sort().values, ref_l.double().sort().values, rtol=1e-5,
+                              atol=1e-6), kind
+        objective = (torch.sin(3 * v) @ data["c"].to(float_dtype)).sum() + l_dev.sum()
+        objective.backward()
+        for name in INPUTS:
+            ref = case[f"{tag}_grad_{GRAD_NAMES[name]}"].double()
+            got = inputs[name].grad if inputs[name].grad is not None else torch.zeros_like(inputs[name])
+            assert got.dtype == float_dtype, (kind, name)
+            assert (got.double() - ref).abs().max().item() <= 1e-5 * ref.abs().max().item() + 1e-6, (kind, name)

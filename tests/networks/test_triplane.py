@@ -1,10 +1,12 @@
 """The triplane hot path (sample_triplane, the texture query's padding) samples per plane on views;
 these pin it to the plain formulation: stack the coordinate pairs, merge batch and planes, sum."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from get3d.networks.generator import _ragged_to_padded, sample_triplane
+from tests._support import DTYPE_TOLERANCE, assert_close_in, dtype_params
 
 
 def _reference(planes, points, shape_min, shape_length):
@@ -61,3 +63,37 @@ def test_ragged_to_padded_places_each_item_in_order(order):
     for item in range(4):  # within an item, points keep their order
         mine = (index == item).nonzero().flatten()
         assert torch.equal(slot[mine], torch.arange(len(mine)))
+
+
+def _numpy_bilinear(planes: np.ndarray, points: np.ndarray, shape_min: float, shape_length: float) -> np.ndarray:
+    """float64 triplane sampling from first principles: planes [3,C,R,R], points [P,3] -> [P,C].
+    align_corners=False puts texel i's centre at (i + 0.5) / R * 2 - 1; taps outside the plane are 0."""
+    _, c, r, _ = planes.shape
+    p = np.clip((points - shape_min) / shape_length, 0, 1) * 2 - 1
+    out = np.zeros((len(points), c))
+    for k, (u, v) in enumerate(((0, 1), (1, 2), (0, 2))):  # (width, height) coordinates of each plane
+        x, y = ((p[:, u] + 1) * r - 1) / 2, ((p[:, v] + 1) * r - 1) / 2
+        x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+        for dx in (0, 1):
+            for dy in (0, 1):
+                w = (1 - abs(x - (x0 + dx))) * (1 - abs(y - (y0 + dy)))
+                xi, yi = x0 + dx, y0 + dy
+                ok = (xi >= 0) & (xi < r) & (yi >= 0) & (yi < r)
+                out[ok] += w[ok, None] * planes[k][:, yi[ok], xi[ok]].T
+    return out
+
+
+@pytest.mark.parametrize("dtype", dtype_params(torch.float16, torch.bfloat16, torch.float32, torch.float64))
+def test_sampling_in_each_dtype_matches_a_float64_reference(dtype):
+    """float64 planes sample in float64; float32 and the autocast half types in float32 (documented:
+    half-precision positions would quantise the lookups), so their result is the float32 one of the
+    rounded planes. Compared with a numpy bilinear sampler on the same (rounded) values."""
+    gen = torch.Generator().manual_seed(4)
+    planes = torch.randn(2, 3, 4, 7, 7, generator=gen).to(dtype)
+    points = (torch.rand(2, 200, 3, generator=gen, dtype=torch.float64) * 1.4 - 0.7).to(dtype)
+    out = sample_triplane(planes, points, -0.5, 1.0)
+    out_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    ref = np.stack([_numpy_bilinear(planes[b].double().numpy(), points[b].double().numpy(), -0.5, 1.0)
+                    for b in range(2)])
+    assert_close_in(out_dtype, out, torch.from_numpy(ref), scale=3.0, what="sample_triplane")
+    assert DTYPE_TOLERANCE[out_dtype]["atol"] <= 1e-6  # the half types do not get a half tolerance

@@ -5,6 +5,7 @@ import torch
 
 from get3d.errors import Get3dError
 from get3d.render import raster_torch as rt
+from tests._support import assert_close_in, dtype_params
 
 
 def _pixel_centres_px(h, w):
@@ -245,3 +246,53 @@ def test_input_errors_name_the_argument():
     with pytest.raises(Get3dError, match="diff_attrs"):
         rast, db = rt.rasterize(pos, TRI1, (4, 4))
         rt.interpolate(torch.zeros(1, 3, 2), rast, TRI1, rast_db=db, diff_attrs=[3])
+
+
+def _perspective_reference(p, xs, ys, h, w):
+    """float64 (u, v, z/w) at pixel centres from first principles: screen-space barycentrics b_i of
+    the projected triangle, perspective-corrected u_i = (b_i / w_i) / sum_j (b_j / w_j); depth z/w
+    is affine in screen space, sum_i b_i z_i / w_i."""
+    tri_px = _to_px(p, h, w)
+    d1, d2 = tri_px[1] - tri_px[0], tri_px[2] - tri_px[0]
+    area = d1[0] * d2[1] - d1[1] * d2[0]
+    b1 = ((xs - tri_px[0, 0]) * d2[1] - (ys - tri_px[0, 1]) * d2[0]) / area
+    b2 = (d1[0] * (ys - tri_px[0, 1]) - d1[1] * (xs - tri_px[0, 0])) / area
+    b = np.stack([1 - b1 - b2, b1, b2], -1)
+    q = b / p[:, 3]
+    u = q / q.sum(-1, keepdims=True)
+    return u[..., 0], u[..., 1], (b * (p[:, 2] / p[:, 3])).sum(-1)
+
+
+def test_rasterize_and_interpolate_in_each_dtype_match_a_float64_reference(float_dtype):
+    """Both documented dtypes: rast (u, v, z/w) and interpolated attributes come out in the input's
+    dtype and match the analytic perspective-correct values on the same (rounded) triangle."""
+    rng = np.random.default_rng(7)
+    h, w = 24, 32
+    xs, ys = _pixel_centres_px(h, w)
+    covered = 0
+    for _ in range(6):
+        p = torch.tensor(_random_triangle(rng, (0.5, 3.0))).to(float_dtype)
+        rast, rast_db = rt.rasterize(p[None], TRI1, (h, w))
+        assert rast.dtype == float_dtype and rast_db.dtype == float_dtype
+        ref_p = p.double().numpy()
+        inside, margin = _inside_and_margin(_to_px(ref_p, h, w), xs, ys)
+        sure = torch.from_numpy(inside & (margin > 1e-3))
+        assert bool((rast[0, ..., 3][sure] == 1).all())
+        u, v, depth = (torch.from_numpy(x)[sure] for x in _perspective_reference(ref_p, xs, ys, h, w))
+        assert_close_in(float_dtype, rast[0, ..., 0][sure], u, what="u")
+        assert_close_in(float_dtype, rast[0, ..., 1][sure], v, what="v")
+        assert_close_in(float_dtype, rast[0, ..., 2][sure], depth, what="z/w")
+        attr = torch.tensor([[[1.0, -2.0], [3.0, 0.5], [-1.0, 4.0]]], dtype=float_dtype)
+        out, _ = rt.interpolate(attr, rast, TRI1)
+        expected = torch.stack([u, v, 1 - u - v], -1) @ attr[0].double()
+        assert_close_in(float_dtype, out[0][sure], expected, scale=4.0, what="interpolate")
+        covered += int(sure.sum())
+    assert covered > 100
+
+
+@pytest.mark.parametrize("dtype", dtype_params(torch.float16, torch.bfloat16))
+def test_half_precision_positions_are_refused_naming_pos(dtype):
+    """float32 (nvdiffrast's dtype) or float64 (checks): half positions are refused, not silently widened."""
+    pos = torch.tensor([[[-1.0, -1.0, 0.0, 1.0], [1.0, -1.0, 0.0, 1.0], [-1.0, 1.0, 0.0, 1.0]]], dtype=dtype)
+    with pytest.raises(Get3dError, match=rf"^pos must be float32 \(or float64\), got {dtype}$"):
+        rt.rasterize(pos, TRI1, (8, 8))

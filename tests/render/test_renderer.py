@@ -12,6 +12,7 @@ import torch
 from get3d.errors import Get3dError
 from get3d.render import DEFAULT_FOVY, Cameras, Renderer, world_to_pixel
 from get3d.render.primitives import cube, icosphere
+from tests._support import dtype_params
 
 RES = 64
 REPO = Path(__file__).resolve().parents[2]
@@ -276,17 +277,25 @@ def test_user_mistakes_raise_get3d_error(renderer, sphere):
         Renderer("no-such-backend")
 
 
-def test_bench_quick_prints_one_json_document():
+# The CPU case runs everywhere; the CUDA one (the torch backend on CUDA and nvdiffrast) needs a GPU.
+# Every row carries its peak memory: process RSS on the CPU, allocator peak on CUDA.
+@pytest.mark.parametrize("backends,timeout,memory", [
+    ("torch", 120, "peak_rss_mb"),
+    pytest.param("torch:cuda,nvdiffrast", 600, "peak_mem_mb", marks=pytest.mark.gpu),
+], ids=["cpu", "cuda"])
+def test_bench_quick_prints_one_json_document(backends, timeout, memory):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "render.py"), "--quick", "--backends", "torch"],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        [sys.executable, str(REPO / "bench" / "render.py"), "--quick", "--backends", backends],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
+    assert not report["skipped"], report["skipped"]
     assert report["mesh"]["faces"] == 80 and report["results"]
+    assert {r["backend"] for r in report["results"]} == {b.split(":")[0] for b in backends.split(",")}
     for row in report["results"]:
-        assert {"backend", "resolution", "batch", "forward_ms", "forward_backward_ms", "peak_rss_mb"} <= set(row)
+        assert {"backend", "resolution", "batch", "forward_ms", "forward_backward_ms", memory} <= set(row)
         assert row["forward_ms"] > 0 and row["forward_backward_ms"] > 0
     assert {(r["resolution"], r["batch"]) for r in report["results"]} == {(32, 1), (32, 2)}
 
@@ -339,20 +348,6 @@ def test_backends_match_the_cpu_torch_backend_on_a_mixed_batch(backend, device):
             assert cos > 0.9
 
 
-@pytest.mark.gpu
-def test_bench_quick_on_cuda_runs_both_backends():
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "render.py"), "--quick", "--backends", "torch:cuda,nvdiffrast"],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
-    assert not report["skipped"], report["skipped"]
-    assert {r["backend"] for r in report["results"]} == {"torch", "nvdiffrast"}
-    assert all("peak_mem_mb" in r for r in report["results"])
-
-
 def test_fragment_fn_gets_faces_and_barycentrics_that_rebuild_positions(renderer, sphere):
     verts, faces = sphere
     small = cube(0.4)
@@ -382,3 +377,21 @@ def test_fragment_fn_excludes_other_colour_sources(renderer, sphere):
     verts, faces = sphere
     with pytest.raises(Get3dError, match="only one of"):
         renderer.render(verts, faces, _front(), 16, texture_fn=lambda p, b: p, fragment_fn=lambda f: f.position)
+
+
+@pytest.mark.parametrize("dtype", dtype_params(torch.float16, torch.bfloat16, torch.float32, torch.float64))
+def test_the_renderer_renders_any_float_verts_in_float32_and_returns_gradients_in_their_dtype(renderer, sphere, dtype):
+    """Documented: the Renderer rasterizes in float32 (nvdiffrast's only dtype) whatever the verts'
+    dtype, so a render of float64 or half verts is the float32 render of the same (rounded) values,
+    bit for bit, and the vertex gradient comes back in the verts' own dtype."""
+    verts, faces = sphere
+    cams = _front()
+    field = lambda p, b: p + 0.5  # noqa: E731
+    v = verts.detach().clone().to(dtype).requires_grad_(True)  # a fresh leaf: the fixture is shared
+    out = renderer.render([v], [faces], cams, 32, texture_fn=field)
+    ref = renderer.render([verts.to(dtype).float()], [faces], cams, 32, texture_fn=field)
+    for name in ("mask", "color", "depth", "normal", "position"):
+        assert getattr(out, name).dtype == torch.float32, name
+        assert torch.equal(getattr(out, name), getattr(ref, name)), name
+    (out.mask.sum() + out.color.sum()).backward()
+    assert v.grad.dtype == dtype and bool(torch.isfinite(v.grad).all()) and v.grad.abs().sum() > 0

@@ -137,14 +137,24 @@ def test_compiled_training_steps_compute_what_eager_ones_do(baseline, monkeypatc
         runner.cfg, CPU).D_rgb.state_dict()}  # in place: snapshot keys unchanged
 
 
-@pytest.mark.gpu
-@pytest.mark.parametrize("options", [dict(mixed_precision=True), dict(channels_last=True),
-                                     dict(mixed_precision=True, channels_last=True, compile=True)])
-def test_speed_options_on_cuda_run_finite_steps(options):
-    cuda = torch.device("cuda")
-    _, runner = _runner(cuda, **options)
-    assert runner.loss.autocast == (torch.bfloat16 if options.get("mixed_precision") else None)
-    stats = _stats(runner, device=cuda)
+# Each device runs the speed options' steps to finite losses; mixed precision selects bf16 autocast
+# on CUDA only. The CPU case leaves compile out (inductor needs minutes and a C++ toolchain here;
+# the slow aot_eager test above covers compiled steps on the CPU).
+GPU = pytest.mark.gpu
+
+
+@pytest.mark.parametrize("device,options", [
+    pytest.param("cpu", dict(mixed_precision=True, channels_last=True), id="cpu-mixed_precision-channels_last"),
+    pytest.param("cuda", dict(mixed_precision=True), marks=GPU, id="cuda-mixed_precision"),
+    pytest.param("cuda", dict(channels_last=True), marks=GPU, id="cuda-channels_last"),
+    pytest.param("cuda", dict(mixed_precision=True, channels_last=True, compile=True), marks=GPU, id="cuda-all"),
+])
+def test_speed_options_on_each_device_run_finite_steps(device, options):
+    device = torch.device(device)
+    _, runner = _runner(device, **options)
+    expected = torch.bfloat16 if options.get("mixed_precision") and device.type == "cuda" else None
+    assert runner.loss.autocast == expected
+    stats = _stats(runner, device=device)
     assert all(torch.isfinite(torch.tensor(list(s.values()))).all() for s in stats)
 
 
