@@ -1,6 +1,6 @@
 """Benchmark `get3d refine`: seconds per step split into phases, and peak memory; prints one JSON document.
 
-A step is exactly get3d.distill.refine's loop (``refine(..., profile=True)``, no export), on the
+A step is exactly get3d.distill.refine's loop (``RefineOptions(profile=True, export=False)``), on the
 bundled ``tiny-chair`` asset of seed 0, every part trained (geometry and texture); the phases are
 RefineResult.timings: ``render`` (mesh extraction by marching tets + rasterising + texture
 field), ``encode`` (the VAE encoder), ``rule`` (the rule's UNet calls and maths), ``backward``
@@ -29,6 +29,7 @@ import torch
 from _env import environment
 
 from get3d.distill.asset import asset_from_checkpoint
+from get3d.distill.options import RefineOptions
 from get3d.distill.refine import PHASES, refine
 
 RULES = ("sds", "ism", "sdi")
@@ -50,7 +51,8 @@ def _random_text(prior, emb_shape):
 def bench_rule(prior, rule: str, device, steps: int, warmup: int, batch: int, tet_res) -> dict:
     def run(n):
         asset = asset_from_checkpoint("tiny-chair", 0, device=device, tet_res=tet_res)
-        return asset, refine(prior, asset, "a red chair", rule, steps=n, batch=batch, export=False, profile=True)
+        return asset, refine(prior, asset, "a red chair",
+                             RefineOptions(rule=rule, steps=n, batch=batch, export=False, profile=True))
 
     if warmup:
         run(warmup)

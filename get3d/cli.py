@@ -616,7 +616,8 @@ _RF = _refine_defaults()  # option defaults come from the dataclass (refine() re
 @click.option("--mesh", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Refine this mesh file instead (any format render-dataset reads; not with --ckpt/--seed).")
 @click.option("--prompt", required=True, help="Text the asset should match from every side.")
-@click.option("--negative-prompt", default="", help="Unconditional / negative prompt (default: empty).")
+@click.option("--negative-prompt", default=_RF.negative_prompt,
+              help="Unconditional / negative prompt (default: empty).")
 @click.option("--rule", default=_RF.rule, show_default=True, help="sds, ism or sdi.")
 @click.option("--model", required=True, help="Stable Diffusion folder (diffusers layout) or hub id.")
 @click.option("--steps", default=_RF.steps, show_default=True, type=click.IntRange(min=0),
@@ -635,15 +636,16 @@ _RF = _refine_defaults()  # option defaults come from the dataclass (refine() re
               help="GET3D's SDF regulariser.")
 @click.option("--laplacian-weight", default=_RF.laplacian_weight, show_default=True, type=click.FloatRange(min=0),
               help="Mesh smoothness.")
-@click.option("--geometry-only", is_flag=True, help="Freeze the texture.")
-@click.option("--texture-only", is_flag=True, help="Freeze the geometry.")
+@click.option("--geometry-only", is_flag=True, default=_RF.geometry_only, help="Freeze the texture.")
+@click.option("--texture-only", is_flag=True, default=_RF.texture_only, help="Freeze the geometry.")
 @click.option("--batch", default=_RF.batch, show_default=True, type=click.IntRange(min=1), help="Views per step.")
-@click.option("--render-res", default=None, type=int, help="Render size (default: the model's image size).")
+@click.option("--render-res", default=_RF.render_res, type=int, help="Render size (default: the model's image size).")
 @click.option("--background", default=_RF.background, show_default=True,
               help="white, black, grey, R,G,B in [0,1], or random (a random solid colour per view and step).")
-@click.option("--tet-res", default=None, type=int, help="Tet grid to refine on (default: the checkpoint's; "
+@click.option("--tet-res", default=_RF.tet_res, type=int, help="Tet grid to refine on (default: the checkpoint's; "
               f"{_RF.mesh_tet_res} for --mesh). A --ckpt asset's SDF is re-evaluated on the new grid.")
-@click.option("--category", default=None, help="Category of a GET3D .pt checkpoint (car, chair, motorbike, ...).")
+@click.option("--category", default=_RF.category,
+              help="Category of a GET3D .pt checkpoint (car, chair, motorbike, ...).")
 @click.option("--plane-res", default=_RF.plane_res, show_default=True, type=int, help="--mesh: colour triplane resolution.")
 @click.option("--fit-steps", default=_RF.fit_steps, show_default=True, type=int,
               help="--mesh: steps fitting the colour field to the mesh's colours (0: grey).")
@@ -664,7 +666,8 @@ _RF = _refine_defaults()  # option defaults come from the dataclass (refine() re
 @click.option("--run-seed", default=_RF.run_seed, show_default=True, type=int, help="Seed of cameras and noise.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 @click.option("--offline", is_flag=True, help="Never download: use the local folder or Hugging Face cache only.")
-@click.option("--tensorboard", is_flag=True, help="TensorBoard scalars and render grids in OUTDIR/tb.")
+@click.option("--tensorboard", is_flag=True, default=_RF.tensorboard,
+              help="TensorBoard scalars and render grids in OUTDIR/tb.")
 @click.option("--perp-neg/--no-perp-neg", default=_RF.perp_neg, show_default=True,
               help="Perp-Neg guidance: the other views' prompts as negatives (needs the view prompts).")
 @_rule_flags
@@ -676,6 +679,7 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
     """Refine one asset (a checkpoint's seed, or a mesh file) toward a text prompt by score
     distillation (SDS, ISM, SDI)."""
     from get3d.distill.cli_options import collect_rule_options
+    from get3d.distill.options import RefineOptions
     from get3d.distill.refine import refine_checkpoint, refine_mesh
 
     if mesh is not None and (ckpt is not None or seed is not None):
@@ -689,20 +693,23 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
     if outdir is None:  # one folder per asset: refining two assets never meets "already holds a run"
         outdir = (_default_outdir("refine", mesh) if mesh is not None else
                   Path(f"{_default_outdir('refine', ckpt)}-seed{str(seed).strip()}"))
-    options = dict(steps=steps, negative_prompt=negative_prompt, lr_sdf=lr_sdf, lr_deformation=lr_deformation,
-                   lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight, laplacian_weight=laplacian_weight,
-                   geometry_only=geometry_only, texture_only=texture_only, batch=batch, render_res=render_res,
-                   background=background, snapshot_every=snapshot_every, export_every=export_every,
-                   max_bad_steps=max_bad_steps, resume=resume, texture_res=texture_res, preview_res=preview_res,
-                   run_seed=run_seed, tensorboard=tensorboard, progress=True,
-                   device=device, local_files_only=True if offline else None, tet_res=tet_res, perp_neg=perp_neg,
-                   rule_options=collect_rule_options(rule_flags, [str(rule).strip().lower()], guidance)
-                   [str(rule).strip().lower()])
+    rule = str(rule).strip().lower()
+    options = RefineOptions(
+        rule=rule, steps=steps, negative_prompt=negative_prompt,
+        rule_options=collect_rule_options(rule_flags, [rule], guidance)[rule], lr_sdf=lr_sdf,
+        lr_deformation=lr_deformation, lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight,
+        laplacian_weight=laplacian_weight, geometry_only=geometry_only, texture_only=texture_only, batch=batch,
+        render_res=render_res, background=background, perp_neg=perp_neg, snapshot_every=snapshot_every,
+        export_every=export_every, max_bad_steps=max_bad_steps, run_seed=run_seed, texture_res=texture_res,
+        preview_res=preview_res, tensorboard=tensorboard, truncation=truncation, tet_res=tet_res, plane_res=plane_res,
+        fit_steps=fit_steps, category=category)
+    local_files_only = True if offline else None
     if mesh is not None:
-        result = refine_mesh(mesh, prompt, model, outdir, rule, plane_res=plane_res, fit_steps=fit_steps, **options)
+        result = refine_mesh(mesh, prompt, model, outdir, options, device=device, local_files_only=local_files_only,
+                             resume=resume, progress=True)
     else:
-        result = refine_checkpoint(ckpt, seed, prompt, model, outdir, rule, truncation, category=category,
-                                   latents=latents, **options)
+        result = refine_checkpoint(ckpt, seed, prompt, model, outdir, options, device=device, latents=latents,
+                                   local_files_only=local_files_only, resume=resume, progress=True)
     click.echo(f"refined steps {result.start_step}-{result.steps} ({result.skipped} non-finite skipped); "
                f"wrote {len(result.files)} files to {outdir}/ (snapshots in {outdir}/snapshots)")
 

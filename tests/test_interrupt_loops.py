@@ -21,13 +21,14 @@ import sys, torch
 from get3d._interrupt import Interrupted
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
+from get3d.distill.options import RefineOptions
 from get3d.distill.refine import refine
 torch.set_num_threads(1)
 prior = AnalyticPrior(torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1).expand(3, 16, 16).clone())
 asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
 try:
-    r = refine(prior, asset, "p", "sds", steps=int(sys.argv[2]), outdir=sys.argv[1], resume="auto",
-               snapshot_every=2, texture_only=True, export=False)
+    r = refine(prior, asset, "p", RefineOptions(rule="sds", steps=int(sys.argv[2]), snapshot_every=2,
+                                                texture_only=True, export=False), sys.argv[1], resume="auto")
     print("done", r.start_step, r.steps)
 except Interrupted as err:
     print(err, file=sys.stderr)
@@ -90,7 +91,7 @@ def test_signal_saves_the_step_in_flight_and_resume_continues(tmp_path, script, 
     last = err.strip().splitlines()[-1]
     name = signal.Signals(signum).name
     assert f"{name} received; finishing the current step" in err
-    assert last.startswith(f"{what} stopped by {name} at ") and "continue with --resume auto" in last, last
+    assert last.startswith(f"{what} stopped by {name} at ") and "--resume auto" in last, last
     newest = list_snapshots(snap_dir)[-1]
     assert str(newest.json_path) in last
     step = read_snapshot(newest.json_path)[1]["step"]

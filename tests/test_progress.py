@@ -14,6 +14,7 @@ from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
 from get3d.distill.options import Distill2dOptions
 from get3d.distill.playground import distill_2d
+from get3d.distill.options import RefineOptions
 from get3d.distill.refine import refine
 
 
@@ -49,8 +50,9 @@ def test_refine_mesh_fit_shows_progress(tmp_path, capsys):
 
 def test_refine_counts_every_file_it_wrote(tmp_path):
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
-    result = refine(_prior(), asset, "a red chair", "sds", steps=1, outdir=tmp_path, texture_only=True,
-                    texture_res=16, preview_res=16, turntable_frames=2)
+    result = refine(_prior(), asset, "a red chair", RefineOptions(rule="sds", steps=1, texture_only=True,
+                                                                  texture_res=16, preview_res=16, turntable_frames=2),
+                    tmp_path)
     on_disk = {p for p in tmp_path.iterdir() if p.is_file()}
     assert {Path(f) for f in result.files} == on_disk, sorted(p.name for p in on_disk)
     assert len(result.files) == len(on_disk)

@@ -12,6 +12,7 @@ from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
 from get3d.distill.options import Distill2dOptions
 from get3d.distill.playground import distill_2d
+from get3d.distill.options import RefineOptions
 from get3d.distill.refine import refine
 from get3d.checkpoint import load_generator
 from get3d.runs import check_same_settings
@@ -27,10 +28,10 @@ def _files(folder):
     return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
-def _refine(outdir, prompt="a red chair", **kwargs):
+def _refine(outdir, prompt="a red chair", resume=None, **kwargs):
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
-    return refine(_prior(), asset, prompt, "sds", **{"steps": 1, "outdir": outdir, "texture_only": True,
-                                                       "export": False, **kwargs})
+    options = RefineOptions(**{"rule": "sds", "steps": 1, "texture_only": True, "export": False, **kwargs})
+    return refine(_prior(), asset, prompt, options, outdir, resume=resume)
 
 
 def test_refine_refuses_a_folder_holding_another_run_and_leaves_it_untouched(tmp_path):
@@ -47,8 +48,8 @@ def test_refine_resume_needs_the_same_settings(tmp_path):
         _refine(tmp_path, prompt="a blue chair", steps=2, resume="auto")
     with pytest.raises(Get3dError, match="rule"):
         asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
-        refine(_prior(), asset, "a red chair", "ism", steps=2, outdir=tmp_path, texture_only=True, export=False,
-               resume="auto")
+        refine(_prior(), asset, "a red chair", RefineOptions(rule="ism", steps=2, texture_only=True, export=False),
+               tmp_path, resume="auto")
     with pytest.raises(Get3dError, match="lr_texture"):
         _refine(tmp_path, steps=2, resume="auto", lr_texture=0.5)
     result = _refine(tmp_path, steps=2, resume="auto")  # more steps: the one change a resume is for

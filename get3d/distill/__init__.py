@@ -26,9 +26,11 @@ def load_diffusion(name_or_path, device=None, dtype=None, local_files_only=None)
     return _load(name_or_path, device=device, dtype=dtype, local_files_only=local_files_only)
 
 
-def refine(prior, asset, prompt, *args, **options):
-    """Refine an explicit asset toward ``prompt`` under any DiffusionPrior (get3d.distill.refine.refine,
-    its arguments and defaults)."""
+def refine(prior, asset, prompt, options=None, outdir=None, *, resume=None, settings=None, progress=False):
+    """Refine an explicit asset toward ``prompt`` under any DiffusionPrior with the settings of a
+    RefineOptions (None: the defaults); see get3d.distill.refine.refine."""
+    from get3d.distill.options import RefineOptions
     from get3d.distill.refine import refine as _refine
 
-    return _refine(prior, asset, prompt, *args, **options)
+    return _refine(prior, asset, prompt, RefineOptions() if options is None else options, outdir, resume=resume,
+                   settings=settings, progress=progress)

@@ -1,5 +1,15 @@
-"""Defaults of ``get3d refine`` and of the rules SDS / ISM / SDI in one torch-free place: get3d.distill.refine's signature and the
-CLI's options both read them, so they cannot drift apart. Sources in docs/refine.md."""
+"""Settings of ``get3d refine``, of the rules SDS / ISM / SDI and of ``get3d distill-2d``
+(:class:`Distill2dOptions`, at the end) in one torch-free place.
+
+:class:`RefineOptions` holds every setting of a refine run, its defaults stated once: get3d.distill.refine
+(``refine(prior, asset, prompt, options)``, ``refine_checkpoint``, ``refine_mesh``) and the CLI's
+flags both read them, so they cannot drift apart. :meth:`RefineOptions.check` validates them once;
+its errors name the parameter as Python spells it and the CLI flag beside it
+(``lr_sdf (--lr-sdf) must be a number >= 0, got -1``), the convention of get3d.options.
+:meth:`RefineOptions.to_dict` is what a run's ``settings.json`` records (but the asset-loading
+settings, which the asset's record states; with the values the run resolves: the rule's full
+options, the render size, the parsed background). Sources of the defaults in docs/refine.md.
+"""
 from __future__ import annotations
 
 import math
@@ -9,31 +19,140 @@ from typing import Optional
 from get3d.categories import GET3D_TET_RES, TRUNCATION
 from get3d.errors import Get3dError
 
-__all__ = ["RefineOptions", "SDSOptions", "ISMOptions", "SDIOptions", "RULE_OPTIONS", "Distill2dOptions"]
+__all__ = ["ASSET_FIELDS", "RefineOptions", "ViewRanges", "parse_refine_background", "SDSOptions", "ISMOptions",
+           "SDIOptions", "RULE_OPTIONS", "Distill2dOptions"]
+
+
+def _name(field_name: str) -> str:
+    return f"{field_name} (--{field_name.replace('_', '-')})"
+
+
+@dataclass
+class ViewRanges:
+    """Camera sampling ranges of a refine step (degrees except distance, in world units); the
+    defaults' sources are in get3d.distill.views' docstring, which samples them."""
+
+    elevation: tuple = (-10.0, 45.0)
+    distance: tuple = (1.2, 1.6)
+    fov: tuple = (40.0, 60.0)
+    front_azimuth: float = 0.0
+    overhead: float = 60.0
+
+    def __post_init__(self):
+        for name in ("elevation", "distance", "fov"):
+            lo, hi = (float(v) for v in getattr(self, name))
+            if hi < lo:
+                raise Get3dError(f"{name} range must have low <= high, got ({lo}, {hi})")
+            setattr(self, name, (lo, hi))
+        if not -90 <= self.elevation[0] <= self.elevation[1] <= 90:
+            raise Get3dError(f"elevation range must lie in [-90, 90] degrees, got {self.elevation}")
+        if self.distance[0] <= 0:
+            raise Get3dError(f"distance range must be positive, got {self.distance}")
+        if not 0 < self.fov[0] <= self.fov[1] < 180:
+            raise Get3dError(f"fov range must lie in (0, 180) degrees, got {self.fov}")
+
+
+def parse_refine_background(value):
+    """'random' (a uniform random solid colour per view and step) or anything
+    get3d.text.options.parse_background takes ('white', 'black', 'grey', 'R,G,B', a 3-sequence)."""
+    from get3d.text.options import parse_background  # torch-free
+
+    if isinstance(value, str) and value.strip().lower() == "random":
+        return "random"
+    try:
+        return parse_background(value)
+    except Get3dError as err:
+        raise Get3dError(str(err).replace("--background:", f"{_name('background')}:")
+                         .replace("is not white,", "is not random, white,")) from None
+
+
+# RefineOptions fields read only where an asset is loaded (refine_checkpoint, refine_mesh)
+ASSET_FIELDS = ("truncation", "tet_res", "mesh_tet_res", "plane_res", "fit_steps", "category")
 
 
 @dataclass(frozen=True)
 class RefineOptions:
-    rule: str = "sds"
+    """Every setting of a refine run but its prompt (docs/refine.md). ``rule`` is stored stripped
+    and lower-case. The asset-loading settings (``truncation`` .. ``category``) are read by
+    refine_checkpoint / refine_mesh only; ``refine()`` takes an asset already made."""
+
+    rule: str = "sds"  # sds, ism or sdi (get3d.distill.rules)
     steps: int = 500  # a texture-and-detail pass from a plausible GET3D sample (docs/refine.md)
+    negative_prompt: str = ""  # the unconditional / negative prompt
+    rule_options: dict = field(default_factory=dict)  # the rule's own options (SDSOptions etc. below)
     lr_sdf: float = 1e-2  # SDF values near the surface are O(0.1-1) in the bundled models (ours)
     lr_deformation: float = 1e-4  # offsets are bounded by 1/tet_res (ours)
     lr_texture: float = 1e-2  # triplane features are O(1) (ours)
     sdf_reg_weight: float = 0.01  # GET3D's SDF regulariser weight
     laplacian_weight: float = 0.1  # ours
+    geometry_only: bool = False  # freeze the texture
+    texture_only: bool = False  # freeze the geometry
     batch: int = 1  # views per step
-    background: str = "white"
+    render_res: Optional[int] = None  # None: the prior's image_size (lower values are upsampled)
+    background: object = "white"  # a name, 'R,G,B', a 3-sequence in [0, 1], or 'random'
+    views: ViewRanges = field(default_factory=ViewRanges)
+    view_prompts: bool = True  # DreamFusion's view-dependent prompt suffixes
+    perp_neg: bool = False  # Perp-Neg with the other views' prompts as negatives (threestudio's default: off)
     snapshot_every: int = 100
-    export_every: int = 0
-    max_bad_steps: int = 10
+    export_every: int = 0  # also export the mesh every K steps to outdir/progress (0: only at the end)
+    max_bad_steps: int = 10  # non-finite steps in a row before stopping
+    run_seed: int = 0  # seed of the cameras, backgrounds and the rule's noise (not the asset's seed)
     texture_res: int = 1024
+    formats: str = "glb,obj"
     preview_res: int = 256
+    turntable_frames: int = 24
+    export: bool = True  # refined.*, before.glb, previews and the gallery (with an outdir)
+    backend: str = "auto"  # rasterizer
+    tensorboard: bool = False
+    profile: bool = False  # synchronise CUDA between phases (RefineResult.timings)
+    # Loading the asset (ASSET_FIELDS: refine_checkpoint, refine_mesh)
     truncation: float = TRUNCATION  # as get3d generate
-    run_seed: int = 0
+    tet_res: Optional[int] = None  # None: the checkpoint's grid, mesh_tet_res for a mesh
     mesh_tet_res: int = GET3D_TET_RES  # --mesh: GET3D's ShapeNet grid
     plane_res: int = 128  # --mesh: colour triplane resolution
     fit_steps: int = 300  # --mesh: colour fit steps
-    perp_neg: bool = False  # Perp-Neg with the other views' prompts as negatives (threestudio's default: off)
+    category: Optional[str] = None  # category of a GET3D .pt checkpoint
+
+    def __post_init__(self):
+        object.__setattr__(self, "rule", str(self.rule).strip().lower())
+
+    def check(self) -> "RefineOptions":
+        """Raise a Get3dError naming the first bad setting; -> self."""
+        if self.rule not in RULE_OPTIONS:
+            raise Get3dError(f"{_name('rule')}: unknown rule {self.rule!r}; choose from {', '.join(RULE_OPTIONS)}")
+        if self.steps < 0:
+            raise Get3dError(f"{_name('steps')} must be >= 0, got {self.steps}")
+        if self.geometry_only and self.texture_only:
+            raise Get3dError(f"{_name('geometry_only')} and {_name('texture_only')} exclude each other "
+                             "(nothing would train)")
+        if self.batch < 1:
+            raise Get3dError(f"{_name('batch')} must be >= 1, got {self.batch}")
+        if self.snapshot_every < 1:
+            raise Get3dError(f"{_name('snapshot_every')} must be >= 1, got {self.snapshot_every}")
+        if self.export_every < 0:
+            raise Get3dError(f"{_name('export_every')} must be >= 0, got {self.export_every}")
+        if self.render_res is not None and self.render_res < 8:
+            raise Get3dError(f"{_name('render_res')} must be >= 8, got {self.render_res}")
+        # Learning rates and loss weights: finite and >= 0 (0 freezes / switches off; < 0 would climb).
+        for name in ("lr_sdf", "lr_deformation", "lr_texture", "sdf_reg_weight", "laplacian_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(float(value)) and float(value) >= 0):
+                raise Get3dError(f"{_name(name)} must be a number >= 0, got {value}")
+        parse_refine_background(self.background)
+        if self.perp_neg and not self.view_prompts:
+            raise Get3dError(f"{_name('perp_neg')} needs the view-dependent prompts (view_prompts; its negatives "
+                             "are the other views' prompts)")
+        if not isinstance(self.views, ViewRanges):
+            raise Get3dError(f"views must be a ViewRanges, got {type(self.views).__name__}")
+        return self
+
+    def to_dict(self, asset: bool = True) -> dict:
+        """Every setting as JSON-ready values (views as a dict). ``asset=False`` leaves out the
+        asset-loading settings (ASSET_FIELDS): what a refine run's settings.json records, since
+        ``refine()`` receives a made asset whose own record (``asset``: tet_res, plane_res, the
+        colour fit; refine_checkpoint adds truncation and category) states what was used."""
+        out = asdict(self)
+        return out if asset else {k: v for k, v in out.items() if k not in ASSET_FIELDS}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Cameras follow get3d.render.camera (GET3D's orbit convention, degrees for rotati
 RADIANS for fovy). Per view: azimuth (rotation) ~ U[0, 360), elevation ~ U[elevation range],
 distance ~ U[distance range], vertical field of view ~ U[fov range] (degrees in the options).
 
-Defaults (``ViewRanges()``), chosen for SD's framing of a single object:
+Defaults (``ViewRanges()``, defined torch-free in get3d.distill.options), chosen for SD's framing of a single object:
 - elevation [-10, 45] deg: threestudio's Magic3D/DreamFusion camera range;
 - distance [1.2, 1.6] with fov [40, 60] deg: an asset about 1 unit across (the generator's
   units) fills 55-90% of the frame height, leaving background margin as in SD's object photos
@@ -19,41 +19,16 @@ along +Z, the ShapeNet convention of get3d.render.camera); set it per asset.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
-from get3d.errors import Get3dError
+from get3d.distill.options import ViewRanges  # torch-free: RefineOptions holds one
 from get3d.render.camera import Cameras
 
 __all__ = ["SUFFIXES", "ViewRanges", "sample_views", "view_suffix_index"]
 
 SUFFIXES = (", front view", ", side view", ", back view", ", overhead view")
-
-
-@dataclass
-class ViewRanges:
-    """Sampling ranges (degrees except distance, in world units)."""
-
-    elevation: tuple = (-10.0, 45.0)
-    distance: tuple = (1.2, 1.6)
-    fov: tuple = (40.0, 60.0)
-    front_azimuth: float = 0.0
-    overhead: float = 60.0
-
-    def __post_init__(self):
-        for name in ("elevation", "distance", "fov"):
-            lo, hi = (float(v) for v in getattr(self, name))
-            if hi < lo:
-                raise Get3dError(f"{name} range must have low <= high, got ({lo}, {hi})")
-            setattr(self, name, (lo, hi))
-        if not -90 <= self.elevation[0] <= self.elevation[1] <= 90:
-            raise Get3dError(f"elevation range must lie in [-90, 90] degrees, got {self.elevation}")
-        if self.distance[0] <= 0:
-            raise Get3dError(f"distance range must be positive, got {self.distance}")
-        if not 0 < self.fov[0] <= self.fov[1] < 180:
-            raise Get3dError(f"fov range must lie in (0, 180) degrees, got {self.fov}")
 
 
 def sample_views(batch: int, ranges: ViewRanges, generator: Optional[torch.Generator] = None,

@@ -8,6 +8,7 @@ import torch
 from get3d import Get3dError
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint, laplacian_loss
+from get3d.distill.options import RefineOptions
 from get3d.distill.refine import _render, refine
 from get3d.distill.views import SUFFIXES, ViewRanges, view_suffix_index
 from get3d.generate import generate_assets
@@ -36,8 +37,9 @@ def test_zero_step_refine_exports_what_generate_exports(tmp_path):
     generated = generate_assets("tiny-chair", [1], tmp_path / "gen", texture_res=64, preview_views=0,
                                 progress=False)[0].mesh
     asset = asset_from_checkpoint("tiny-chair", 1, device="cpu")
-    result = refine(AnalyticPrior(_flat(RED)), asset, "a chair", "sds", steps=0, outdir=tmp_path / "ref",
-                    texture_res=64, preview_res=32, turntable_frames=2)
+    result = refine(AnalyticPrior(_flat(RED)), asset, "a chair",
+                    RefineOptions(rule="sds", steps=0, texture_res=64, preview_res=32, turntable_frames=2),
+                    tmp_path / "ref")
     mesh = result.mesh
     assert torch.equal(mesh.verts, generated.verts) and torch.equal(mesh.faces, generated.faces)
     assert torch.equal(mesh.uvs, generated.uvs) and torch.equal(mesh.texture, generated.texture)
@@ -59,7 +61,7 @@ def test_refine_moves_the_foreground_colour_toward_the_target(rule):
     before = (_foreground_colour(asset) - RED).norm()
     # ISM acts on eps_c - eps_u: its unconditional image must differ from the target.
     prior = AnalyticPrior(_flat(RED), _flat(torch.tensor([0.0, 0.0, 1.0])) if rule == "ism" else None)
-    result = refine(prior, asset, "a red chair", rule, steps=20, lr_texture=0.1)
+    result = refine(prior, asset, "a red chair", RefineOptions(rule=rule, steps=20, lr_texture=0.1))
     after = (_foreground_colour(asset) - RED).norm()
     assert result.skipped == 0 and len(result.losses) == 20
     assert after < before - 0.1, (rule, float(before), float(after))
@@ -70,14 +72,14 @@ def test_texture_only_keeps_the_mesh_and_geometry_only_keeps_the_texture():
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
     verts0, faces0 = (t.detach().clone() for t in asset.extract())
     tex0 = asset.params.tex_planes.detach().clone()
-    refine(prior, asset, "a red chair", "sds", steps=3, texture_only=True)
+    refine(prior, asset, "a red chair", RefineOptions(rule="sds", steps=3, texture_only=True))
     verts1, faces1 = asset.extract()
     assert torch.equal(verts1, verts0) and torch.equal(faces1, faces0)
     assert not torch.equal(asset.params.tex_planes, tex0)
 
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
     sdf0 = asset.params.sdf.detach().clone()
-    refine(prior, asset, "a red chair", "sds", steps=3, geometry_only=True)
+    refine(prior, asset, "a red chair", RefineOptions(rule="sds", steps=3, geometry_only=True))
     assert torch.equal(asset.params.tex_planes, tex0)
     assert not torch.equal(asset.params.sdf, sdf0)
 
@@ -92,17 +94,17 @@ def test_non_finite_steps_are_skipped_then_stop_with_the_snapshot_intact(tmp_pat
 
     prior = Flaky(_flat(RED))
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
-    result = refine(prior, asset, "p", "sds", steps=6, texture_only=True)
+    result = refine(prior, asset, "p", RefineOptions(rule="sds", steps=6, texture_only=True))
     assert result.skipped > 0 and result.skipped + len(result.losses) == 6
     prior.bad_from = 0  # every step from now on
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
-    refine(AnalyticPrior(_flat(RED)), asset, "p", "sds", steps=2, outdir=tmp_path, texture_only=True,
-           export=False)
+    refine(AnalyticPrior(_flat(RED)), asset, "p", RefineOptions(rule="sds", steps=2, texture_only=True, export=False),
+           tmp_path)
     snap = latest_snapshot(tmp_path / "snapshots")
     weights = snap.weights_path.read_bytes()
     with pytest.raises(Get3dError, match="non-finite steps in a row"):
-        refine(prior, asset, "p", "sds", steps=8, outdir=tmp_path, resume="auto", max_bad_steps=3,
-               texture_only=True, export=False)
+        refine(prior, asset, "p", RefineOptions(rule="sds", steps=8, max_bad_steps=3, texture_only=True,
+                                                export=False), tmp_path, resume="auto")
     assert latest_snapshot(tmp_path / "snapshots") == snap and snap.weights_path.read_bytes() == weights
 
 
@@ -110,11 +112,11 @@ def test_bad_input_is_one_clear_error():
     prior = AnalyticPrior(_flat(RED))
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
     with pytest.raises(Get3dError, match="--prompt is empty"):
-        refine(prior, asset, "  ", "sds", steps=1)
+        refine(prior, asset, "  ", RefineOptions(rule="sds", steps=1))
     with pytest.raises(Get3dError, match="unknown rule 'xds'"):
-        refine(prior, asset, "p", "xds", steps=1)
+        refine(prior, asset, "p", RefineOptions(rule="xds", steps=1))
     with pytest.raises(Get3dError, match="exclude each other"):
-        refine(prior, asset, "p", "sds", steps=1, geometry_only=True, texture_only=True)
+        refine(prior, asset, "p", RefineOptions(rule="sds", steps=1, geometry_only=True, texture_only=True))
     with pytest.raises(Get3dError, match="--seed"):
         asset_from_checkpoint("tiny-chair", None)
 
@@ -167,8 +169,8 @@ def test_regularisers_keep_their_balance_whatever_the_rules_loss_scale(monkeypat
 
     def run():
         asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
-        refine(prior, asset, "a red chair", "sdi", steps=2, geometry_only=True, sdf_reg_weight=1.0,
-               laplacian_weight=1.0, rule_options={"loss_scale": scale})
+        refine(prior, asset, "a red chair", RefineOptions(rule="sdi", steps=2, geometry_only=True, sdf_reg_weight=1.0,
+                                                          laplacian_weight=1.0, rule_options={"loss_scale": scale}))
         return asset.params.sdf.detach().clone()
 
     sdf = {}

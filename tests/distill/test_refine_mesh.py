@@ -14,6 +14,7 @@ from get3d.cli import cli
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
 from get3d.distill.mesh_asset import asset_from_mesh
+from get3d.distill.options import RefineOptions
 from get3d.distill.refine import PHASES, parse_refine_background, refine
 from get3d.geometry import Mesh
 from tests.distill.test_refine import RED, _flat, _foreground_colour
@@ -95,8 +96,8 @@ def test_refining_a_mesh_asset_moves_its_colour_toward_the_target(tmp_path):
                             device="cpu")
     verts0, faces0 = (t.detach().clone() for t in asset.extract())
     before = (_foreground_colour(asset) - RED).norm()
-    result = refine(AnalyticPrior(_flat(RED)), asset, "a red box", "sds", steps=20, lr_texture=0.1,
-                    texture_only=True)
+    result = refine(AnalyticPrior(_flat(RED)), asset, "a red box",
+                    RefineOptions(rule="sds", steps=20, lr_texture=0.1, texture_only=True))
     verts1, faces1 = asset.extract()
     assert torch.equal(verts0, verts1) and torch.equal(faces0, faces1)
     assert (_foreground_colour(asset) - RED).norm() < before - 0.1
@@ -112,7 +113,8 @@ def test_random_background_gives_each_view_its_own_colour():
             return super().encode(images)
 
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
-    refine(Recording(_flat(RED)), asset, "a chair", "sds", steps=2, batch=3, background="random", texture_only=True)
+    refine(Recording(_flat(RED)), asset, "a chair",
+           RefineOptions(rule="sds", steps=2, batch=3, background="random", texture_only=True))
     corners = torch.cat(seen)  # [6,3]
     assert torch.unique(corners, dim=0).shape[0] == 6 and not torch.allclose(corners, torch.ones_like(corners))
     assert parse_refine_background("grey") == (0.5, 0.5, 0.5)
@@ -196,5 +198,5 @@ def test_a_few_geometry_steps_keep_a_mesh_asset_whole(tmp_path):
     asset = asset_from_mesh(_coloured_box(tmp_path / "box.ply"), tet_res=32, plane_res=16, fit_steps=0,
                             device="cpu")
     faces_before = asset.extract()[1].shape[0]
-    refine(AnalyticPrior(torch.full((3, 16, 16), 0.5)), asset, "a box", "sds", steps=5)
+    refine(AnalyticPrior(torch.full((3, 16, 16), 0.5)), asset, "a box", RefineOptions(rule="sds", steps=5))
     assert abs(asset.extract()[1].shape[0] - faces_before) < 0.2 * faces_before
