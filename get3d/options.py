@@ -181,8 +181,9 @@ class TrainMetricsOptions(_Options):
     def metric_names(self) -> list[str]:
         names = parse_metric_names(self.metrics, self._FLAGS)
         if "clip" in names:
-            raise Get3dError("metrics (--metrics): clip is not a training metric (it needs a prompt); run get3d "
-                             "metrics --metrics clip --prompt TEXT on a snapshot instead")
+            raise Get3dError("metrics (--metrics): clip is not a training metric (it needs a prompt); run "
+                             "evaluate(metrics='clip', prompt=...) (get3d metrics --metrics clip --prompt TEXT) on a "
+                             "snapshot instead")
         return names
 
     def check(self) -> "TrainMetricsOptions":

@@ -123,13 +123,13 @@ def _resume_point(snapshot_dir, resume):
     if resume in (None, False, "", "none"):
         return None
     if snapshot_dir is None:
-        raise Get3dError("--resume needs --outdir (the folder holding the inversion's snapshots)")
+        raise Get3dError("resume (--resume) needs outdir (--outdir), the folder holding the inversion's snapshots")
     if resume == "auto":
         snap = latest_snapshot(snapshot_dir)
         return read_snapshot(snap.json_path) if snap is not None else None
     tensors, meta = read_snapshot(resume)
     if "invert" not in meta:
-        raise Get3dError(f"--resume {resume}: not an invert snapshot (no 'invert' record)")
+        raise Get3dError(f"resume (--resume) {resume}: not an invert snapshot (no 'invert' record)")
     return tensors, meta
 
 
@@ -212,13 +212,13 @@ def invert(G, target: InvertTarget, options: Optional[InvertOptions] = None, *, 
 
     def stop_here(step, save):
         if snapshot_dir is None:
-            saved = "no snapshot (no --outdir)"
+            saved = "no snapshot (no outdir, --outdir)"
         else:
             if step > last_saved[0]:
                 save()
                 last_saved[0] = step
             saved = f"snapshot {snapshot_dir / snapshot_stem(step)}.json"
-        raise stop.interrupted(f"at step {step}; {saved}; continue with --resume auto")
+        raise stop.interrupted(f"at step {step}; {saved}; continue with resume='auto' (--resume auto)")
 
     try:
         return _stages(G, target, options, prior, codes, optimizer, known, start, point, res, search, search_metrics,

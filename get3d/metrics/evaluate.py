@@ -63,7 +63,7 @@ def real_images(data_dir: str | Path, category: str | None = None, split_file: s
     if split_file is None:
         folder = data_dir / "img" / category if category else data_dir / "img"
         if not folder.is_dir():
-            raise Get3dError(f"{folder}: no such image folder (--data / --category)")
+            raise Get3dError(f"{folder}: no such image folder (data_dir, category; --data, --category)")
         return folder
     return sorted(p for s in _dataset_shapes(data_dir, category, split_file) for p in s.images)
 
@@ -170,16 +170,16 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics=_M.metrics, num_i
     encoders = None
     if "clip" in names:
         if not str(prompt or "").strip():
-            raise Get3dError("--metrics clip needs --prompt, the text to score renders against")
+            raise Get3dError("metrics (--metrics) clip needs prompt (--prompt), the text to score renders against")
         encoders = clip if clip is not None else DEFAULT_CLIP
         if isinstance(encoders, str) or (isinstance(encoders, (list, tuple)) and all(isinstance(e, str) for e in encoders)):
             from get3d.text.encoder import split_names
 
             encoders = split_names(encoders)
             if not encoders:
-                raise Get3dError("--clip: no CLIP model given for the clip metric")
+                raise Get3dError("clip (--clip): no CLIP model given for the clip metric")
     if any(m not in TEXT_METRICS for m in names) and data_dir is None:
-        raise Get3dError(f"--data is needed for {', '.join(m for m in names if m not in TEXT_METRICS)} "
+        raise Get3dError(f"data_dir (--data) is needed for {', '.join(m for m in names if m not in TEXT_METRICS)} "
                          "(only the clip metric runs without a dataset)")
     grid_category = category if is_official_checkpoint(ckpt) else None
     generator, config = load_generator(ckpt, device, category=grid_category)
@@ -201,7 +201,7 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics=_M.metrics, num_i
 def _reference_folder(data_dir: Path, ref_meshes, names: list[str]) -> Path:
     reference = Path(ref_meshes) if ref_meshes is not None else data_dir / "mesh"
     if not reference.is_dir():
-        raise Get3dError(f"{reference}: no reference meshes; pass --ref-meshes (a mesh folder) for "
+        raise Get3dError(f"{reference}: no reference meshes; pass ref_meshes (--ref-meshes, a mesh folder) for "
                          f"{', '.join(names)} (synth-data and render-dataset --keep-meshes write DATA/mesh)")
     return reference
 
@@ -235,7 +235,7 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_
     if image_names or geometry_names:
         data_dir = Path(data_dir) if data_dir is not None else None
         if data_dir is None or not data_dir.is_dir():
-            raise Get3dError(f"{data_dir}: no such dataset folder (--data)")
+            raise Get3dError(f"{data_dir}: no such dataset folder (data_dir, --data)")
         result["data"] = str(data_dir)
         if category:
             result["category"] = category
@@ -274,7 +274,7 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_
         from get3d.metrics.clip_score import clip_score
 
         if encoders is None:
-            raise Get3dError("the clip metric needs CLIP encoders (--clip)")
+            raise Get3dError("the clip metric needs CLIP encoders (encoders, --clip)")
         ranges = (tuple(config.data.rotation_range), tuple(config.data.elevation_range))
         result.update(clip_score(generator, encoders, prompt, num_images=clip_images, views=clip_views,
                                  truncation=truncation, batch=batch, seed=seed, camera_ranges=ranges))
@@ -293,9 +293,9 @@ def runnable_metrics(data_dir, ref_meshes=None, inception=None, extractor=None, 
     data_dir = Path(data_dir) if data_dir is not None else None
     if data_dir is None:
         for m in IMAGE_METRICS + GEOMETRY_METRICS:
-            skipped[m] = "no --data"
+            skipped[m] = "no data_dir (--data)"
     elif not data_dir.is_dir():
-        raise Get3dError(f"{data_dir}: no such dataset folder (--data)")
+        raise Get3dError(f"{data_dir}: no such dataset folder (data_dir, --data)")
     else:
         if extractor is None:
             try:
@@ -311,11 +311,11 @@ def runnable_metrics(data_dir, ref_meshes=None, inception=None, extractor=None, 
             names += GEOMETRY_METRICS
         else:
             for m in GEOMETRY_METRICS:
-                skipped[m] = f"no reference meshes at {reference} (--ref-meshes)"
+                skipped[m] = f"no reference meshes at {reference} (ref_meshes, --ref-meshes)"
     if str(prompt or "").strip():
         names += TEXT_METRICS
     else:
-        skipped["clip"] = "no --prompt"
+        skipped["clip"] = "no prompt (--prompt)"
     return names, skipped
 
 

@@ -98,11 +98,11 @@ class FinetuneOptions:
 def check_prompts(source: str, target: str) -> tuple[str, str]:
     source, target = str(source or "").strip(), str(target or "").strip()
     if not source:
-        raise Get3dError("--source: empty prompt; describe what the generator makes now, e.g. 'a chair'")
+        raise Get3dError("source (--source): empty prompt; describe what the generator makes now, e.g. 'a chair'")
     if not target:
-        raise Get3dError("--target: empty prompt; describe what it should make, e.g. 'a golden throne'")
+        raise Get3dError("target (--target): empty prompt; describe what it should make, e.g. 'a golden throne'")
     if source.casefold() == target.casefold():
-        raise Get3dError(f"--source and --target are the same text ({source!r}): there is no direction to follow")
+        raise Get3dError(f"source (--source) and target (--target) are the same text ({source!r}): there is no direction to follow")
     return source, target
 
 
