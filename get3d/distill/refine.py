@@ -472,7 +472,8 @@ def refine_checkpoint(ckpt, seed, prompt: str, model, outdir=None, options: Refi
     the cheap inputs (options, prompt, seed, the run folder) before loading anything."""
     options = _checked(options)
     _check_prompt(prompt)
-    _refuse_other_run(outdir, resume)  # before loading anything
+    make_rule(options.rule, **options.rule_options)  # the rule options' values, before loading anything
+    _refuse_other_run(outdir, resume)
     text = "" if seed is None else str(seed).strip()
     if latents is not None:  # a latents file from get3d invert replaces the seed
         asset = asset_from_checkpoint(ckpt, None, options.truncation, device, tet_res=options.tet_res,
@@ -498,7 +499,8 @@ def refine_mesh(mesh, prompt: str, model, outdir=None, options: RefineOptions = 
 
     options = _checked(options)
     _check_prompt(prompt)
-    _refuse_other_run(outdir, resume)  # before loading anything
+    make_rule(options.rule, **options.rule_options)  # the rule options' values, before loading anything
+    _refuse_other_run(outdir, resume)
     fit_steps = options.fit_steps
     if resume is not None and outdir is not None and (resume != "auto" or list_snapshots(Path(outdir) / "snapshots")):
         fit_steps = 0  # the snapshot holds the fitted (and refined) colour planes
