@@ -27,7 +27,7 @@ The one call a loop makes (``invert`` included)::
         for step in range(start, steps):
             if stop.requested:                     # torchrun: stop.should_stop(any_rank)
                 path = save(step) if step > last_saved else last_saved
-                raise stop.interrupted(f"at step {step}; snapshot {path}; continue with --resume auto")
+                raise stop.interrupted(f"at step {step}; snapshot {path}; continue with resume='auto' (--resume auto)")
             ...one step...
 
 Handlers are only installed from the main thread (signal's rule); elsewhere ``requested`` stays

@@ -46,7 +46,7 @@ def resolve_checkpoint(ckpt: str | Path) -> Path:
     bundled = BUNDLED_DIR / f"{ckpt}.json"
     if bundled.exists():
         return bundled
-    raise Get3dError(f"--ckpt: {ckpt!r} is neither a snapshot file or folder nor a bundled model "
+    raise Get3dError(f"ckpt (--ckpt): {ckpt!r} is neither a snapshot file or folder nor a bundled model "
                      f"(bundled: {', '.join(bundled_models()) or 'none'})")
 
 

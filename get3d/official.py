@@ -119,8 +119,8 @@ def official_model_config(g_state: dict, d_state: Optional[dict] = None, *, tet_
         # GET3D released no FlexiCubes checkpoints; its FlexiCubes mode feeds the SDF head's output
         # to FlexiCubes unnegated (negative inside), unlike its DMTet mode, so a conversion would
         # need its own sign rule. Not guessed here.
-        raise Get3dError(f"{source}: a GET3D --iso_surface flexicubes checkpoint; converting those is not "
-                         "supported (train with get3d --iso-surface flexicubes instead)")
+        raise Get3dError(f"{source}: a GET3D checkpoint with flexicubes surfaces (its --iso_surface flexicubes); converting those is not "
+                         "supported (train with get3d's model.iso_surface = 'flexicubes', --iso-surface flexicubes, instead)")
     mlp = "synthesis.generator.mlp_synthesis_sdf.layers."
     n_layers = len({k.split(".")[4] for k in g_state if k.startswith(mlp)})
     tex_last = f"synthesis.generator.mlp_synthesis_tex.layers.{n_layers - 1}.weight"
@@ -189,21 +189,21 @@ def _load_strict(module: torch.nn.Module, state: dict, what: str, source: str) -
 
 def _resolve_grid(category: Optional[str], tet_res: Optional[int], grid_scale: Optional[float]):
     if category is not None:
-        row = get_category(category, "--category")
+        row = get_category(category, "category (--category)")
         tet_res = row.tet_res if tet_res is None else tet_res
         grid_scale = row.grid_scale if grid_scale is None else grid_scale
     if grid_scale is None:
-        raise Get3dError("GET3D checkpoints do not store their grid scale: give --category (car, chair, "
-                         "motorbike, ...) or grid_scale (GET3D's dmtet_scale)")
+        raise Get3dError("GET3D checkpoints do not store their grid scale: give category (--category: car, chair, "
+                         "motorbike, ...) or grid_scale (--grid-scale, GET3D's dmtet_scale)")
     tet_res = GET3D_TET_RES if tet_res is None else tet_res
     from get3d.geometry.tets import cells_for_resolution
 
     try:
         cells_for_resolution(tet_res)  # before anything is converted or written
     except Get3dError as err:
-        raise Get3dError(f"--tet-res: {err}") from None
+        raise Get3dError(f"tet_res (--tet-res): {err}") from None
     if not (float(grid_scale) > 0 and math.isfinite(float(grid_scale))):
-        raise Get3dError(f"--grid-scale must be > 0, got {grid_scale}")
+        raise Get3dError(f"grid_scale (--grid-scale) must be > 0, got {grid_scale}")
     return int(tet_res), float(grid_scale)
 
 
@@ -214,15 +214,15 @@ def describe_grid(category: Optional[str], tet_res: Optional[int], grid_scale: O
     row = find_category(category) if category is not None else None
     key = row.name if row is not None else None
     documented = row is not None and row.r1_gamma is not None  # GET3D published a training command for it
-    res_from = "--tet-res" if tet_res is not None else "GET3D's default"
+    res_from = "tet_res (--tet-res)" if tet_res is not None else "GET3D's default"
     if grid_scale is not None:
-        scale_from = "--grid-scale"
+        scale_from = "grid_scale (--grid-scale)"
     elif documented:
         scale_from = f"GET3D's dmtet_scale for {key}"
     else:
         published = ", ".join(f"{r.name} {r.grid_scale:g}" for r in _ROWS.values() if r.r1_gamma is not None)
         scale_from = (f"get3d's assumption for {key}, not a documented GET3D value (those: {published}); if the "
-                      f"meshes look cut off or shrunk, convert again with the --grid-scale the model was trained with")
+                      f"meshes look cut off or shrunk, convert again with the grid_scale (--grid-scale) the model was trained with")
     return f"grid: tet_res {res} ({res_from}), grid_scale {scale} ({scale_from})"
 
 

@@ -28,8 +28,8 @@ def refuse_other_run(outdir, resume, evidence: Optional[str], command: str) -> N
     """Raise when ``outdir`` holds another run (``evidence``: what shows it, e.g. 'snapshots', or
     None when nothing does) and ``resume`` is not given."""
     if resume is None and evidence is not None:
-        raise Get3dError(f"{outdir}: already holds {'an' if command[0] in 'aeiou' else 'a'} {command} run ({evidence}); pass --resume auto to continue "
-                         f"it, or choose another --outdir")
+        raise Get3dError(f"{outdir}: already holds {'an' if command[0] in 'aeiou' else 'a'} {command} run ({evidence}); pass "
+                         f"resume='auto' (--resume auto) to continue it, or choose another outdir (--outdir)")
 
 
 def run_evidence(outdir, snapshot_dir=None, marker_files: Iterable[str] = ("settings.json",)) -> Optional[str]:
@@ -47,8 +47,8 @@ def run_evidence(outdir, snapshot_dir=None, marker_files: Iterable[str] = ("sett
     return None
 
 
-def check_same_settings(saved: dict, now: dict, changeable: Iterable[str], source, what: str = "--resume",
-                        advice: str = "resume with the same settings, or choose another --outdir") -> None:
+def check_same_settings(saved: dict, now: dict, changeable: Iterable[str], source, what: str = "resume (--resume)",
+                        advice: str = "resume with the same settings, or choose another outdir (--outdir)") -> None:
     """Raise when a setting of ``now`` differs from the run being resumed (``saved``), except the
     ``changeable`` keys. Keys absent from ``saved`` (older runs) are not compared."""
     saved, now, changeable = _plain(saved), _plain(now), set(changeable)

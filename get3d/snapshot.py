@@ -168,7 +168,8 @@ SPACE_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC
 def _no_space_message(outdir: Path, stem: str, needed: int, free: int | None) -> str:
     have = f", {free / 1e6:.1f} MB free" if free is not None else ""
     return (f"{outdir}: no space for snapshot {stem}: it needs {needed / 1e6:.1f} MB{have}; the snapshots "
-            f"already there are intact: free space (or lower keep_snapshots), then continue with --resume auto")
+            f"already there are intact: free space (or lower keep_snapshots), then continue with "
+            f"resume='auto' (--resume auto)")
 
 
 def _write_error(err: OSError, outdir: Path, stem: str, needed: int) -> Get3dError:

@@ -107,7 +107,7 @@ def parse_threads(value: str | int | None) -> str | int:
     except ValueError:
         n = 0
     if n < 1:
-        raise Get3dError(f"--threads must be auto, default or a number >= 1, got {value!r}")
+        raise Get3dError(f"threads (--threads) must be auto, default or a number >= 1, got {value!r}")
     return n
 
 

@@ -36,7 +36,7 @@ def test_demo_quick_runs_every_stage_and_resumes(tmp_path):
 
 def test_bad_schedule_fails_before_any_work(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--outdir", str(tmp_path / "d"), "--kimg", "-1", "--quiet"])
-    assert result.exit_code == 1 and "get3d: error: --kimg must be > 0" in result.output
+    assert result.exit_code == 1 and "get3d: error: train.kimg (--kimg) must be > 0" in result.output
     assert not (tmp_path / "d").exists()
 
 

@@ -91,7 +91,7 @@ def test_signal_saves_the_step_in_flight_and_resume_continues(tmp_path, script, 
     last = err.strip().splitlines()[-1]
     name = signal.Signals(signum).name
     assert f"{name} received; finishing the current step" in err
-    assert last.startswith(f"{what} stopped by {name} at ") and "continue with --resume auto" in last, last
+    assert last.startswith(f"{what} stopped by {name} at ") and "--resume auto" in last, last
     newest = list_snapshots(snap_dir)[-1]
     assert str(newest.json_path) in last
     step = read_snapshot(newest.json_path)[1]["step"]

@@ -215,13 +215,14 @@ class RenderSummary:
         if self.off_centre:
             text += (f"; {len(self.off_centre)} off-centre (bounding-box centre more than "
                      f"{OFF_CENTRE_FRACTION:.0%} of its size from the origin: views may be cut off; "
-                     f"re-render them with --recentre)")
+                     f"re-render them with settings.recentre (--recentre))")
         return text
 
 
 def off_centre_warning(path, offset: float) -> str:
     return (f"warning: {path}: bounding-box centre is {offset:.0%} of its size from the origin "
-            f"(over {OFF_CENTRE_FRACTION:.0%}); its views may be cut off: --recentre centres it")
+            f"(over {OFF_CENTRE_FRACTION:.0%}); its views may be cut off: settings.recentre (--recentre) "
+            f"centres it")
 
 
 def _worker_init(threads: int) -> None:
@@ -253,8 +254,12 @@ def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: Rend
     """
     from tqdm import tqdm
 
-    if settings.views < 1 or settings.resolution < 8 or (settings.scale is not None and not settings.scale > 0):
-        raise Get3dError("--views must be >= 1, --res >= 8 and --scale > 0")
+    if settings.views < 1:
+        raise Get3dError(f"settings.views (--views) must be >= 1, got {settings.views}")
+    if settings.resolution < 8:
+        raise Get3dError(f"settings.resolution (--res) must be >= 8, got {settings.resolution}")
+    if settings.scale is not None and not settings.scale > 0:
+        raise Get3dError(f"settings.scale (--scale) must be > 0, got {settings.scale}")
     out_dir = Path(out_dir)
     sources = discover_meshes(mesh_dir, category)
     summary = RenderSummary()

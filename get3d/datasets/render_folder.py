@@ -240,7 +240,7 @@ class RenderFolderDataset(torch.utils.data.Dataset):
         if problems and not self.skip_bad:
             path, reason = problems[0]
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-            raise Get3dError(f"{path}: {reason}{more}; skip bad shapes with --skip-bad (Python: skip_bad=True), "
+            raise Get3dError(f"{path}: {reason}{more}; skip bad shapes with skip_bad=True (--skip-bad), "
                              f"list them all with `get3d check-data {self.root}`")
         return shapes
 

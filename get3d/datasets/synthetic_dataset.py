@@ -20,9 +20,9 @@ def make_synthetic_dataset(category: str, num_shapes: int, out_dir: str | Path,
                            workers: int | None = None, progress: bool = True) -> RenderSummary:
     """Generate ``num_shapes`` shapes (seeds seed .. seed+num-1) and render them under ``out_dir``."""
     if category not in category_names():
-        raise Get3dError(f"--category: unknown category {category!r}; choose from {', '.join(category_names())}")
+        raise Get3dError(f"category (--category): unknown category {category!r}; choose from {', '.join(category_names())}")
     if num_shapes < 1:
-        raise Get3dError(f"--num-shapes must be >= 1, got {num_shapes}")
+        raise Get3dError(f"num_shapes (--num-shapes) must be >= 1, got {num_shapes}")
     mesh_dir = Path(out_dir) / "mesh" / category
     mesh_dir.mkdir(parents=True, exist_ok=True)
     for shape_seed in range(seed, seed + num_shapes):

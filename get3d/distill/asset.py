@@ -131,7 +131,7 @@ class RefineAsset:
             verts, faces = self.extract()
         if faces.shape[0] == 0:
             raise Get3dError("the refined shape is empty (no surface left); lower the geometry "
-                             "learning rates or use --texture-only")
+                             "learning rates or use texture_only (--texture-only)")
         return bake_mesh(verts, faces, self.colors, texture_res, backend=backend)
 
 
@@ -156,9 +156,9 @@ def asset_from_checkpoint(ckpt, seed: int, truncation: float = TRUNCATION, devic
     from get3d.checkpoint import load_generator
 
     if latents is None and (seed is None or int(seed) < 0):
-        raise Get3dError(f"--seed must be a non-negative integer, got {seed!r}")
+        raise Get3dError(f"seed (--seed) must be a non-negative integer, got {seed!r}")
     if tet_res is not None and int(tet_res) < 8:
-        raise Get3dError(f"--tet-res must be >= 8, got {tet_res}")
+        raise Get3dError(f"tet_res (--tet-res) must be >= 8, got {tet_res}")
     generator, _ = load_generator(ckpt, device, category=category)
     dev = next(generator.parameters()).device
     if latents is not None:

@@ -55,12 +55,13 @@ def collect_rule_options(values: dict, rules: Iterable[str], guidance=None) -> d
             continue
         rule, name = key.split("__", 1)
         if rule not in out:
-            raise Get3dError(f"--{rule}-{name.replace('_', '-')} applies to rule {rule}, which is not run "
-                             f"(--rule {','.join(rules)})")
+            raise Get3dError(f"rule_options[{rule!r}][{name!r}] (--{rule}-{name.replace('_', '-')}) applies to rule "
+                             f"{rule}, which is not run (rules (--rule): {','.join(rules)})")
         out[rule][name] = value
     if guidance is not None:
         for rule in rules:
             if "guidance_scale" in out[rule]:
-                raise Get3dError(f"--guidance and --{rule}-guidance-scale both set {rule}'s guidance; give one")
+                raise Get3dError(f"guidance (--guidance) and rule_options[{rule!r}]['guidance_scale'] "
+                                 f"(--{rule}-guidance-scale) both set {rule}'s guidance; give one")
             out[rule]["guidance_scale"] = guidance
     return out

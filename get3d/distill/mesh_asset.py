@@ -89,13 +89,13 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
     path = Path(path)
     res = int(tet_res or _D.mesh_tet_res)
     if res < 8:
-        raise Get3dError(f"--tet-res must be >= 8, got {res}")
+        raise Get3dError(f"tet_res (--tet-res) must be >= 8, got {res}")
     if not 0 < scale < grid_scale:
         raise Get3dError(f"mesh scale {scale} must lie in (0, grid_scale={grid_scale}) to fit the grid's box")
     if plane_res < 2 or fit_steps < 0:
         raise Get3dError(f"plane_res must be >= 2 and fit_steps >= 0, got {plane_res} and {fit_steps}")
     if not path.is_file():
-        raise Get3dError(f"--mesh {path}: no such file")
+        raise Get3dError(f"mesh (--mesh) {path}: no such file")
     shading = load_shading_mesh(path)
     try:
         verts = normalize_verts(shading.verts, scale)
@@ -115,8 +115,8 @@ def asset_from_mesh(path, tet_res: int | None = None, grid_scale: float = 1.0, s
     inside = int((winding.abs() > 0.5).sum())
     if inside == 0:
         raise Get3dError(f"{path}: the mesh has no inside (an open surface, or parts thinner than the "
-                         f"--tet-res {res} grid); close it (trimesh.repair.fill_holes, Blender's 3D-Print "
-                         f"Toolbox 'Make Manifold') or raise --tet-res")
+                         f"tet_res {res} grid); close it (trimesh.repair.fill_holes, Blender's 3D-Print "
+                         f"Toolbox 'Make Manifold') or raise tet_res (--tet-res)")
     generator = torch.Generator().manual_seed(int(seed))
     planes = torch.zeros(1, 3, 3, plane_res, plane_res)
     error, fitted = None, has_colours and fit_steps > 0

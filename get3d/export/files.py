@@ -14,7 +14,7 @@ def parse_formats(text: str | list[str]) -> list[str]:
     items = [t.strip().lower().lstrip(".") for t in (text.split(",") if isinstance(text, str) else text)]
     bad = [t for t in items if t not in FORMATS]
     if bad or not items:
-        raise Get3dError(f"--format: unknown format {bad[0] if bad else text!r}; choose from {', '.join(FORMATS)}")
+        raise Get3dError(f"formats (--format): unknown format {bad[0] if bad else text!r}; choose from {', '.join(FORMATS)}")
     return items
 
 

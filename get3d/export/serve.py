@@ -41,14 +41,14 @@ def gallery_server(folder, port: int = 0) -> http.server.ThreadingHTTPServer:
                          f"finetune-text, invert or demo)")
     if not (folder / "index.html").is_file():
         raise Get3dError(f"{folder} has no index.html: it is not a gallery folder (generate, interpolate, "
-                         f"refine, finetune-text, invert and demo write one into their --outdir)")
+                         f"refine, finetune-text, invert and demo write one into their outdir, --outdir)")
     if not 0 <= int(port) <= 65535:
-        raise Get3dError(f"--port must be in 0-65535, got {port}")
+        raise Get3dError(f"port (--port) must be in 0-65535, got {port}")
     handler = functools.partial(_Handler, directory=str(folder.resolve()))
     try:
         server = http.server.ThreadingHTTPServer((HOST, int(port)), handler)
     except OSError as err:
-        raise Get3dError(f"cannot listen on {HOST}:{port}: {err.strerror or err} (try another --port, or 0)") from err
+        raise Get3dError(f"cannot listen on {HOST}:{port}: {err.strerror or err} (try another port (--port), or 0)") from err
     server.daemon_threads = True
     server.url = f"http://{HOST}:{server.server_address[1]}/index.html"
     return server

@@ -33,10 +33,10 @@ def parse_formats(formats: str | list[str]) -> list[str]:
     for item in items:
         ext = "." + item.strip().lower().lstrip(".")
         if ext not in MESH_FORMATS:
-            raise Get3dError(f"--format: unknown mesh format {item.strip()!r}; choose from {', '.join(f[1:] for f in MESH_FORMATS)}")
+            raise Get3dError(f"formats (--format): unknown mesh format {item.strip()!r}; choose from {', '.join(f[1:] for f in MESH_FORMATS)}")
         out.append(ext)
     if not out:
-        raise Get3dError("--format: give at least one mesh format")
+        raise Get3dError("formats (--format): give at least one mesh format")
     return out
 
 

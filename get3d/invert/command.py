@@ -48,7 +48,7 @@ def parse_angles(text, name: str) -> Optional[list]:
     try:
         return [float(v) for v in items if str(v).strip()]
     except ValueError:
-        raise Get3dError(f"--{name}: not comma-separated degrees: {text!r}") from None
+        raise Get3dError(f"{name} (--{name}): not comma-separated degrees: {text!r}") from None
 
 
 def dataset_scale(config) -> tuple[float, str]:
@@ -82,16 +82,17 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
 
     images = [Path(p) for p in (images or ())]
     if bool(images) == (mesh is not None):
-        raise Get3dError("give the target: --image IMG [--image IMG ...] or --mesh MESH (not both)")
+        raise Get3dError("give the target: images (--image IMG [--image IMG ...]) or mesh (--mesh MESH), not both")
     if mesh is not None and (rotation is not None or cameras_dir is not None or background is not None):
-        raise Get3dError("--rotation/--elevation/--cameras/--background are for --image targets; --mesh is "
-                         "rendered from --views cameras")
+        raise Get3dError("rotation, elevation, cameras_dir and background (--rotation/--elevation/--cameras/"
+                         "--background) are for image targets (--image); a mesh (--mesh) is rendered from views "
+                         "(--views) cameras")
     if rotation is not None and cameras_dir is not None:
-        raise Get3dError("give cameras either as --rotation/--elevation or as --cameras DIR, not both")
+        raise Get3dError("give cameras either as rotation/elevation (--rotation/--elevation) or as cameras_dir (--cameras DIR), not both")
     formats = parse_formats(formats)
     options = (options or InvertOptions()).validate()
     if texture_res < 8:
-        raise Get3dError(f"--texture-res must be >= 8, got {texture_res}")
+        raise Get3dError(f"texture_res (--texture-res) must be >= 8, got {texture_res}")
     if background is not None:
         background = parse_colour(background)
     if outdir is not None:  # one run per folder, before anything is loaded (get3d.runs)
@@ -102,11 +103,11 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
         G, config = load_generator(ckpt, device, category=category)
     except Get3dError as err:
         if any(key in str(err) for key in ("mapping_tex", "synthesis_tex", "totex", "to_rgb")):
-            raise Get3dError(f"--ckpt {ckpt}: the checkpoint has no texture branch ({err}); inversion needs a "
+            raise Get3dError(f"ckpt (--ckpt) {ckpt}: the checkpoint has no texture branch ({err}); inversion needs a "
                              f"textured GET3D model") from None
         raise
     if getattr(G, "num_ws_tex", 0) < 1 or not hasattr(G, "mapping_tex"):
-        raise Get3dError(f"--ckpt {ckpt}: the generator has no texture branch; inversion needs a textured GET3D model")
+        raise Get3dError(f"ckpt (--ckpt) {ckpt}: the generator has no texture branch; inversion needs a textured GET3D model")
     res = int(resolution or G.img_resolution)
     data = getattr(config, "data", None)
     if data is not None and getattr(data, "elevation_range", None) is not None:
@@ -114,7 +115,7 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
         # unknown cameras are searched over and mesh views drawn from.
         options.elevation_range = tuple(float(v) for v in data.elevation_range)
     if res < 16:
-        raise Get3dError(f"--res must be >= 16, got {res}")
+        raise Get3dError(f"resolution (--res) must be >= 16, got {res}")
     outdir = Path(outdir)
     clock = time.perf_counter()
     if images:
@@ -130,9 +131,9 @@ def invert_command(ckpt, outdir, images: Sequence = (), mesh=None, *, rotation=N
             try:
                 scale, why = float(mesh_scale), "--mesh-scale"
             except ValueError:
-                raise Get3dError(f"--mesh-scale must be a number, 'dataset' or 'keep', got {mesh_scale!r}") from None
+                raise Get3dError(f"mesh_scale (--mesh-scale) must be a number, 'dataset' or 'keep', got {mesh_scale!r}") from None
             if not 0 < scale <= G.grid_scale:
-                raise Get3dError(f"--mesh-scale {scale} must lie in (0, {G.grid_scale}] (the generator's box)")
+                raise Get3dError(f"mesh_scale (--mesh-scale) {scale} must lie in (0, {G.grid_scale}] (the generator's box)")
         target = mesh_target(mesh, res, views=views, scale=scale, seed=options.search_seed, unlit=unlit,
                              backend=backend, elevation_range=options.elevation_range)
         target.info["scale_from"] = why

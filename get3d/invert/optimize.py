@@ -74,17 +74,19 @@ class InvertOptions:
 
     def validate(self) -> "InvertOptions":
         if self.candidates < 1:
-            raise Get3dError(f"--candidates must be >= 1, got {self.candidates}")
+            raise Get3dError(f"candidates (--candidates) must be >= 1, got {self.candidates}")
         if self.steps < 0 or self.tune_steps < 0:
-            raise Get3dError(f"--steps and --tune-steps must be >= 0, got {self.steps} and {self.tune_steps}")
+            raise Get3dError(f"steps (--steps) and tune_steps (--tune-steps) must be >= 0, got {self.steps} and "
+                             f"{self.tune_steps}")
         for name in ("lr", "lr_camera", "tune_lr"):
             if not getattr(self, name) > 0:
-                raise Get3dError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
+                raise Get3dError(f"{name} (--{name.replace('_', '-')}) must be > 0, got {getattr(self, name)}")
         for name in ("w_silhouette", "w_colour", "w_chamfer", "w_prior", "w_locality"):
             if getattr(self, name) < 0:
-                raise Get3dError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+                flag = f" (--{name.replace('_', '-')})" if name != "w_locality" else ""  # no CLI flag for w_locality
+                raise Get3dError(f"{name}{flag} must be >= 0, got {getattr(self, name)}")
         if self.snapshot_every < 1:
-            raise Get3dError(f"--snapshot-every must be >= 1, got {self.snapshot_every}")
+            raise Get3dError(f"snapshot_every (--snapshot-every) must be >= 1, got {self.snapshot_every}")
         return self
 
 
@@ -164,13 +166,13 @@ def _resume_point(snapshot_dir, resume):
     if resume in (None, False, "", "none"):
         return None
     if snapshot_dir is None:
-        raise Get3dError("--resume needs --outdir (the folder holding the inversion's snapshots)")
+        raise Get3dError("resume (--resume) needs outdir (--outdir), the folder holding the inversion's snapshots")
     if resume == "auto":
         snap = latest_snapshot(snapshot_dir)
         return read_snapshot(snap.json_path) if snap is not None else None
     tensors, meta = read_snapshot(resume)
     if "invert" not in meta:
-        raise Get3dError(f"--resume {resume}: not an invert snapshot (no 'invert' record)")
+        raise Get3dError(f"resume (--resume) {resume}: not an invert snapshot (no 'invert' record)")
     return tensors, meta
 
 
@@ -253,13 +255,13 @@ def invert(G, target: InvertTarget, options: Optional[InvertOptions] = None, *, 
 
     def stop_here(step, save):
         if snapshot_dir is None:
-            saved = "no snapshot (no --outdir)"
+            saved = "no snapshot (no outdir, --outdir)"
         else:
             if step > last_saved[0]:
                 save()
                 last_saved[0] = step
             saved = f"snapshot {snapshot_dir / snapshot_stem(step)}.json"
-        raise stop.interrupted(f"at step {step}; {saved}; continue with --resume auto")
+        raise stop.interrupted(f"at step {step}; {saved}; continue with resume='auto' (--resume auto)")
 
     try:
         return _stages(G, target, options, prior, codes, optimizer, known, start, point, res, search, search_metrics,

@@ -67,7 +67,7 @@ def search_codes(G, target: InvertTarget, candidates: int = 16, psi: float = TRU
                  resolution: int | None = None) -> SearchResult:
     """Stage 1 (see the module docstring). ``grid`` overrides the camera grid of unknown cameras."""
     if candidates < 1:
-        raise Get3dError(f"--candidates must be >= 1, got {candidates}")
+        raise Get3dError(f"candidates (--candidates) must be >= 1, got {candidates}")
     dev = next(G.parameters()).device
     res = int(resolution or target.resolution)
     target = target.to(dev)

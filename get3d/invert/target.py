@@ -84,14 +84,14 @@ def parse_colour(value) -> tuple[float, float, float]:
         try:
             value = [float(v) for v in text.split(",")]
         except ValueError:
-            raise Get3dError(f"--background: {value!r} is not white, black, grey or R,G,B") from None
+            raise Get3dError(f"background (--background): {value!r} is not white, black, grey or R,G,B") from None
     values = [float(v) for v in value]
     if len(values) != 3:
-        raise Get3dError(f"--background: need three numbers R,G,B, got {value!r}")
+        raise Get3dError(f"background (--background): need three numbers R,G,B, got {value!r}")
     if max(values) > 1.0:
         values = [v / 255.0 for v in values]
     if min(values) < 0 or max(values) > 1:
-        raise Get3dError(f"--background: R,G,B must lie in [0, 1] (or 0-255), got {value!r}")
+        raise Get3dError(f"background (--background): R,G,B must lie in [0, 1] (or 0-255), got {value!r}")
     return tuple(values)
 
 
@@ -110,16 +110,16 @@ def _image_views(path: Path, resolution: int, background, tolerance: float) -> t
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
-        raise Get3dError(f"--image {path}: no such file")
+        raise Get3dError(f"images (--image) {path}: no such file")
     try:
         with Image.open(path) as img:
             img.load()
             has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
             array = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError) as err:
-        raise Get3dError(f"--image {path}: cannot read image ({err})") from None
+        raise Get3dError(f"images (--image) {path}: cannot read image ({err})") from None
     if array.shape[0] != array.shape[1]:
-        raise Get3dError(f"--image {path}: {array.shape[1]}x{array.shape[0]} is not square; crop it to a square "
+        raise Get3dError(f"images (--image) {path}: {array.shape[1]}x{array.shape[0]} is not square; crop it to a square "
                          f"around the object (GET3D's cameras render square images)")
     rgb = torch.from_numpy(array[..., :3]).permute(2, 0, 1)
     alpha = torch.from_numpy(array[..., 3:]).permute(2, 0, 1)
@@ -129,12 +129,12 @@ def _image_views(path: Path, resolution: int, background, tolerance: float) -> t
         keyed = ((rgb - key).abs().amax(0, keepdim=True) > tolerance).float()
         alpha = keyed if (not has_alpha or opaque) else alpha * keyed
     elif not has_alpha or opaque:
-        raise Get3dError(f"--image {path}: no usable mask (the image has no transparency); give an RGBA image "
-                         f"whose alpha marks the object, or --background COLOUR to key out a plain background")
+        raise Get3dError(f"images (--image) {path}: no usable mask (the image has no transparency); give an RGBA image "
+                         f"whose alpha marks the object, or background (--background COLOUR) to key out a plain background")
     cover = float((alpha > 0.5).float().mean())
     if not MIN_COVER <= cover <= MAX_COVER:
-        raise Get3dError(f"--image {path}: no usable mask (the object covers {100 * cover:.1f}% of the image; "
-                         f"expected {100 * MIN_COVER:.1f}-{100 * MAX_COVER:.0f}%); check its alpha or --background")
+        raise Get3dError(f"images (--image) {path}: no usable mask (the object covers {100 * cover:.1f}% of the image; "
+                         f"expected {100 * MIN_COVER:.1f}-{100 * MAX_COVER:.0f}%); check its alpha or background (--background)")
     premultiplied = _resize(rgb * alpha, resolution)
     mask = _resize(alpha, resolution).clamp(0, 1)
     return premultiplied.clamp(0, 1), mask
@@ -144,7 +144,7 @@ def load_images(paths: Sequence, resolution: int, background=None, tolerance: fl
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Image files -> (rgb [V,3,S,S] on black, mask [V,1,S,S]); see the module docstring."""
     if not paths:
-        raise Get3dError("--image: give at least one image")
+        raise Get3dError("images (--image): give at least one image")
     background = parse_colour(background) if background is not None else None
     views = [_image_views(Path(p), int(resolution), background, tolerance) for p in paths]
     return torch.stack([v[0] for v in views]), torch.stack([v[1] for v in views])
@@ -156,7 +156,7 @@ def image_target(paths: Sequence, resolution: int, rotation=None, elevation=None
     rgb, mask = load_images(paths, resolution, background, tolerance)
     cameras = None
     if (rotation is None) != (elevation is None):
-        raise Get3dError("give both --rotation and --elevation (one per image), or neither (cameras searched)")
+        raise Get3dError("give both rotation (--rotation) and elevation (--elevation), one per image, or neither (cameras searched)")
     if rotation is not None:
         rotation, elevation = list(np.atleast_1d(rotation)), list(np.atleast_1d(elevation))
         if len(rotation) != len(paths) or len(elevation) != len(paths):
@@ -174,11 +174,11 @@ def read_camera_folder(folder, count: int) -> tuple[list, list]:
     files = [folder / "rotation.npy", folder / "elevation.npy"]
     for f in files:
         if not f.is_file():
-            raise Get3dError(f"--cameras {folder}: {f.name} not found (a GET3D camera folder holds rotation.npy "
+            raise Get3dError(f"cameras_dir (--cameras) {folder}: {f.name} not found (a GET3D camera folder holds rotation.npy "
                              f"and elevation.npy)")
     rotation, elevation = (np.load(f).reshape(-1).astype(np.float32) for f in files)
     if len(rotation) != len(elevation) or len(rotation) < count:
-        raise Get3dError(f"--cameras {folder}: {len(rotation)} rotations and {len(elevation)} elevations for "
+        raise Get3dError(f"cameras_dir (--cameras) {folder}: {len(rotation)} rotations and {len(elevation)} elevations for "
                          f"{count} images; give one camera per image")
     return rotation[:count].tolist(), elevation[:count].tolist()
 
@@ -192,7 +192,7 @@ def _check_closed(path, verts: torch.Tensor, faces: torch.Tensor) -> None:
     grid = torch.stack(torch.meshgrid(t, t, t, indexing="ij"), -1).reshape(-1, 3)
     _, winding = mesh_sdf(verts, faces, lo + (hi - lo) * grid)
     if int((winding.abs() > 0.5).sum()) == 0:
-        raise Get3dError(f"--mesh {path}: the mesh is open (no inside: an open sheet, or missing whole sides); "
+        raise Get3dError(f"mesh (--mesh) {path}: the mesh is open (no inside: an open sheet, or missing whole sides); "
                          f"close it (trimesh.repair.fill_holes, Blender's 3D-Print Toolbox 'Make Manifold')")
 
 
@@ -209,20 +209,20 @@ def mesh_target(path, resolution: int, views: int = 8, scale: Optional[float] = 
 
     path = Path(path)
     if not path.is_file():
-        raise Get3dError(f"--mesh {path}: no such file")
+        raise Get3dError(f"mesh (--mesh) {path}: no such file")
     if views < 1:
-        raise Get3dError(f"--views must be >= 1, got {views}")
+        raise Get3dError(f"views (--views) must be >= 1, got {views}")
     try:
         shading = load_shading_mesh(path)
     except Get3dError as err:
         detail = str(err).replace(f"{path}: ", "")
-        raise Get3dError(f"--mesh {path}: the mesh is empty or unreadable ({detail})") from None
+        raise Get3dError(f"mesh (--mesh) {path}: the mesh is empty or unreadable ({detail})") from None
     if shading.faces.shape[0] == 0:
-        raise Get3dError(f"--mesh {path}: the mesh is empty (no faces)")
+        raise Get3dError(f"mesh (--mesh) {path}: the mesh is empty (no faces)")
     try:
         shading.verts = normalize_verts(shading.verts, scale) if scale is not None else shading.verts
     except Get3dError as err:
-        raise Get3dError(f"--mesh {path}: {err}") from None
+        raise Get3dError(f"mesh (--mesh) {path}: {err}") from None
     _check_closed(path, shading.verts, shading.faces)
     if rotation is None:
         cams = Cameras.sample_training_cameras(views, torch.Generator().manual_seed(int(seed)),

@@ -39,10 +39,10 @@ def clip_score(generator, encoders, prompt: str, num_images: int = 100, views: i
 
     prompt = str(prompt or "").strip()
     if not prompt:
-        raise Get3dError("--prompt: the clip metric needs a prompt to score against, e.g. --prompt 'a red chair'")
+        raise Get3dError("prompt (--prompt): the clip metric needs a prompt to score against, e.g. 'a red chair'")
     encoders = list(encoders) if isinstance(encoders, (list, tuple)) else [encoders]
     if not encoders:
-        raise Get3dError("--clip: no CLIP model given for the clip metric")
+        raise Get3dError("encoders (--clip): no CLIP model given for the clip metric")
     if num_images < 1 or views < 1 or batch < 1:
         raise Get3dError(f"clip metric: num_images, views and batch must be >= 1 "
                          f"(got {num_images}, {views}, {batch})")

@@ -42,14 +42,14 @@ GET3D_EVAL_MIXING = 0.9  # metric_utils.py: use_style_mixing=True with the gener
 
 def _check_protocol(protocol: str) -> None:
     if protocol not in PROTOCOLS:
-        raise Get3dError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        raise Get3dError(f"protocol (--protocol) must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
 
 
 def parse_metrics(text: str | list[str]) -> list[str]:
     names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
     bad = [m for m in names if m not in ALL_METRICS]
     if bad or not names:
-        raise Get3dError(f"--metrics: unknown metric {bad[0] if bad else text!r}; "
+        raise Get3dError(f"metrics (--metrics): unknown metric {bad[0] if bad else text!r}; "
                          f"choose from {', '.join(ALL_METRICS)}")
     return names
 
@@ -76,7 +76,7 @@ def real_images(data_dir: str | Path, category: str | None = None, split_file: s
     if split_file is None:
         folder = data_dir / "img" / category if category else data_dir / "img"
         if not folder.is_dir():
-            raise Get3dError(f"{folder}: no such image folder (--data / --category)")
+            raise Get3dError(f"{folder}: no such image folder (data_dir, category; --data, --category)")
         return folder
     return sorted(p for s in _dataset_shapes(data_dir, category, split_file) for p in s.images)
 
@@ -182,16 +182,16 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics=_M.metrics, num_i
     encoders = None
     if "clip" in names:
         if not str(prompt or "").strip():
-            raise Get3dError("--metrics clip needs --prompt, the text to score renders against")
+            raise Get3dError("metrics (--metrics) clip needs prompt (--prompt), the text to score renders against")
         encoders = clip if clip is not None else DEFAULT_CLIP
         if isinstance(encoders, str) or (isinstance(encoders, (list, tuple)) and all(isinstance(e, str) for e in encoders)):
             from get3d.text.encoder import split_names
 
             encoders = split_names(encoders)
             if not encoders:
-                raise Get3dError("--clip: no CLIP model given for the clip metric")
+                raise Get3dError("clip (--clip): no CLIP model given for the clip metric")
     if any(m not in TEXT_METRICS for m in names) and data_dir is None:
-        raise Get3dError(f"--data is needed for {', '.join(m for m in names if m not in TEXT_METRICS)} "
+        raise Get3dError(f"data_dir (--data) is needed for {', '.join(m for m in names if m not in TEXT_METRICS)} "
                          "(only the clip metric runs without a dataset)")
     grid_category = category if is_official_checkpoint(ckpt) else None
     generator, config = load_generator(ckpt, device, category=grid_category)
@@ -213,7 +213,7 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics=_M.metrics, num_i
 def _reference_folder(data_dir: Path, ref_meshes, names: list[str]) -> Path:
     reference = Path(ref_meshes) if ref_meshes is not None else data_dir / "mesh"
     if not reference.is_dir():
-        raise Get3dError(f"{reference}: no reference meshes; pass --ref-meshes (a mesh folder) for "
+        raise Get3dError(f"{reference}: no reference meshes; pass ref_meshes (--ref-meshes, a mesh folder) for "
                          f"{', '.join(names)} (synth-data and render-dataset --keep-meshes write DATA/mesh)")
     return reference
 
@@ -236,10 +236,10 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_
 
     names = parse_metrics(metrics)
     _check_protocol(protocol)
-    for flag, value, used in (("--num-images", num_images, IMAGE_METRICS), ("--num-shapes", num_shapes, GEOMETRY_METRICS),
-                              ("--num-points", num_points, GEOMETRY_METRICS), ("--batch", batch, ALL_METRICS)):
+    for name, value, used in (("num_images", num_images, IMAGE_METRICS), ("num_shapes", num_shapes, GEOMETRY_METRICS),
+                              ("num_points", num_points, GEOMETRY_METRICS), ("batch", batch, ALL_METRICS)):
         if any(m in used for m in names) and int(value) < 1:
-            raise Get3dError(f"{flag} must be >= 1, got {value}")
+            raise Get3dError(f"{name} (--{name.replace('_', '-')}) must be >= 1, got {value}")
     gen_device = next(generator.parameters()).device
     category = category or config.data.category
     result: dict = {"truncation": truncation}
@@ -250,7 +250,7 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_
     if image_names or geometry_names:
         data_dir = Path(data_dir) if data_dir is not None else None
         if data_dir is None or not data_dir.is_dir():
-            raise Get3dError(f"{data_dir}: no such dataset folder (--data)")
+            raise Get3dError(f"{data_dir}: no such dataset folder (data_dir, --data)")
         result["data"] = str(data_dir)
         if category:
             result["category"] = category
@@ -289,7 +289,7 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_
         from get3d.metrics.clip_score import clip_score
 
         if encoders is None:
-            raise Get3dError("the clip metric needs CLIP encoders (--clip)")
+            raise Get3dError("the clip metric needs CLIP encoders (encoders, --clip)")
         ranges = (tuple(config.data.rotation_range), tuple(config.data.elevation_range))
         result.update(clip_score(generator, encoders, prompt, num_images=clip_images, views=clip_views,
                                  truncation=truncation, batch=batch, seed=seed, camera_ranges=ranges))
@@ -307,9 +307,9 @@ def runnable_metrics(data_dir, ref_meshes=None, inception=None, extractor=None, 
     data_dir = Path(data_dir) if data_dir is not None else None
     if data_dir is None:
         for m in IMAGE_METRICS + GEOMETRY_METRICS:
-            skipped[m] = "no --data"
+            skipped[m] = "no data_dir (--data)"
     elif not data_dir.is_dir():
-        raise Get3dError(f"{data_dir}: no such dataset folder (--data)")
+        raise Get3dError(f"{data_dir}: no such dataset folder (data_dir, --data)")
     else:
         if extractor is None:
             try:
@@ -325,11 +325,11 @@ def runnable_metrics(data_dir, ref_meshes=None, inception=None, extractor=None, 
             names += GEOMETRY_METRICS
         else:
             for m in GEOMETRY_METRICS:
-                skipped[m] = f"no reference meshes at {reference} (--ref-meshes)"
+                skipped[m] = f"no reference meshes at {reference} (ref_meshes, --ref-meshes)"
     if str(prompt or "").strip():
         names += TEXT_METRICS
     else:
-        skipped["clip"] = "no --prompt"
+        skipped["clip"] = "no prompt (--prompt)"
     return names, skipped
 
 
@@ -344,8 +344,9 @@ def snapshot_metrics_hook(data_dir: str | Path, metrics: str | list[str], num_im
     """
     names = parse_metrics(metrics)  # validate before a long run starts
     if "clip" in names:
-        raise Get3dError("--metrics clip is not a training metric (it needs a prompt); run get3d metrics "
-                         "--metrics clip --prompt TEXT on a snapshot instead")
+        raise Get3dError("metrics (--metrics) clip is not a training metric (it needs a prompt); run "
+                         "evaluate(metrics='clip', prompt=...) (get3d metrics --metrics clip --prompt TEXT) on a "
+                         "snapshot instead")
     data_dir = Path(data_dir)
     if any(m in GEOMETRY_METRICS for m in names):
         _reference_folder(data_dir, kwargs.get("ref_meshes"), [m for m in names if m in GEOMETRY_METRICS])

@@ -177,7 +177,7 @@ def find_inception(path: str | Path | None = None, download: bool = True) -> Pat
     """Resolve the Inception TorchScript file (downloading it when allowed), or raise Get3dError
     saying where to put it."""
     how_to_get = (f"download it from {INCEPTION_URL} (StyleGAN's copy of the network GET3D and clean-fid use, "
-                  f"sha256 {INCEPTION_SHA256[:12]}...) and pass its path (--inception) or set ${INCEPTION_ENV} to it")
+                  f"sha256 {INCEPTION_SHA256[:12]}...) and pass its path (inception, --inception) or set ${INCEPTION_ENV} to it")
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():

@@ -170,7 +170,7 @@ def load_clip(name_or_path: str | Path, device=None) -> CLIPEncoder:
 
     name = str(name_or_path)
     if not name.strip():
-        raise Get3dError("--clip: empty CLIP model name")
+        raise Get3dError("clip (--clip): empty CLIP model name")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         model = CLIPModel.from_pretrained(name)
@@ -178,10 +178,10 @@ def load_clip(name_or_path: str | Path, device=None) -> CLIPEncoder:
     except (OSError, ValueError, EnvironmentError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if Path(name).is_dir():
-            raise Get3dError(f"--clip: {name}: not a complete CLIP model folder ({first[:200]})") from None
-        raise Get3dError(f"--clip: cannot load CLIP model {name!r}: not a CLIP folder and not in the Hugging Face "
+            raise Get3dError(f"clip (--clip): {name}: not a complete CLIP model folder ({first[:200]})") from None
+        raise Get3dError(f"clip (--clip): cannot load CLIP model {name!r}: not a CLIP folder and not in the Hugging Face "
                          f"cache (download it once online, or pass a local folder) ({first})") from None
     except Exception as err:  # noqa: BLE001 - a damaged folder (truncated weights, bad config values)
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-        raise Get3dError(f"--clip: {name}: damaged CLIP model folder ({type(err).__name__}: {first})") from None
+        raise Get3dError(f"clip (--clip): {name}: damaged CLIP model folder ({type(err).__name__}: {first})") from None
     return CLIPEncoder(model.to(device), tokenizer, name=name, **_preprocessor_settings(name))

@@ -74,7 +74,7 @@ class TextFinetuner:
         self.source, self.target = check_prompts(source, target)
         encoders = list(encoders) if isinstance(encoders, (list, tuple)) else [encoders]
         if not encoders:
-            raise Get3dError("no encoder given (--clip)")
+            raise Get3dError("encoders (--clip): no encoder given")
         for enc in encoders:
             if not (hasattr(enc, "encode_image") and hasattr(enc, "encode_text")):
                 raise Get3dError(f"{type(enc).__name__} is not an ImageTextEncoder (needs encode_image, encode_text)")
@@ -94,7 +94,7 @@ class TextFinetuner:
         self.units = group_units(self.tuned, options.layers)
         params = unit_parameters(self.tuned, self.units)
         if not params:
-            raise Get3dError(f"--layers {options.layers}: the generator has no parameters in this group")
+            raise Get3dError(f"layers (--layers) {options.layers}: the generator has no parameters in this group")
         set_trainable(self.tuned, self.units)
         self.param_names = [n for n, _ in params]
         self.optimizer = torch.optim.Adam([p for _, p in params], lr=options.lr, betas=tuple(options.betas))
@@ -286,8 +286,8 @@ def _resume(tuner: TextFinetuner, outdir: Path, resume, extra_meta: Optional[dic
         raise Get3dError(f"{path}: not a finetune-text snapshot (no 'finetune_text' record); cannot resume from it")
     for key, now in (("source", tuner.source), ("target", tuner.target), ("layers", tuner.options.layers)):
         if saved.get(key) != now:
-            raise Get3dError(f"--resume: {path} was fine-tuned with {key} {saved.get(key)!r}, this run asks for "
-                             f"{now!r}; use another --outdir")
+            raise Get3dError(f"resume (--resume): {path} was fine-tuned with {key} {saved.get(key)!r}, this run asks "
+                             f"for {now!r}; use another outdir (--outdir)")
     now = _meta(tuner, extra_meta)["finetune_text"]
     check_same_settings({k: saved[k] for k in ("clip", "clip_weights", "base_sha256") if k in saved},
                         {k: now[k] for k in ("clip", "clip_weights", "base_sha256") if k in now}, (), path)
@@ -340,7 +340,7 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
 
         writer = SummaryWriter(log_dir=str(outdir), purge_step=tuner.step_index or None)
     elif resume not in (None, False, "", "none"):
-        raise Get3dError("--resume needs --outdir (the folder holding the snapshots)")
+        raise Get3dError("resume (--resume) needs outdir (--outdir), the folder holding the snapshots")
 
     def save(step: int) -> Path:
         from get3d.snapshot import prune_snapshots, write_snapshot
@@ -373,7 +373,7 @@ def finetune_text(G, encoders, source: str, target: str, *, outdir: str | Path |
                         snapshot is None or tuner.step_index != _step_of(snapshot)):
                     snapshot = save(tuner.step_index)
                 raise stop.interrupted(f"at iteration {tuner.step_index}; snapshot {snapshot or 'none'}; "
-                                       f"continue with --resume auto")
+                                       f"continue with resume='auto' (--resume auto)")
             stats = tuner.step()
             step = tuner.step_index
             bar.update(1)
@@ -434,7 +434,7 @@ def finetune_checkpoint(ckpt, source: str, target: str, outdir: str | Path, clip
     check_prompts(source, target)
     names = split_names(clip)
     if not names:
-        raise Get3dError("--clip: no CLIP model given")
+        raise Get3dError("clip (--clip): no CLIP model given")
     FinetuneOptions(**options).validate(len(names))
     _refuse_other_run(outdir, resume)  # before anything is loaded
     if is_official_checkpoint(ckpt):

@@ -92,7 +92,7 @@ def group_units(G, group: str) -> list[LayerUnit]:
         return units
     if group == "auto":
         return [u for u in units if u.w_index is not None]
-    raise Get3dError(f"--layers: unknown layer group {group!r}; choose from {', '.join(GROUPS)}")
+    raise Get3dError(f"layers (--layers): unknown layer group {group!r}; choose from {', '.join(GROUPS)}")
 
 
 def set_trainable(G, units: Iterable[LayerUnit]) -> list[str]:
@@ -121,9 +121,9 @@ def select_units(units: Sequence[LayerUnit], ws_geo: torch.Tensor, ws_tex: torch
     moved most after ``iters`` SGD steps, highest first; the movement of every unit [len(units)]).
     """
     if not 1 <= k <= len(units):
-        raise Get3dError(f"--top-k must be between 1 and {len(units)} (the selectable layers), got {k}")
+        raise Get3dError(f"top_k (--top-k) must be between 1 and {len(units)} (the selectable layers), got {k}")
     if iters < 1:
-        raise Get3dError(f"--auto-iters must be >= 1, got {iters}")
+        raise Get3dError(f"auto_iters (--auto-iters) must be >= 1, got {iters}")
     ws_geo0, ws_tex0 = ws_geo.detach(), ws_tex.detach()
     geo = ws_geo0.clone().requires_grad_(True)
     tex = ws_tex0.clone().requires_grad_(True)

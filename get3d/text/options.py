@@ -49,23 +49,25 @@ class FinetuneOptions:
         for name in ("iters", "batch", "views", "auto_batch", "grid_seeds", "grid_views", "max_bad_steps",
                      "log_every"):
             if int(getattr(self, name)) < 1:
-                raise Get3dError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                flag = f" (--{name.replace('_', '-')})" if name in ("iters", "batch", "views", "grid_seeds") else ""
+                raise Get3dError(f"{name}{flag} must be >= 1, got {getattr(self, name)}")
         if self.snapshot_every < 0:
-            raise Get3dError(f"--snapshot-every must be >= 0, got {self.snapshot_every}")
+            raise Get3dError(f"snapshot_every (--snapshot-every) must be >= 0, got {self.snapshot_every}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise Get3dError(f"--lr must be a positive number, got {self.lr}")
+            raise Get3dError(f"lr (--lr) must be a positive number, got {self.lr}")
         if self.layers not in GROUPS:
-            raise Get3dError(f"--layers: unknown layer group {self.layers!r}; choose from {', '.join(GROUPS)}")
+            raise Get3dError(f"layers (--layers): unknown layer group {self.layers!r}; choose from {', '.join(GROUPS)}")
         if self.templates not in ("imagenet", "none"):
-            raise Get3dError(f"templates must be 'imagenet' or 'none', got {self.templates!r}")
+            raise Get3dError(f"templates (--templates) must be 'imagenet' or 'none', got {self.templates!r}")
         if not 0 <= self.truncation <= 1 or not 0 <= self.grid_truncation <= 1:
-            raise Get3dError(f"--truncation must be in [0, 1], got {self.truncation}")
+            raise Get3dError(f"truncation (--truncation) and grid_truncation must be in [0, 1], got "
+                             f"{self.truncation} and {self.grid_truncation}")
         if self.resolution is not None and int(self.resolution) < 8:
-            raise Get3dError(f"--res must be >= 8, got {self.resolution}")
+            raise Get3dError(f"resolution (--res) must be >= 8, got {self.resolution}")
         if len(tuple(self.background)) != 3:
-            raise Get3dError(f"background must be three numbers, got {self.background!r}")
+            raise Get3dError(f"background (--background) must be three numbers, got {self.background!r}")
         if self.clip_weights is not None and len(tuple(self.clip_weights)) != n_encoders:
-            raise Get3dError(f"--clip-weights has {len(tuple(self.clip_weights))} values for {n_encoders} CLIP models")
+            raise Get3dError(f"clip_weights (--clip-weights) has {len(tuple(self.clip_weights))} values for {n_encoders} CLIP models")
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -74,11 +76,11 @@ class FinetuneOptions:
 def check_prompts(source: str, target: str) -> tuple[str, str]:
     source, target = str(source or "").strip(), str(target or "").strip()
     if not source:
-        raise Get3dError("--source: empty prompt; describe what the generator makes now, e.g. 'a chair'")
+        raise Get3dError("source (--source): empty prompt; describe what the generator makes now, e.g. 'a chair'")
     if not target:
-        raise Get3dError("--target: empty prompt; describe what it should make, e.g. 'a golden throne'")
+        raise Get3dError("target (--target): empty prompt; describe what it should make, e.g. 'a golden throne'")
     if source.casefold() == target.casefold():
-        raise Get3dError(f"--source and --target are the same text ({source!r}): there is no direction to follow")
+        raise Get3dError(f"source (--source) and target (--target) are the same text ({source!r}): there is no direction to follow")
     return source, target
 
 
@@ -106,5 +108,5 @@ def parse_background(text) -> tuple:
         except ValueError:
             values = ()
     if len(values) != 3 or not all(math.isfinite(v) and 0 <= v <= 1 for v in values):
-        raise Get3dError(f"--background: {text!r} is not white, black, grey or three numbers R,G,B in [0, 1]")
+        raise Get3dError(f"background (--background): {text!r} is not white, black, grey or three numbers R,G,B in [0, 1]")
     return values

@@ -88,7 +88,7 @@ def timeout_seconds(value: Optional[float] = None) -> float:
         except ValueError:
             raise Get3dError(f"environment variable GET3D_DIST_TIMEOUT={text!r} is not a number of seconds") from None
     if not value > 0:
-        raise Get3dError(f"--dist-timeout must be > 0 seconds, got {value}")
+        raise Get3dError(f"dist_timeout (--dist-timeout) must be > 0 seconds, got {value}")
     return float(value)
 
 
@@ -137,10 +137,10 @@ def setup(device: Optional[str] = None, timeout_s: Optional[float] = None) -> Di
     try:
         dev = torch.device(want)
     except RuntimeError:
-        raise Get3dError(f"--device: not a torch device: {want!r}") from None
+        raise Get3dError(f"device (--device): not a torch device: {want!r}") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise Get3dError(f"--device {want}: CUDA is not available on this machine")
+            raise Get3dError(f"device (--device) {want}: CUDA is not available on this machine")
         if world > 1:
             if local >= torch.cuda.device_count():
                 raise Get3dError(f"LOCAL_RANK {local} but only {torch.cuda.device_count()} CUDA devices visible")
@@ -267,6 +267,6 @@ def torchrun_command(nproc: int, argv: Sequence[str], module: str = "get3d") -> 
     """The command re-running ``python -m <module> <argv>`` under torchrun with ``nproc`` workers
     on this machine (single node; for several nodes run torchrun yourself, see docs/training.md)."""
     if nproc < 1:
-        raise Get3dError(f"--gpus must be >= 1, got {nproc}")
+        raise Get3dError(f"nproc (--gpus) must be >= 1, got {nproc}")
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
             "-m", module, *argv]

@@ -82,7 +82,7 @@ def _check_model_matches(cfg: Config, meta: dict, source: Path) -> None:
     for key in sorted(set(mine) | set(saved)):
         if mine.get(key) != saved.get(key):
             raise Get3dError(f"{source}: snapshot was trained with model.{key}={saved.get(key)!r} but the config "
-                             f"says {mine.get(key)!r}; resume with the run's own config (or --resolution)")
+                             f"says {mine.get(key)!r}; resume with the run's own config (or resolution, --resolution)")
 
 
 def _init_weights(state, init, source_cfg: Config) -> str:
@@ -109,13 +109,13 @@ def _init_weights(state, init, source_cfg: Config) -> str:
         source = str(path)
     have = {name for name in ("G", "G_ema", "D_rgb", "D_mask") if any(k.startswith(name + ".") for k in tensors)}
     if "G_ema" not in have:
-        raise Get3dError(f"--init {source}: holds no generator weights (G_ema)")
+        raise Get3dError(f"init (--init) {source}: holds no generator weights (G_ema)")
     if "G" not in have:
         tensors.update({"G." + k[len("G_ema."):]: v for k, v in tensors.items() if k.startswith("G_ema.")})
     modules = {"G": state.G, "G_ema": state.G_ema}
     if {"D_rgb", "D_mask"} <= have:
         modules.update(D_rgb=state.D_rgb, D_mask=state.D_mask)
-    restore_modules(tensors, modules, source=f"--init {source}")
+    restore_modules(tensors, modules, source=f"init (--init) {source}")
     return source
 
 
@@ -136,8 +136,8 @@ def _adopt_official_image_style(cfg: Config, init) -> dict:
 def _find_resume(resume, outdir: Path) -> Optional[Path]:
     if resume is None:
         if list_snapshots(outdir):
-            raise Get3dError(f"{outdir}: already holds snapshots; pass --resume auto to continue that run "
-                             "or choose another --outdir")
+            raise Get3dError(f"{outdir}: already holds snapshots; pass resume='auto' (--resume auto) to continue "
+                             "that run or choose another outdir (--outdir)")
         return None
     if resume == "auto":
         snap = resume_auto(outdir)  # the newest intact one: damaged ones are skipped with a warning
@@ -222,7 +222,7 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
                       init)
     except du.RankLost as err:
         raise du.RankLost(f"{err}; this rank stopped, the snapshots in {outdir} are intact: continue with "
-                          f"--resume auto (with any number of processes)") from None
+                          f"resume='auto' (--resume auto), with any number of processes") from None
     except OSError as err:
         from get3d.snapshot import SPACE_ERRNOS
 
@@ -230,8 +230,8 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
             raise
         # A full disk while writing logs or image grids (snapshots say so themselves): one line.
         raise Get3dError(f"{outdir}: no space left while writing {err.filename or 'the run files'} ({err.strerror}); "
-                         f"the snapshots already there are intact: free space, then continue with --resume auto"
-                         ) from None
+                         f"the snapshots already there are intact: free space, then continue "
+                         f"with resume='auto' (--resume auto)") from None
     finally:
         du.shutdown(env)
 
@@ -239,11 +239,11 @@ def train(config: Config, data_dir: Union[str, Path], outdir: Union[str, Path], 
 def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot, skip_bad, init=None) -> TrainResult:
     validate_config(cfg, env.world_size)
     if max_steps is not None and max_steps < 0:
-        raise Get3dError(f"--max-steps must be >= 0, got {max_steps}")
+        raise Get3dError(f"max_steps (--max-steps) must be >= 0, got {max_steps}")
     t = cfg.train
     # Before the run folder is made: a typo in --data must not leave a config.json behind.
     if not (data_dir / "img").is_dir():
-        raise Get3dError(f"{data_dir / 'img'}: not found (--data {data_dir}"
+        raise Get3dError(f"{data_dir / 'img'}: not found (data_dir, --data: {data_dir}"
                          + (": no such folder" if not data_dir.is_dir() else "") +
                          "; expected GET3D's layout img/<category>/<shape>/000.png, made by get3d synth-data "
                          "or render-dataset)")
@@ -333,7 +333,7 @@ def _train(cfg, data_dir, outdir, env, resume, max_steps, progress, on_snapshot,
                     snapshot(hook=False)
                 saved = f"snapshot {last_snapshot}" if last_snapshot is not None else "no snapshot (no step done)"
                 raise stop.interrupted(f"at step {step} ({images_seen / 1000:.3f} kimg); {saved}; "
-                                       f"continue with --resume auto")
+                                       f"continue with resume='auto' (--resume auto)")
             real = next(data)
             bad = [line for text in real["bad_files"] if text for line in text.split("\n")]
             if not skip_bad and du.all_reduce_flag(bool(bad), env):
@@ -415,5 +415,5 @@ def _stop_message(bad: list[str], data_dir: Path, step: int, snapshot: Optional[
     culprit = bad[0] if bad else "an unreadable image on another process"
     saved = f"snapshot {snapshot}" if snapshot is not None else "no snapshot"
     return (f"{culprit}; training stopped at step {step} ({saved}). List every bad file with "
-            f"`get3d check-data {data_dir}`, or skip such images with --skip-bad (Python: skip_bad=True) "
-            f"and continue with --resume auto")
+            f"`get3d check-data {data_dir}`, or skip such images with skip_bad=True (--skip-bad) "
+            f"and continue with resume='auto' (--resume auto)")

@@ -38,14 +38,14 @@ def _read_json(path: str | Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise Get3dError(f"--config {path}: file not found") from None
+        raise Get3dError(f"config_file (--config) {path}: file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise Get3dError(f"--config {path}: not valid JSON ({err})") from None
+        raise Get3dError(f"config_file (--config) {path}: not valid JSON ({err})") from None
     if not isinstance(data, dict):
-        raise Get3dError(f"--config {path}: expected a JSON object with model/train/data sections")
+        raise Get3dError(f"config_file (--config) {path}: expected a JSON object with model/train/data sections")
     unknown = sorted(set(data) - {"model", "train", "data"})
     if unknown:
-        raise Get3dError(f"--config {path}: unknown section {unknown[0]!r} (expected model, train, data)")
+        raise Get3dError(f"config_file (--config) {path}: unknown section {unknown[0]!r} (expected model, train, data)")
     return data
 
 
@@ -65,13 +65,13 @@ def build_config(preset_name: Optional[str] = None, config_file: Optional[str | 
     elif config_file is not None:
         merged = Config().to_dict()
     else:
-        raise Get3dError("give --preset NAME or --config FILE (or resume a run that has a config.json)")
+        raise Get3dError("give preset_name (--preset NAME) or config_file (--config FILE), or resume a run that has a config.json")
     if variant is not None:
         merged = apply_variant(Config.from_dict(merged), variant).to_dict()
     if config_file is not None:
         for section, values in _read_json(config_file).items():
             if not isinstance(values, dict):
-                raise Get3dError(f"--config {config_file}: section {section!r} must be an object")
+                raise Get3dError(f"config_file (--config) {config_file}: section {section!r} must be an object")
             merged[section].update(values)
     for name, value in overrides.items():
         if name not in _OVERRIDES:
@@ -96,15 +96,15 @@ def validate_config(cfg: Config, world_size: int = 1) -> Config:
     """Check what the trainer relies on; each failure names the option to change."""
     t, d, m = cfg.train, cfg.data, cfg.model
     if not isinstance(t.batch, int) or t.batch < 1:
-        raise Get3dError(f"--batch must be a positive integer, got {t.batch!r}")
+        raise Get3dError(f"train.batch (--batch) must be a positive integer, got {t.batch!r}")
     if t.batch % world_size:
-        raise Get3dError(f"--batch {t.batch} is not divisible by the {world_size} processes (GPUs)")
+        raise Get3dError(f"train.batch (--batch) {t.batch} is not divisible by the {world_size} processes (GPUs)")
     if not _is_pow2(d.resolution) or d.resolution < 16:
-        raise Get3dError(f"--resolution must be a power of two >= 16, got {d.resolution!r}")
+        raise Get3dError(f"data.resolution (--resolution) must be a power of two >= 16, got {d.resolution!r}")
     if d.resolution != m.img_resolution:
         raise Get3dError(f"data.resolution {d.resolution} != model.img_resolution {m.img_resolution}; "
-                         "set both with --resolution")
-    positive = {"--kimg": t.kimg, "--snapshot-kimg": t.snapshot_kimg,
+                         "set both with resolution (--resolution)")
+    positive = {"train.kimg (--kimg)": t.kimg, "train.snapshot_kimg (--snapshot-kimg)": t.snapshot_kimg,
                 "train.lr_g": t.lr_g, "train.lr_d": t.lr_d, "train.log_interval_kimg": t.log_interval_kimg}
     if t.ema_kimg is not None:
         positive["train.ema_kimg"] = t.ema_kimg
@@ -112,7 +112,7 @@ def validate_config(cfg: Config, world_size: int = 1) -> Config:
         if not isinstance(value, (int, float)) or not value > 0:
             raise Get3dError(f"{name} must be > 0, got {value!r}")
     if t.r1_gamma < 0 or (t.r1_gamma_mask is not None and t.r1_gamma_mask < 0):
-        raise Get3dError(f"--gamma must be >= 0, got {t.r1_gamma!r}")
+        raise Get3dError(f"train.r1_gamma (--gamma) must be >= 0, got {t.r1_gamma!r}")
     if not isinstance(t.r1_interval, int) or t.r1_interval < 1:
         raise Get3dError(f"train.r1_interval must be an integer >= 1, got {t.r1_interval!r}")
     if not isinstance(t.max_bad_steps, int) or t.max_bad_steps < 1:
@@ -136,10 +136,10 @@ def validate_config(cfg: Config, world_size: int = 1) -> Config:
     if t.w_avg_phase not in ("G", "D"):
         raise Get3dError(f"train.w_avg_phase must be 'G' or 'D', got {t.w_avg_phase!r}")
     if d.camera_mode is not None and d.camera_mode not in CAMERA_MODES:
-        raise Get3dError(f"--camera-mode (data.camera_mode) must be one of {', '.join(CAMERA_MODES)}, "
+        raise Get3dError(f"data.camera_mode (--camera-mode) must be one of {', '.join(CAMERA_MODES)}, "
                          f"got {d.camera_mode!r}")
     if m.iso_surface not in ("dmtet", "flexicubes"):
-        raise Get3dError(f"--iso-surface (model.iso_surface) must be 'dmtet' or 'flexicubes', got {m.iso_surface!r}")
+        raise Get3dError(f"model.iso_surface (--iso-surface) must be 'dmtet' or 'flexicubes', got {m.iso_surface!r}")
     for name in ("flexicubes_surface_reg", "flexicubes_weights_reg"):
         if not getattr(t, name) >= 0:
             raise Get3dError(f"train.{name} must be >= 0, got {getattr(t, name)!r}")

@@ -59,8 +59,8 @@ def test_rule_flags_reach_the_rules_and_bad_ones_are_one_line(stand_in, tmp_path
     options = json.loads((out / "settings.json").read_text())["rule_options"]
     assert options["sdi"]["inversion"] == "uniform" and options["sdi"]["inversion_steps"] == 3
     assert options["ism"]["delta_t"] == 50 and options["ism"]["guidance_scale"] == options["sdi"]["guidance_scale"] == 4
-    for args, message in [(["--rule", "sds", "--ism-delta-t", "50"], "--ism-delta-t applies to rule ism"),
-                          (["--guidance", "3", "--sds-guidance-scale", "5"], "--guidance and --sds-guidance-scale"),
+    for args, message in [(["--rule", "sds", "--ism-delta-t", "50"], "(--ism-delta-t) applies to rule ism"),
+                          (["--guidance", "3", "--sds-guidance-scale", "5"], "guidance (--guidance) and rule_options['sds']['guidance_scale'] (--sds-guidance-scale)"),
                           (["--rule", "ism", "--ism-warmup", "2"], "ism warmup must be a fraction")]:
         result = CliRunner().invoke(cli, ["distill-2d", "--prompt", "p", "--model", "m", "--steps", "1",
                                           "--outdir", str(out), *args])

@@ -59,7 +59,7 @@ def test_other_torchscript_extractor_and_geometry_errors(tiny_ckpt, tiny_data, t
     result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tiny_data), "--metrics", "fid,is"])
     assert result.exit_code == 1 and "unknown metric 'is'" in result.output
     result = runner.invoke(cli, ["metrics", "--ckpt", str(tiny_ckpt), "--data", str(tmp_path / "absent")])
-    assert result.exit_code == 1 and "absent: no such dataset folder (--data)" in result.output
+    assert result.exit_code == 1 and "absent: no such dataset folder (data_dir, --data)" in result.output
 
 
 def test_snapshot_hook_for_training(tiny_data, tmp_path, monkeypatch):

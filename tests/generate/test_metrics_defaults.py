@@ -20,5 +20,5 @@ def test_metrics_default_runs_what_it_can_and_names_what_it_skipped(tiny_ckpt, t
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert {"cov", "mmd", "1nna"} <= set(report) and "fid" not in report
-    assert "skipped fid: no Inception network" in result.stderr and "skipped clip: no --prompt" in result.stderr
+    assert "skipped fid: no Inception network" in result.stderr and "skipped clip: no prompt (--prompt)" in result.stderr
     assert "metrics: generated shapes" in result.stderr  # point 5: its progress bar

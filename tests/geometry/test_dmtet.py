@@ -315,3 +315,15 @@ def test_the_vertices_follow_verts_dtype_whatever_the_sdfs():
     v64, _ = marching_tets(verts.double(), tets, sdf.float())
     assert v32.dtype == torch.float32 and v64.dtype == torch.float64
     assert_close_in(torch.float32, v32, marching_tets(verts.double(), tets, sdf)[0], scale=0.5)
+
+
+def test_non_float_verts_and_sdfs_are_refused_naming_them():
+    """An integer or boolean SDF would be truncated into the grid's dtype (or fail deep in torch)."""
+    verts, tets = tet_grid(8)
+    sdf = shapes.sphere_sdf(verts)
+    with pytest.raises(Get3dError, match=r"^sdf must be a float tensor, got torch.bool$"):
+        marching_tets(verts, tets, sdf < 0)
+    with pytest.raises(Get3dError, match=r"^verts must be a float tensor, got torch.int64$"):
+        marching_tets(verts.long(), tets, sdf)
+    with pytest.raises(Get3dError, match=r"^sdf must be a float tensor, got torch.int64$"):
+        sdf_reg_loss(sdf.long()[None], edge_table(tets).edges)

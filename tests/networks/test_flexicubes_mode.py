@@ -144,7 +144,7 @@ def test_get3d_flexicubes_checkpoints_are_refused_by_name():
     G = _generator()
     state = {("synthesis." + k if k.startswith("generator.") else k): v for k, v in G.state_dict().items()}
     assert any("mlp_synthesis_weight" in k for k in state)
-    with pytest.raises(Get3dError, match="flexicubes checkpoint"):
+    with pytest.raises(Get3dError, match="GET3D checkpoint with flexicubes surfaces"):
         official_model_config(state, source="g.pt")
     dmtet_state = {k: v for k, v in state.items() if "mlp_synthesis_weight" not in k}
     assert official_model_config(dmtet_state, source="g.pt").iso_surface == "dmtet"

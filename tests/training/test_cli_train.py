@@ -37,7 +37,7 @@ def test_train_smoke_then_resume_with_the_runs_own_config(tiny_data, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--resolution", "48"], "get3d: error: --resolution must be a power of two >= 16, got 48"),
+    (["--resolution", "48"], "get3d: error: data.resolution (--resolution) must be a power of two >= 16, got 48"),
     (["--gpus", "0"], "get3d: error: --gpus must be >= 1, got 0"),
 ])
 def test_bad_options_give_one_line_errors(tiny_data, tmp_path, extra, message):
@@ -51,14 +51,14 @@ def test_missing_snapshot_and_unavailable_device_are_named(tiny_data, tmp_path):
     assert result.exit_code == 1 and result.output.strip() == f"get3d: error: {tmp_path / 's.json'}: snapshot not found"
     if not torch.cuda.is_available():
         result = _train("--data", str(tiny_data), "--outdir", str(tmp_path), *TINY[:-2], "--device", "cuda")
-        assert result.output.strip() == "get3d: error: --device cuda: CUDA is not available on this machine"
+        assert result.output.strip() == "get3d: error: device (--device) cuda: CUDA is not available on this machine"
 
 
 def test_missing_dataset_and_missing_preset_are_named(tmp_path):
     result = _train("--data", str(tmp_path / "nowhere"), "--outdir", str(tmp_path / "o"), *TINY)
     assert result.exit_code == 1 and "nowhere/img: not found" in result.output
     result = _train("--data", str(tmp_path), "--outdir", str(tmp_path / "o"))
-    assert result.exit_code == 1 and "give --preset NAME or --config FILE" in result.output
+    assert result.exit_code == 1 and "give preset_name (--preset NAME) or config_file (--config FILE)" in result.output
 
 
 def test_gpus_relaunches_through_torchrun(monkeypatch, tmp_path):

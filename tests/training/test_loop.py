@@ -1,6 +1,7 @@
 """The training loop on a tiny procedural dataset: snapshots, exact resume, crash safety, the
 NaN guard, the snapshot hook and what is logged."""
 import json
+import re
 
 import pytest
 import torch
@@ -90,7 +91,7 @@ def test_a_run_killed_while_writing_a_snapshot_resumes_from_the_previous_one(tin
 
 def test_fresh_run_refuses_a_folder_with_snapshots_and_resume_auto_starts_fresh_when_empty(tiny_data, tmp_path):
     assert _run(tiny_data, tmp_path / "new", 1, resume="auto").resumed_from is None
-    with pytest.raises(Get3dError, match="already holds snapshots; pass --resume auto"):
+    with pytest.raises(Get3dError, match=re.escape("already holds snapshots; pass resume='auto' (--resume auto)")):
         _run(tiny_data, tmp_path / "new", 2)
     with pytest.raises(Get3dError, match="model.triplane_res=32 but the config says 16"):
         cfg = tiny_config()
