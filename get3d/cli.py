@@ -680,7 +680,7 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
     distillation (SDS, ISM, SDI)."""
     from get3d.distill.cli_options import collect_rule_options
     from get3d.distill.options import RefineOptions
-    from get3d.distill.refine import refine_checkpoint, refine_mesh
+    from get3d.distill.refine_run import refine_checkpoint, refine_mesh
 
     if mesh is not None and (ckpt is not None or seed is not None):
         raise Get3dError("--mesh replaces --ckpt/--seed: give either a mesh file or a checkpoint and seed")

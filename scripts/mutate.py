@@ -45,15 +45,15 @@ class Mutation:
 M = Mutation
 MUTATIONS: list[Mutation] = [
     # --- distill: refine resume (issue 23 point 1) ---
-    M("resume-skip-asset", "get3d/distill/refine.py",
+    M("resume-skip-asset", "get3d/distill/refine_run.py",
       'restore_modules(tensors, {"asset": params}, source=str(path))', "pass",
       ("tests/distill/test_refine_cli.py::test_resume_auto_continues_the_step_count_and_gives_the_uninterrupted_run",),
       "resume must restore the asset's tensors"),
-    M("resume-skip-asset-mesh", "get3d/distill/refine.py",
+    M("resume-skip-asset-mesh", "get3d/distill/refine_run.py",
       'restore_modules(tensors, {"asset": params}, source=str(path))', "pass",
       ("tests/distill/test_refine_mesh.py::test_mesh_refine_resumes_without_refitting_and_gives_the_uninterrupted_run",),
       "a resumed mesh refine must restore the asset (not refit or restart it)"),
-    M("resume-skip-adam", "get3d/distill/refine.py",
+    M("resume-skip-adam", "get3d/distill/refine_run.py",
       'restore_optimizers(tensors, meta, {"adam": optimizer}, source=str(path))', "pass",
       ("tests/distill/test_refine_cli.py::test_resume_auto_continues_the_step_count_and_gives_the_uninterrupted_run",),
       "resume must restore Adam's moments"),

@@ -9,7 +9,7 @@ from get3d import Get3dError
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint, laplacian_loss
 from get3d.distill.options import RefineOptions
-from get3d.distill.refine import _render, refine
+from get3d.distill.refine_run import _render, refine
 from get3d.distill.views import SUFFIXES, ViewRanges, view_suffix_index
 from get3d.generate import generate_assets
 from get3d.render import Renderer
