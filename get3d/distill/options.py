@@ -12,6 +12,7 @@ options, the render size, the parsed background). Sources of the defaults in doc
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -138,6 +139,11 @@ class RefineOptions:
             value = getattr(self, name)
             if not (math.isfinite(float(value)) and float(value) >= 0):
                 raise Get3dError(f"{_name(name)} must be a number >= 0, got {value}")
+        known = {f.name for f in dataclasses.fields(RULE_OPTIONS[self.rule])}
+        unknown = sorted(set(self.rule_options or {}) - known)
+        if unknown:  # their values are checked where the rule is made (get3d.distill.rules.make_rule)
+            raise Get3dError(f"rule_options: rule {self.rule!r} has no option {unknown[0]!r} (--{self.rule}-"
+                             f"{unknown[0].replace('_', '-')}); options: {', '.join(sorted(known))}")
         parse_refine_background(self.background)
         if self.perp_neg and not self.view_prompts:
             raise Get3dError(f"{_name('perp_neg')} needs the view-dependent prompts (view_prompts; its negatives "

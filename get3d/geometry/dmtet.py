@@ -87,6 +87,9 @@ def _check_inputs(verts: torch.Tensor, tets: torch.Tensor, sdf: torch.Tensor) ->
         raise Get3dError(f"verts {tuple(verts.shape)} and sdf {tuple(sdf.shape)} disagree on batch or vertex count")
     if tets.dim() != 2 or tets.shape[1] != 4 or tets.dtype not in (torch.int32, torch.int64):
         raise Get3dError(f"tets must be an integer [T,4] tensor, got {tets.dtype} {tuple(tets.shape)}")
+    for name, value in (("verts", verts), ("sdf", sdf)):
+        if not value.is_floating_point():  # an integer SDF would be truncated into verts' dtype
+            raise Get3dError(f"{name} must be a float tensor, got {value.dtype}")
     if not torch.isfinite(sdf).all():
         raise Get3dError("sdf contains NaN or infinite values")
 
@@ -191,6 +194,8 @@ def sdf_reg_loss(sdf: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     Returns:
         [B] loss per shape (0 for a shape with no sign change).
     """
+    if not sdf.is_floating_point():
+        raise Get3dError(f"sdf must be a float tensor, got {sdf.dtype}")
     s_a, s_b = sdf[:, edges[:, 0]], sdf[:, edges[:, 1]]  # [B,E]
     mixed = (s_a < 0) != (s_b < 0)
     bce = F.binary_cross_entropy_with_logits(s_a, (s_b >= 0).to(sdf.dtype), reduction="none") + \

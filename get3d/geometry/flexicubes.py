@@ -263,6 +263,9 @@ def _check_inputs(x: torch.Tensor, s: torch.Tensor, cubes: torch.Tensor, res: in
         shape = (res**3, width) if width else (res**3,)
         if tuple(w.shape) != shape and not (width == 0 and tuple(w.shape) == (res**3, 1)):
             raise Get3dError(f"{name} must have shape {list(shape)}, got {tuple(w.shape)}")
+    for name, value in (("x", x), ("s", s), *((k, w) for k, (w, _) in weights.items() if w is not None)):
+        if not value.is_floating_point():
+            raise Get3dError(f"{name} must be a float tensor, got {value.dtype}")
     if not torch.isfinite(s).all():
         raise Get3dError("FlexiCubes: s contains NaN or infinite values")
 
@@ -298,7 +301,9 @@ def flexicubes(
     if not 0.0 < float(weight_scale) < 1.0:
         raise Get3dError(f"weight_scale must be in (0, 1), got {weight_scale!r}")
     _check_inputs(x, s, cubes, res, {"beta": (beta, 12), "alpha": (alpha, 8), "gamma": (gamma, 0)})
-    s = s.reshape(-1)
+    # Everything in x's dtype (the documented output dtype): mixed dtypes would meet in index_add_.
+    s = s.reshape(-1).to(x.dtype)
+    beta, alpha, gamma = (None if w is None else w.to(x.dtype) for w in (beta, alpha, gamma))
     device = x.device
     grid = _grid_for(cubes, res)
     tab = _tables(device)

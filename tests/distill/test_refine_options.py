@@ -35,6 +35,8 @@ RED = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1).expand(3, 16, 16).clone()
     (dict(background=(1.0, 2.0, 0.0)), "background (--background)"),
     (dict(perp_neg=True, view_prompts=False), "perp_neg (--perp-neg) needs the view-dependent prompts"),
     (dict(views={"fov": (10, 20)}), "views must be a ViewRanges, got dict"),
+    (dict(rule="ism", rule_options={"t_min": 0.1, "delta": 3}), "rule_options: rule 'ism' has no option 'delta' "
+                                                                  "(--ism-delta); options: delta_s, delta_t"),
 ])
 def test_check_refuses_each_bad_value_naming_the_parameter_and_its_flag(changes, message):
     assert RefineOptions().check() == RefineOptions()  # the defaults pass
@@ -204,3 +206,14 @@ def test_refine_checkpoint_names_a_bad_asset_seed():
 
     with pytest.raises(Get3dError, match=r"seed \(--seed\) must be a non-negative integer, got '-3'"):
         refine_checkpoint("tiny-chair", "-3", "a chair", "/no/model", None, RefineOptions(steps=1))
+
+
+def test_the_rule_options_values_are_checked_before_anything_loads(tmp_path):
+    from get3d.distill.refine import refine_checkpoint, refine_mesh
+
+    bad = RefineOptions(steps=1, rule_options={"t_min": 0.9, "t_max": 0.5})
+    with pytest.raises(Get3dError, match="sds t range"):  # not the missing model or mesh
+        refine_checkpoint("tiny-chair", 0, "a chair", "/no/model", tmp_path / "a", bad)
+    with pytest.raises(Get3dError, match="sds t range"):
+        refine_mesh(tmp_path / "missing.glb", "a chair", "/no/model", tmp_path / "b", bad)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

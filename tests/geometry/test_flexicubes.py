@@ -282,3 +282,36 @@ def test_matches_reference_in_each_dtype(tag: str, float_dtype) -> None:
             got = inputs[name].grad if inputs[name].grad is not None else torch.zeros_like(inputs[name])
             assert got.dtype == float_dtype, (kind, name)
             assert (got.double() - ref).abs().max().item() <= 1e-5 * ref.abs().max().item() + 1e-6, (kind, name)
+
+
+def test_mixed_float_inputs_are_computed_in_xs_dtype(float_dtype) -> None:
+    """s and the weights in another float dtype than x (a float64 field on a float32 grid, or the
+    reverse) give x's dtype out, the result of all inputs in x's dtype (they used to meet in
+    index_add_ and fail with a dtype error); gradients come back in each input's own dtype."""
+    res, x_dtype = 6, float_dtype
+    grid = voxel_grid(res)
+    other = torch.float64 if x_dtype == torch.float32 else torch.float32
+    gen = torch.Generator().manual_seed(2)
+    s = shapes.noisy_sdf(grid.verts.double(), seed=3)
+    weights = [torch.randn(res**3, n, generator=gen, dtype=torch.float64) for n in (12, 8)] + [
+        torch.randn(res**3, generator=gen, dtype=torch.float64)]
+    x = grid.verts.to(x_dtype)
+    same = flexicubes(x, s.to(x_dtype), grid.cubes, res, *[w.to(x_dtype) for w in weights], training=True)
+    leaves = [t.to(other).requires_grad_() for t in (s, *weights)]
+    mixed = flexicubes(x, leaves[0], grid.cubes, res, *leaves[1:], training=True)
+    assert mixed[0].dtype == x_dtype and mixed[2].dtype == x_dtype
+    assert torch.equal(mixed[1], same[1])
+    assert torch.allclose(mixed[0], same[0], atol=1e-6) and torch.allclose(mixed[2], same[2], atol=1e-6)
+    (mixed[0].sum() + mixed[2].sum()).backward()
+    assert all(t.grad is not None and t.grad.dtype == other for t in leaves)
+
+
+def test_non_float_inputs_are_refused_naming_them() -> None:
+    grid = voxel_grid(4)
+    s = shapes.sphere_sdf(grid.verts)
+    with pytest.raises(Get3dError, match=r"^x must be a float tensor, got torch.int64$"):
+        flexicubes(grid.verts.long(), s, grid.cubes, 4)
+    with pytest.raises(Get3dError, match=r"^s must be a float tensor, got torch.bool$"):
+        flexicubes(grid.verts, s < 0, grid.cubes, 4)
+    with pytest.raises(Get3dError, match=r"^alpha must be a float tensor, got torch.int64$"):
+        flexicubes(grid.verts, s, grid.cubes, 4, alpha=torch.zeros(64, 8, dtype=torch.long))
