@@ -217,3 +217,30 @@ def test_the_rule_options_values_are_checked_before_anything_loads(tmp_path):
     with pytest.raises(Get3dError, match="sds t range"):
         refine_mesh(tmp_path / "missing.glb", "a chair", "/no/model", tmp_path / "b", bad)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_runner_driven_by_hand_is_refine(tmp_path):
+    """RefineRun's parts (setup, step, snapshot, finish, export) are refine() when driven in its
+    order: the same parameters, losses and settings record."""
+    from get3d.distill.refine import RefineRun
+
+    options = RefineOptions(steps=3, batch=2, snapshot_every=2, texture_res=16, preview_res=16, turntable_frames=0)
+    asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
+    expected = refine(AnalyticPrior(RED), asset, "a red chair", options, tmp_path / "a")
+
+    asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
+    run = RefineRun(AnalyticPrior(RED), asset, "a red chair", options, tmp_path / "b")
+    assert run.setup() == 0 and json.loads((tmp_path / "b" / "settings.json").read_text())["resumed_from_step"] == 0
+    for step in range(options.steps):
+        assert run.step(step)
+        if step + 1 == options.snapshot_every:
+            run.snapshot(step + 1)
+    run.finish()
+    result = run.export()
+    assert result.losses == expected.losses and len(result.losses) == 3
+    for name in ("sdf", "deformation", "tex_planes"):
+        assert torch.equal(getattr(asset.params, name), getattr(expected.asset.params, name)), name
+    assert sorted(p.name for p in (tmp_path / "b" / "snapshots").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "a" / "snapshots").iterdir())
+    records = [json.loads((tmp_path / n / "settings.json").read_text()) for n in ("a", "b")]
+    assert [r.pop("files") for r in records][0] != [] and records[0] == records[1]
