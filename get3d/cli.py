@@ -12,6 +12,7 @@ import click
 from get3d import __version__
 from get3d.categories import (CAMERA_MODES, CLIP_MODELS, GET3D_TET_RES, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES,
                               TRUNCATION, camera_mode_help, render_scale_help)
+from get3d.config import VARIANT_ALIASES, VARIANTS
 from get3d.errors import Get3dError
 from get3d.options import MODES, GenerateOptions, InterpolateOptions, MetricsOptions
 
@@ -844,9 +845,10 @@ def _preset_default(field: str) -> str:
               "shapenet-motorbike (default when resuming: the run's own config).")
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="JSON config (full or partial, merged over the preset).")
-@click.option("--variant", type=click.Choice(["get3d", "get3d-plus"]), default=None,
-              help="Training choices: 'get3d' (what GET3D's train_3d.py runs; the shapenet-* presets' default) "
-              "or 'get3d-plus' (get3d's own; the tiny preset's). See docs/training.md.")
+@click.option("--variant", type=click.Choice([*VARIANTS, *VARIANT_ALIASES]), default=None,
+              help="Training choices: 'reference' (what GET3D's train_3d.py runs; the shapenet-* presets' "
+              "default) or 'plus' (this project's own; the tiny preset's); the old names 'get3d' and "
+              "'get3d-plus' still work. See docs/training.md.")
 @click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Training length in thousands of real images " + _preset_default("train.kimg"))
 @click.option("--batch", type=click.IntRange(min=1), default=None,
