@@ -1,6 +1,6 @@
 """Benchmark `get3d refine`: seconds per step split into phases, and peak memory; prints one JSON document.
 
-A step is exactly get3d.distill.refine's loop (``RefineOptions(profile=True, export=False)``), on the
+A step is exactly get3d.distill.refine_run's loop (``RefineOptions(profile=True, export=False)``), on the
 bundled ``tiny-chair`` asset of seed 0, every part trained (geometry and texture); the phases are
 RefineResult.timings: ``render`` (mesh extraction by marching tets + rasterising + texture
 field), ``encode`` (the VAE encoder), ``rule`` (the rule's UNet calls and maths), ``backward``
@@ -30,7 +30,7 @@ from _env import environment
 
 from get3d.distill.asset import asset_from_checkpoint
 from get3d.distill.options import RefineOptions
-from get3d.distill.refine import PHASES, refine
+from get3d.distill.refine_run import PHASES, refine
 
 RULES = ("sds", "ism", "sdi")
 

@@ -1,4 +1,5 @@
-"""A/B of training choices: GET3D-faithful ('get3d' variant) against each of get3d's own choices.
+"""A/B of training choices: GET3D's reference training ('reference' variant) against each of this
+project's own choices (the 'plus' variant's).
 
 Every arm trains the tiny preset from scratch on the same procedural chairs (rendered once, the
 demo's data: 24 shapes x 8 views), for the same number of steps, once per seed; then the EMA
@@ -7,20 +8,22 @@ distance, GET3D's protocol: style-mixed geometry codes, psi 1, empty shapes left
 and the mean losses of the last log interval are recorded. FID needs Inception weights, which
 are not available offline, so it is not measured here.
 
-Arms (all start from the 'get3d' variant; each changes one group of fields to get3d-plus's):
+Arms (all start from the 'reference' variant; each changes one group of fields to plus's; the
+arms were named 'get3d' and 'get3d-plus' before the variants were renamed, and bench/results files
+written then say so; the old names are still accepted):
 
   init           no training (0 steps): the score of the random initialisation, for scale
-  get3d          GET3D's train_3d.py / training loop
+  reference      GET3D's train_3d.py / training loop
   soft-masks     data.alpha='blend' + train.mask_range='signed' (soft real masks, masks in [-1, 1])
   resnet-sincos  model.d_architecture='resnet' + d_camera_encoding='sincos'
   g-lr           train.g_reg_interval=None (G's Adam at lr 0.002, beta2 0.99)
   black-aa       model.image_background='black' + antialias_color=True (fakes on black, colour
                  antialiased; GET3D shows to_rgb's bias off the object and no colour antialiasing)
-  get3d-plus     every get3d-plus choice at once (the tiny preset's own variant)
-  flexicubes     model.iso_surface='flexicubes' (GET3D's FlexiCubes mode; the 'get3d' arm is its
+  plus           every plus choice at once (the tiny preset's own variant)
+  flexicubes     model.iso_surface='flexicubes' (GET3D's FlexiCubes mode; the 'reference' arm is its
                  DMTet twin: same seeds, steps and settings otherwise)
 
-    python bench/train_ab.py [--steps 300] [--seeds 0,1] [--arms get3d,get3d-plus] [--res 32]
+    python bench/train_ab.py [--steps 300] [--seeds 0,1] [--arms reference,plus] [--res 32]
                              [--shapes 24] [--quick] [--workdir DIR] [--out FILE.json]
 """
 from __future__ import annotations
@@ -34,16 +37,16 @@ from pathlib import Path
 import torch
 from _env import environment
 
-from get3d.config import apply_variant
+from get3d.config import VARIANT_ALIASES, apply_variant
 
 ARMS = {
     "init": {},
-    "get3d": {},
+    "reference": {},
     "soft-masks": {"data": {"alpha": "blend"}, "train": {"mask_range": "signed"}},
     "resnet-sincos": {"model": {"d_architecture": "resnet", "d_camera_encoding": "sincos"}},
     "g-lr": {"train": {"g_reg_interval": None}},
     "black-aa": {"model": {"image_background": "black", "antialias_color": True}},
-    "get3d-plus": "get3d-plus",
+    "plus": "plus",
     "flexicubes": {"model": {"iso_surface": "flexicubes"}},
 }
 
@@ -55,7 +58,7 @@ def arm_config(arm: str, seed: int, steps: int, res: int):
     batch = 4
     kimg = steps * batch / 1000
     cfg = build_config("tiny", resolution=res, seed=seed, kimg=kimg, snapshot_kimg=kimg)
-    apply_variant(cfg, spec if isinstance(spec, str) else "get3d")
+    apply_variant(cfg, spec if isinstance(spec, str) else "reference")
     if isinstance(spec, dict):
         for section, values in spec.items():
             for key, value in values.items():
@@ -125,7 +128,7 @@ def main() -> None:
     from get3d.datasets.synthetic_dataset import make_synthetic_dataset
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    arms = [VARIANT_ALIASES.get(a.strip(), a.strip()) for a in args.arms.split(",") if a.strip()]
     unknown = [a for a in arms if a not in ARMS]
     if unknown:
         raise SystemExit(f"unknown arm {unknown[0]!r}; choose from {', '.join(ARMS)}")

@@ -11,6 +11,7 @@ import click
 
 from get3d import __version__
 from get3d.categories import CAMERA_MODES, CLIP_MODELS, GET3D_TET_RES, camera_mode_help, render_scale_help
+from get3d.config import VARIANT_ALIASES, VARIANTS
 from get3d.errors import Get3dError
 from get3d.options import MODES, GenerateOptions, InterpolateOptions, MetricsOptions, TrainMetricsOptions
 
@@ -685,7 +686,7 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
     distillation (SDS, ISM, SDI)."""
     from get3d.distill.cli_options import collect_rule_options
     from get3d.distill.options import RefineOptions
-    from get3d.distill.refine import refine_checkpoint, refine_mesh
+    from get3d.distill.refine_run import refine_checkpoint, refine_mesh
 
     if mesh is not None and (ckpt is not None or seed is not None):
         raise Get3dError("--mesh replaces --ckpt/--seed: give either a mesh file or a checkpoint and seed")
@@ -862,9 +863,10 @@ def _preset_default(field: str) -> str:
               "shapenet-motorbike (default when resuming: the run's own config).")
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="JSON config (full or partial, merged over the preset).")
-@click.option("--variant", type=click.Choice(["get3d", "get3d-plus"]), default=None,
-              help="Training choices: 'get3d' (what GET3D's train_3d.py runs; the shapenet-* presets' default) "
-              "or 'get3d-plus' (get3d's own; the tiny preset's). See docs/training.md.")
+@click.option("--variant", type=click.Choice([*VARIANTS, *VARIANT_ALIASES]), default=None,
+              help="Training choices: 'reference' (what GET3D's train_3d.py runs; the shapenet-* presets' "
+              "default) or 'plus' (this project's own; the tiny preset's); the old names 'get3d' and "
+              "'get3d-plus' still work. See docs/training.md.")
 @click.option("--kimg", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Training length in thousands of real images " + _preset_default("train.kimg"))
 @click.option("--batch", type=click.IntRange(min=1), default=None,

@@ -11,9 +11,12 @@ lr multiplier 0.01, triplanes of 3 x 32 channels at 256^2 from a StyleGAN2 backb
 0.9. The per-category values (tet_res, dmtet_scale, R1 gamma) come from get3d.categories: one
 ``shapenet-<name>`` preset per category that has a published gamma.
 
-Training choices where get3d's own ('get3d-plus') and GET3D's ('get3d') differ are fields too,
-set together by :func:`apply_variant` (VARIANTS; docs/training.md). Fields added after
-snapshots were first written default to what those snapshots were built and trained with.
+Training choices where this project's own ('plus') and GET3D's reference code ('reference': what
+nv-tlabs' train_3d.py runs) differ are fields too, set together by :func:`apply_variant`
+(VARIANTS; docs/training.md). The variants were once named 'get3d-plus' and 'get3d' (the second
+read as this package, not the paper); configs, snapshots and run folders that record those names
+still load, read as the new ones (VARIANT_ALIASES). Fields added after snapshots were first
+written default to what those snapshots were built and trained with.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ class ModelConfig:
     # which are what those snapshots were built with.
     tex_feat_channels: int = 16  # texture MLP output width before to_rgb (GET3D --feat_channel)
     n_implicit_layers: int = 1  # hidden layers of the SDF/deformation/texture heads (GET3D 1)
-    rgb_activation: str = "sigmoid"  # 'sigmoid' (get3d) or 'get3d' (clamp((x + 1) / 2, 0, 1), converted weights)
+    rgb_activation: str = "sigmoid"  # 'sigmoid' (this project's) or 'get3d' (GET3D's clamp((x + 1) / 2, 0, 1), converted weights)
     # How Generator.synthesis composes its images. get3d: colour antialiased like the mask, on black
     # (as the dataset images). GET3D: colour from the hard (centre-covered) mask, not antialiased,
     # with to_rgb applied to zero features off the object, so the background shows to_rgb's bias.
@@ -90,10 +93,10 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile the networks
     max_bad_steps: int = 10  # consecutive non-finite steps before training stops
-    # GET3D-faithful vs get3d's own choices (docs/training.md). The defaults are what snapshots
-    # written before these fields existed were trained with ('get3d-plus'); apply_variant() sets
-    # them all, and the shapenet-* presets use 'get3d'.
-    variant: str = "get3d-plus"  # the bundle the fields below started from (see VARIANTS)
+    # GET3D's reference choices vs this project's own (docs/training.md). The defaults are what
+    # snapshots written before these fields existed were trained with ('plus'); apply_variant()
+    # sets them all, and the shapenet-* presets use 'reference'.
+    variant: str = "plus"  # the bundle the fields below started from (see VARIANTS; old names read as new)
     g_reg_interval: int | None = None  # G's Adam lr/betas rescaled as if lazily regularised every k steps (GET3D 4)
     empty_loss_weight: float | None = None  # weight of the empty-shape loss; None = sdf_reg_weight (GET3D 1)
     mask_range: str = "signed"  # masks into D_mask: 'signed' ([-1, 1], like RGB) or 'unit' ([0, 1], GET3D)
@@ -103,6 +106,10 @@ class TrainConfig:
     # and lambda_flexicubes_weights_reg (x mean squared weight).
     flexicubes_surface_reg: float = 0.5
     flexicubes_weights_reg: float = 0.1
+
+    def __post_init__(self):
+        # A config written before the rename says 'get3d' / 'get3d-plus': read it as the new name.
+        self.variant = VARIANT_ALIASES.get(self.variant, self.variant)
 
 
 @dataclass
@@ -218,17 +225,20 @@ def _build(kind, values: dict[str, Any], section: str):
     return kind(**converted)
 
 
-# Each variant sets these fields; "get3d" is what GET3D's train_3d.py and training loop run,
-# "get3d-plus" get3d's own choices (each kept as an option, measured in docs/training.md).
+# The variants' names before they were renamed (a snapshot records its variant): read as the new ones.
+VARIANT_ALIASES = {"get3d": "reference", "get3d-plus": "plus"}
+
+# Each variant sets these fields; "reference" is what GET3D's train_3d.py and training loop run,
+# "plus" this project's own choices (each kept as an option, measured in docs/training.md).
 VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
-    "get3d": {
+    "reference": {
         "model": {"d_architecture": "skip", "d_camera_encoding": "get3d", "w_avg_beta": 0.998, "conv_clamp": None,
                   "image_background": "to_rgb_bias", "antialias_color": False},
         "train": {"g_reg_interval": 4, "empty_loss_weight": 1.0, "mask_range": "unit", "style_mixing_group": 4,
                   "w_avg_phase": "D", "ema_kimg": None, "ema_rampup": 0.05},
         "data": {"alpha": "binary"},
     },
-    "get3d-plus": {
+    "plus": {
         "model": {"d_architecture": "resnet", "d_camera_encoding": "sincos", "w_avg_beta": 0.995, "conv_clamp": 256.0,
                   "image_background": "black", "antialias_color": True},
         "train": {"g_reg_interval": None, "empty_loss_weight": None, "mask_range": "signed",
@@ -241,10 +251,12 @@ VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
 def apply_variant(config: Config, name: str) -> Config:
     """Set every field a variant decides (VARIANTS[name]) and ``train.variant``; in place, returned.
 
-    'get3d-plus' leaves the EMA settings as they are (the preset's); 'get3d' uses GET3D's
-    half-life formula (batch * 10 / 32 kimg) with its 0.05 ramp-up."""
+    'plus' leaves the EMA settings as they are (the preset's); 'reference' uses GET3D's
+    half-life formula (batch * 10 / 32 kimg) with its 0.05 ramp-up. The old names 'get3d' and
+    'get3d-plus' are accepted (VARIANT_ALIASES)."""
+    name = VARIANT_ALIASES.get(name, name)
     if name not in VARIANTS:
-        raise Get3dError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+        raise Get3dError(f"variant (--variant): unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
     for section, values in VARIANTS[name].items():
         for key, value in values.items():
             setattr(getattr(config, section), key, value)
@@ -258,12 +270,12 @@ def ema_half_life_kimg(train: TrainConfig) -> float:
 
 
 def _shapenet(category: Category) -> Config:
-    """GET3D's train_3d.py settings for one ShapeNet category (the 'get3d' variant)."""
+    """GET3D's train_3d.py settings for one ShapeNet category (the 'reference' variant)."""
     return apply_variant(Config(
         model=ModelConfig(tet_res=category.tet_res, grid_scale=category.grid_scale),
         train=TrainConfig(r1_gamma=category.r1_gamma),
         data=DataConfig(resolution=1024),
-    ), "get3d")
+    ), "reference")
 
 
 def _tiny() -> Config:

@@ -45,15 +45,15 @@ class Mutation:
 M = Mutation
 MUTATIONS: list[Mutation] = [
     # --- distill: refine resume (issue 23 point 1) ---
-    M("resume-skip-asset", "get3d/distill/refine.py",
+    M("resume-skip-asset", "get3d/distill/refine_run.py",
       'restore_modules(tensors, {"asset": params}, source=str(path))', "pass",
       ("tests/distill/test_refine_cli.py::test_resume_auto_continues_the_step_count_and_gives_the_uninterrupted_run",),
       "resume must restore the asset's tensors"),
-    M("resume-skip-asset-mesh", "get3d/distill/refine.py",
+    M("resume-skip-asset-mesh", "get3d/distill/refine_run.py",
       'restore_modules(tensors, {"asset": params}, source=str(path))', "pass",
       ("tests/distill/test_refine_mesh.py::test_mesh_refine_resumes_without_refitting_and_gives_the_uninterrupted_run",),
       "a resumed mesh refine must restore the asset (not refit or restart it)"),
-    M("resume-skip-adam", "get3d/distill/refine.py",
+    M("resume-skip-adam", "get3d/distill/refine_run.py",
       'restore_optimizers(tensors, meta, {"adam": optimizer}, source=str(path))', "pass",
       ("tests/distill/test_refine_cli.py::test_resume_auto_continues_the_step_count_and_gives_the_uninterrupted_run",),
       "resume must restore Adam's moments"),
@@ -275,6 +275,9 @@ MUTATIONS: list[Mutation] = [
     M("dtype-dmtet-sdf-promotes", "get3d/geometry/dmtet.py",
       "s_a = sdf[cross_b, end_a].unsqueeze(-1).to(verts.dtype)", "s_a = sdf[cross_b, end_a].unsqueeze(-1)",
       ("tests/geometry/test_dmtet.py",), "mesh vertices come out in verts' dtype"),
+    M("dtype-flexicubes-s-not-converted", "get3d/geometry/flexicubes.py",
+      "s = s.reshape(-1).to(x.dtype)", "s = s.reshape(-1)",
+      ("tests/geometry/test_flexicubes.py",), "s in another float dtype is computed in x's"),
     M("dtype-chamfer-float32-inside", "get3d/metrics/chamfer.py",
       "q = q.to(p.device, p.dtype)", "q = q.to(p.device, torch.float32)",
       ("tests/metrics/test_chamfer.py",), "both clouds in the first one's dtype"),

@@ -18,6 +18,7 @@ import importlib
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,5 +75,7 @@ def assert_close_in(dtype: torch.dtype, actual, expected, scale: float = 1.0, wh
     actual = torch.as_tensor(actual)
     assert actual.dtype == dtype, f"{what}: computed in {dtype}, returned {actual.dtype}"
     tol = DTYPE_TOLERANCE[dtype]
-    torch.testing.assert_close(actual.double(), torch.as_tensor(expected, dtype=torch.float64).to(actual.device),
-                               rtol=tol["rtol"], atol=tol["atol"] * scale, msg=lambda m: f"{what} ({dtype}): {m}")
+    if not torch.is_tensor(expected):  # numpy (a copy: a read-only view would warn) or Python numbers
+        expected = torch.tensor(np.array(expected, dtype=np.float64))
+    torch.testing.assert_close(actual.double(), expected.to(actual.device, torch.float64), rtol=tol["rtol"],
+                               atol=tol["atol"] * scale, msg=lambda m: f"{what} ({dtype}): {m}")

@@ -134,6 +134,7 @@ def test_refine_bench_quick_prints_json():
 
 def test_train_ab_bench_quick_prints_json(tmp_path):
     proc = subprocess.run(
+        # 'get3d': the reference arm's name before the variants were renamed, still accepted.
         [sys.executable, str(BENCH / "train_ab.py"), "--quick", "--arms", "get3d,g-lr,flexicubes", "--workdir",
          str(tmp_path)],
         capture_output=True, text=True, check=True,
@@ -142,13 +143,13 @@ def test_train_ab_bench_quick_prints_json(tmp_path):
     )
     report = json.loads(proc.stdout)
     assert report["benchmark"] == "train_ab" and report["quick"]
-    assert [(r["arm"], r["steps"]) for r in report["rows"]] == [("get3d", 2), ("g-lr", 2), ("flexicubes", 2)]
-    assert set(report["summary"]) == {"get3d", "g-lr", "flexicubes"}
+    assert [(r["arm"], r["steps"]) for r in report["rows"]] == [("reference", 2), ("g-lr", 2), ("flexicubes", 2)]
+    assert set(report["summary"]) == {"reference", "g-lr", "flexicubes"}
     assert all(r["s_per_step"] > 0 for r in report["rows"])
     config = json.loads((tmp_path / "g-lr-s0" / "config.json").read_text())
-    assert config["train"]["variant"] == "get3d" and config["train"]["g_reg_interval"] is None
+    assert config["train"]["variant"] == "reference" and config["train"]["g_reg_interval"] is None
     flexi = json.loads((tmp_path / "flexicubes-s0" / "config.json").read_text())
-    assert flexi["model"]["iso_surface"] == "flexicubes" and flexi["train"]["variant"] == "get3d"
+    assert flexi["model"]["iso_surface"] == "flexicubes" and flexi["train"]["variant"] == "reference"
 
 
 def test_triplane_bench_prints_json_and_both_versions_agree_bit_for_bit():

@@ -27,7 +27,7 @@ def test_names_and_synsets_find_the_same_row():
 def test_each_published_category_has_a_preset_built_from_its_row(name):
     row, cfg = CATEGORIES[name], preset(f"shapenet-{name}")
     assert (cfg.model.tet_res, cfg.model.grid_scale, cfg.train.r1_gamma) == (row.tet_res, row.grid_scale, row.r1_gamma)
-    assert cfg.train.variant == "get3d"
+    assert cfg.train.variant == "reference"
 
 
 def test_a_changed_row_reaches_presets_loading_rendering_and_help(monkeypatch):

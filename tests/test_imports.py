@@ -119,3 +119,26 @@ def test_the_cycle_finder_finds_a_function_level_circle():
 def test_checkpoint_resolution_sits_above_snapshot_io_and_official_loading():
     assert _violations(lambda name, target: name in ("get3d.snapshot", "get3d.official")
                        and target.startswith("get3d.checkpoint")) == []
+
+
+def _package_names_shadowed_by_submodules():
+    """Names a package exports (lazily or eagerly) that are also one of its submodules: importing
+    the submodule rebinds the package attribute, so ``from package import name`` would return the
+    module instead (as ``get3d.distill.refine`` did before the module became refine_run)."""
+    import importlib
+
+    clashes = []
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        package = ".".join(init.parent.relative_to(PACKAGE.parent).parts)
+        exported = set(getattr(importlib.import_module(package), "__all__", ()))
+        submodules = {p.stem for p in init.parent.glob("*.py") if p.stem != "__init__"}
+        submodules |= {p.name for p in init.parent.iterdir() if (p / "__init__.py").is_file()}
+        for name in sorted(exported & submodules):
+            importlib.import_module(f"{package}.{name}")  # what any caller's import of it does
+            if type(getattr(importlib.import_module(package), name)).__name__ == "module":
+                clashes.append(f"{package}.{name}")
+    return clashes
+
+
+def test_no_package_exports_a_name_that_is_also_its_submodule():
+    assert _package_names_shadowed_by_submodules() == []

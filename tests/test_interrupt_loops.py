@@ -22,7 +22,7 @@ from get3d._interrupt import Interrupted
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
 from get3d.distill.options import RefineOptions
-from get3d.distill.refine import refine
+from get3d.distill.refine_run import refine
 torch.set_num_threads(1)
 prior = AnalyticPrior(torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1).expand(3, 16, 16).clone())
 asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")

@@ -13,7 +13,7 @@ from get3d.distill.asset import asset_from_checkpoint
 from get3d.distill.options import Distill2dOptions
 from get3d.distill.playground import distill_2d
 from get3d.distill.options import RefineOptions
-from get3d.distill.refine import refine
+from get3d.distill.refine_run import refine
 from get3d.checkpoint import load_generator
 from get3d.runs import check_same_settings
 from get3d.text.finetune import finetune_text

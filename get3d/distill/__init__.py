@@ -15,8 +15,9 @@ _EXPORTS = {
     "get3d.distill.rules": ("ISM", "ISMDraws", "RULES", "SDI", "SDIDraws", "SDS", "SDSDraws", "make_rule"),
     "get3d.distill.perpneg": ("PerpNeg", "view_embeddings"),
     "get3d.distill.options": ("RefineOptions",),
+    "get3d.distill.refine_run": ("RefineResult", "RefineRun", "refine", "refine_checkpoint", "refine_mesh"),
 }
-__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS, eager=('load_diffusion', 'refine'))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS, eager=('load_diffusion',))
 
 
 def load_diffusion(name_or_path, device=None, dtype=None, local_files_only=None):
@@ -25,12 +26,3 @@ def load_diffusion(name_or_path, device=None, dtype=None, local_files_only=None)
 
     return _load(name_or_path, device=device, dtype=dtype, local_files_only=local_files_only)
 
-
-def refine(prior, asset, prompt, options=None, outdir=None, *, resume=None, settings=None, progress=False):
-    """Refine an explicit asset toward ``prompt`` under any DiffusionPrior with the settings of a
-    RefineOptions (None: the defaults); see get3d.distill.refine.refine."""
-    from get3d.distill.options import RefineOptions
-    from get3d.distill.refine import refine as _refine
-
-    return _refine(prior, asset, prompt, RefineOptions() if options is None else options, outdir, resume=resume,
-                   settings=settings, progress=progress)

@@ -1,7 +1,7 @@
 """Settings of ``get3d refine``, of the rules SDS / ISM / SDI and of ``get3d distill-2d``
 (:class:`Distill2dOptions`, at the end) in one torch-free place.
 
-:class:`RefineOptions` holds every setting of a refine run, its defaults stated once: get3d.distill.refine
+:class:`RefineOptions` holds every setting of a refine run, its defaults stated once: get3d.distill.refine_run
 (``refine(prior, asset, prompt, options)``, ``refine_checkpoint``, ``refine_mesh``) and the CLI's
 flags both read them, so they cannot drift apart. :meth:`RefineOptions.check` validates them once;
 its errors name the parameter as Python spells it and the CLI flag beside it
@@ -12,6 +12,7 @@ options, the render size, the parsed background). Sources of the defaults in doc
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -133,11 +134,26 @@ class RefineOptions:
             raise Get3dError(f"{_name('export_every')} must be >= 0, got {self.export_every}")
         if self.render_res is not None and self.render_res < 8:
             raise Get3dError(f"{_name('render_res')} must be >= 8, got {self.render_res}")
+        # Output and asset-loading sizes (formats, backend and category are checked where they are used).
+        for name, low in (("max_bad_steps", 1), ("texture_res", 8), ("preview_res", 8), ("turntable_frames", 0),
+                          ("mesh_tet_res", 1), ("plane_res", 1), ("fit_steps", 0)):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= low):
+                raise Get3dError(f"{_name(name)} must be an integer >= {low}, got {value!r}")
+        if self.tet_res is not None and not (isinstance(self.tet_res, int) and self.tet_res >= 1):
+            raise Get3dError(f"{_name('tet_res')} must be an integer >= 1, got {self.tet_res!r}")
+        if not (isinstance(self.truncation, (int, float)) and math.isfinite(self.truncation)):
+            raise Get3dError(f"{_name('truncation')} must be a finite number, got {self.truncation!r}")
         # Learning rates and loss weights: finite and >= 0 (0 freezes / switches off; < 0 would climb).
         for name in ("lr_sdf", "lr_deformation", "lr_texture", "sdf_reg_weight", "laplacian_weight"):
             value = getattr(self, name)
             if not (math.isfinite(float(value)) and float(value) >= 0):
                 raise Get3dError(f"{_name(name)} must be a number >= 0, got {value}")
+        known = {f.name for f in dataclasses.fields(RULE_OPTIONS[self.rule])}
+        unknown = sorted(set(self.rule_options or {}) - known)
+        if unknown:  # their values are checked where the rule is made (get3d.distill.rules.make_rule)
+            raise Get3dError(f"rule_options: rule {self.rule!r} has no option {unknown[0]!r} (--{self.rule}-"
+                             f"{unknown[0].replace('_', '-')}); options: {', '.join(sorted(known))}")
         parse_refine_background(self.background)
         if self.perp_neg and not self.view_prompts:
             raise Get3dError(f"{_name('perp_neg')} needs the view-dependent prompts (view_prompts; its negatives "

@@ -168,7 +168,7 @@ class Get3dLoss:
         l_mask = self._logits(self.D_mask, out.mask, labels, mask=True)
         adv = g_nonsaturating(l_rgb) + g_nonsaturating(l_mask)
         sdf_reg = out.sdf_reg.float()
-        if self.cfg.empty_loss_weight is None:  # one weight for both terms (get3d-plus, older snapshots)
+        if self.cfg.empty_loss_weight is None:  # one weight for both terms ('plus' variant, older snapshots)
             loss = adv.mean() + self.cfg.sdf_reg_weight * sdf_reg.mean()
         else:
             loss = (adv.mean() + self.cfg.sdf_reg_weight * out.sdf_entropy.float().mean()

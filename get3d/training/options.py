@@ -1,7 +1,7 @@
 """Training configs from the command line: a preset or JSON file, then single-option overrides.
 
 Order of precedence (later wins): ``--preset NAME`` (or the config saved in a run being resumed),
-``--variant get3d|get3d-plus`` (GET3D-faithful training or get3d's own choices, config.VARIANTS),
+``--variant reference|plus`` (GET3D's reference training or this project's choices, config.VARIANTS),
 ``--config FILE`` (a full or partial Config JSON, merged section by section), then the single
 options ``--kimg --batch --resolution --seed --gamma --snapshot-kimg --iso-surface --camera-cond``
 and ``--camera-mode NAME`` (GET3D's named training-view distributions, config.CAMERA_MODES). ``--resolution`` sets both
@@ -53,7 +53,7 @@ def build_config(preset_name: Optional[str] = None, config_file: Optional[str | 
                  base: Optional[dict] = None, *, resolution: Optional[int] = None, variant: Optional[str] = None,
                  camera_mode: Optional[str] = None, **overrides: Any) -> Config:
     """A Config from a preset name (or ``base``, a Config dict such as a snapshot's), then
-    ``variant`` ('get3d' or 'get3d-plus', config.apply_variant), a JSON file merged over it, and
+    ``variant`` ('reference' or 'plus', config.apply_variant), a JSON file merged over it, and
     the non-None ``overrides`` (kimg, batch, seed, gamma, snapshot_kimg).
 
     Raises Get3dError when nothing names a starting point or a value is invalid for its option.

@@ -7,6 +7,7 @@ import torch
 from get3d import Get3dError
 from get3d.distill import DiffusionPrior, load_diffusion, make_rule
 from get3d.distill.tiny import save_tiny_pipeline
+from tests._support import dtype_params
 
 
 def test_tiny_pipeline_loads_through_load_diffusion(tiny_sd, offline):
@@ -26,6 +27,28 @@ def test_tiny_pipeline_loads_through_load_diffusion(tiny_sd, offline):
         make_rule(name).loss(prior.encode(images), prior, emb[:1], emb[1:], 0, 10,
                              generator=torch.Generator().manual_seed(0)).backward()
         assert images.grad is not None and images.grad.abs().sum() > 0 and torch.isfinite(images.grad).all()
+
+
+@pytest.mark.parametrize("dtype", dtype_params(torch.float16, torch.bfloat16))
+def test_the_rules_run_on_a_half_precision_stable_diffusion(tiny_sd, offline, dtype):
+    """load_diffusion's dtype (float16 is the default on CUDA) on the CPU: encode returns latents in
+    that dtype, each rule's loss on them is float32 and finite, and its gradient reaches the float32
+    images through the half VAE, finite and non-zero; decode returns float32 images."""
+    prior = load_diffusion(tiny_sd, device="cpu", dtype=dtype)
+    assert prior.dtype == dtype and prior.unet.dtype == dtype
+    images = torch.rand(2, 3, 16, 16, requires_grad=True)
+    emb = prior.embed_text(["a chair", ""])
+    assert emb.dtype == dtype
+    for name in ("sds", "ism", "sdi"):
+        images.grad = None
+        latents = prior.encode(images)
+        assert latents.dtype == dtype
+        loss = make_rule(name).loss(latents, prior, emb[:1], emb[1:], 3, 10, generator=torch.Generator().manual_seed(0))
+        assert loss.dtype == torch.float32 and bool(torch.isfinite(loss)), name
+        loss.backward()
+        grad = images.grad
+        assert grad.dtype == torch.float32 and bool(torch.isfinite(grad).all()) and grad.abs().sum() > 0, name
+    assert prior.decode(latents.detach()).dtype == torch.float32
 
 
 def test_encode_and_decode_are_the_vae_with_stable_diffusions_conventions(tiny_sd, offline):

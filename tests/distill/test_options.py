@@ -9,7 +9,7 @@ import click
 
 from get3d.cli import cli
 from get3d.distill.options import RefineOptions
-from get3d.distill.refine import refine, refine_checkpoint, refine_mesh
+from get3d.distill.refine_run import refine, refine_checkpoint, refine_mesh
 
 # RefineOptions fields without a CLI flag of the same name (None: none at all)
 CLI_NAMES = {"rule_options": None, "views": None, "view_prompts": None, "formats": None, "turntable_frames": None,

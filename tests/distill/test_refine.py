@@ -9,7 +9,7 @@ from get3d import Get3dError
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint, laplacian_loss
 from get3d.distill.options import RefineOptions
-from get3d.distill.refine import _render, refine
+from get3d.distill.refine_run import _render, refine
 from get3d.distill.views import SUFFIXES, ViewRanges, view_suffix_index
 from get3d.generate import generate_assets
 from get3d.render import Renderer
@@ -111,7 +111,7 @@ def test_non_finite_steps_are_skipped_then_stop_with_the_snapshot_intact(tmp_pat
 def test_bad_input_is_one_clear_error():
     prior = AnalyticPrior(_flat(RED))
     asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
-    with pytest.raises(Get3dError, match="--prompt is empty"):
+    with pytest.raises(Get3dError, match=r"prompt \(--prompt\) is empty"):
         refine(prior, asset, "  ", RefineOptions(rule="sds", steps=1))
     with pytest.raises(Get3dError, match="unknown rule 'xds'"):
         refine(prior, asset, "p", RefineOptions(rule="xds", steps=1))

@@ -65,8 +65,8 @@ def test_resume_auto_continues_the_step_count_and_gives_the_uninterrupted_run(ti
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--seed", ""], "--seed is empty"),
-    (["--prompt", " "], "--prompt is empty"),
+    (["--seed", ""], "seed (--seed) is empty"),
+    (["--prompt", " "], "prompt (--prompt) is empty"),
     (["--rule", "xds"], "unknown rule 'xds'"),
     (["--model", "/no/such/model"], "/no/such/model"),
 ])

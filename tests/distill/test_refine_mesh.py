@@ -15,7 +15,7 @@ from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
 from get3d.distill.mesh_asset import asset_from_mesh
 from get3d.distill.options import RefineOptions
-from get3d.distill.refine import PHASES, parse_refine_background, refine
+from get3d.distill.refine_run import PHASES, parse_refine_background, refine
 from get3d.geometry import Mesh
 from tests.distill.test_refine import RED, _flat, _foreground_colour
 from tests._support import require_module

@@ -12,7 +12,7 @@ from get3d import Get3dError
 from get3d.distill import AnalyticPrior
 from get3d.distill.asset import asset_from_checkpoint
 from get3d.distill.options import RefineOptions, ViewRanges
-from get3d.distill.refine import refine
+from get3d.distill.refine_run import refine
 
 RED = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1).expand(3, 16, 16).clone()
 
@@ -35,6 +35,16 @@ RED = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1).expand(3, 16, 16).clone()
     (dict(background=(1.0, 2.0, 0.0)), "background (--background)"),
     (dict(perp_neg=True, view_prompts=False), "perp_neg (--perp-neg) needs the view-dependent prompts"),
     (dict(views={"fov": (10, 20)}), "views must be a ViewRanges, got dict"),
+    (dict(max_bad_steps=0), "max_bad_steps (--max-bad-steps) must be an integer >= 1, got 0"),
+    (dict(texture_res=4), "texture_res (--texture-res) must be an integer >= 8, got 4"),
+    (dict(preview_res=2.5), "preview_res (--preview-res) must be an integer >= 8, got 2.5"),
+    (dict(turntable_frames=-1), "turntable_frames (--turntable-frames) must be an integer >= 0, got -1"),
+    (dict(plane_res=0), "plane_res (--plane-res) must be an integer >= 1, got 0"),
+    (dict(fit_steps=-3), "fit_steps (--fit-steps) must be an integer >= 0, got -3"),
+    (dict(tet_res=0), "tet_res (--tet-res) must be an integer >= 1, got 0"),
+    (dict(truncation=math.nan), "truncation (--truncation) must be a finite number, got nan"),
+    (dict(rule="ism", rule_options={"t_min": 0.1, "delta": 3}), "rule_options: rule 'ism' has no option 'delta' "
+                                                                  "(--ism-delta); options: delta_s, delta_t"),
 ])
 def test_check_refuses_each_bad_value_naming_the_parameter_and_its_flag(changes, message):
     assert RefineOptions().check() == RefineOptions()  # the defaults pass
@@ -76,7 +86,7 @@ def test_the_cli_builds_the_options_a_python_call_would(monkeypatch, tmp_path):
     """Every refine flag lands in its RefineOptions field (the options object is compared whole)."""
     from click.testing import CliRunner
 
-    import get3d.distill.refine as module
+    import get3d.distill.refine_run as module
     from get3d.cli import cli
 
     seen = {}
@@ -110,7 +120,7 @@ def test_cli_and_python_write_the_same_settings_and_tensors(tiny_sd, offline, tm
     from click.testing import CliRunner
 
     from get3d.cli import cli
-    from get3d.distill.refine import refine_checkpoint
+    from get3d.distill.refine_run import refine_checkpoint
     from get3d.snapshot import read_snapshot
 
     flags = ["--steps", "2", "--batch", "2", "--texture-only", "--run-seed", "3", "--background", "0.2,0.4,0.6",
@@ -200,7 +210,45 @@ def test_resume_errors_name_the_parameter_and_its_flag(tmp_path):
 
 
 def test_refine_checkpoint_names_a_bad_asset_seed():
-    from get3d.distill.refine import refine_checkpoint
+    from get3d.distill.refine_run import refine_checkpoint
 
     with pytest.raises(Get3dError, match=r"seed \(--seed\) must be a non-negative integer, got '-3'"):
         refine_checkpoint("tiny-chair", "-3", "a chair", "/no/model", None, RefineOptions(steps=1))
+
+
+def test_the_rule_options_values_are_checked_before_anything_loads(tmp_path):
+    from get3d.distill.refine_run import refine_checkpoint, refine_mesh
+
+    bad = RefineOptions(steps=1, rule_options={"t_min": 0.9, "t_max": 0.5})
+    with pytest.raises(Get3dError, match="sds t range"):  # not the missing model or mesh
+        refine_checkpoint("tiny-chair", 0, "a chair", "/no/model", tmp_path / "a", bad)
+    with pytest.raises(Get3dError, match="sds t range"):
+        refine_mesh(tmp_path / "missing.glb", "a chair", "/no/model", tmp_path / "b", bad)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_the_runner_driven_by_hand_is_refine(tmp_path):
+    """RefineRun's parts (setup, step, snapshot, finish, export) are refine() when driven in its
+    order: the same parameters, losses and settings record."""
+    from get3d.distill.refine_run import RefineRun
+
+    options = RefineOptions(steps=3, batch=2, snapshot_every=2, texture_res=16, preview_res=16, turntable_frames=0)
+    asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
+    expected = refine(AnalyticPrior(RED), asset, "a red chair", options, tmp_path / "a")
+
+    asset = asset_from_checkpoint("tiny-chair", 0, device="cpu")
+    run = RefineRun(AnalyticPrior(RED), asset, "a red chair", options, tmp_path / "b")
+    assert run.setup() == 0 and json.loads((tmp_path / "b" / "settings.json").read_text())["resumed_from_step"] == 0
+    for step in range(options.steps):
+        assert run.step(step)
+        if step + 1 == options.snapshot_every:
+            run.snapshot(step + 1)
+    run.finish()
+    result = run.export()
+    assert result.losses == expected.losses and len(result.losses) == 3
+    for name in ("sdf", "deformation", "tex_planes"):
+        assert torch.equal(getattr(asset.params, name), getattr(expected.asset.params, name)), name
+    assert sorted(p.name for p in (tmp_path / "b" / "snapshots").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "a" / "snapshots").iterdir())
+    records = [json.loads((tmp_path / n / "settings.json").read_text()) for n in ("a", "b")]
+    assert [r.pop("files") for r in records][0] != [] and records[0] == records[1]

@@ -288,15 +288,17 @@ def _numpy_reference(verts: torch.Tensor, tets: torch.Tensor, sdf: torch.Tensor)
 
 
 @pytest.mark.parametrize("float_dtype", dtype_params(torch.float16, torch.bfloat16, torch.float32, torch.float64))
-def test_extraction_in_each_dtype_matches_a_float64_reference(float_dtype):
+def test_extraction_in_each_dtype_matches_a_float64_reference(float_dtype, any_device):
     """The same shape in each float dtype (half too: the extraction is elementwise and indexing, so
-    it runs in half on the CPU): vertices of the input dtype, each at its edge's zero crossing
-    computed independently in float64 (from the dtype's own rounded inputs) within the dtype's
-    tolerance, and the right number of faces."""
+    it runs in half on the CPU) and on each device: vertices of the input dtype, each at its edge's
+    zero crossing computed independently in float64 (from the dtype's own rounded inputs) within
+    the dtype's tolerance, and the right number of faces."""
     verts, tets = tet_grid(16)
     verts = verts.to(float_dtype)
     sdf = shapes.noisy_sdf(verts.double(), seed=2).to(float_dtype)
-    v, f = marching_tets(verts, tets, sdf)
+    v, f = marching_tets(verts.to(any_device), tets.to(any_device), sdf.to(any_device))
+    assert v.device.type == any_device
+    v, f = v.cpu(), f.cpu()
     ref_v, ref_faces = _numpy_reference(verts, tets, sdf)
     assert v.dtype == float_dtype and f.shape[0] == ref_faces and v.shape == ref_v.shape
     ref_v = torch.from_numpy(ref_v)

@@ -86,16 +86,17 @@ def test_pairwise_on_each_device_matches_cpu(any_device):
     assert torch.allclose(pairwise_chamfer(gen.to(any_device)).cpu(), pairwise_chamfer(gen), rtol=1e-5, atol=1e-9)
 
 
-def test_each_dtype_matches_a_float64_numpy_reference(float_dtype):
-    """chamfer_distance and pairwise_chamfer (both forms) computed in float32 and float64 return
-    that dtype and match numpy float64 brute force on the same (rounded) points; a cloud of
-    another dtype is converted to the first one's. Distances here are ~1e-2: scale 1e-2."""
+def test_each_dtype_matches_a_float64_numpy_reference(float_dtype, any_device):
+    """chamfer_distance and pairwise_chamfer (both forms) computed in float32 and float64, on each
+    device, return that dtype and match numpy float64 brute force on the same (rounded) points; a
+    cloud of another dtype is converted to the first one's. Distances here are ~1e-2: scale 1e-2."""
     p, q = _clouds(8, 4, 41).to(float_dtype), _clouds(9, 3, 29).to(float_dtype)
     brute = np.array([[_brute(a.double().numpy(), b.double().numpy()) for b in q] for a in p])
+    p, q = p.to(any_device), q.to(any_device)
     per_pair = chamfer_distance(p[:3], q)
     assert_close_in(float_dtype, per_pair, brute.diagonal(), scale=1e-2, what="chamfer_distance")
     assert_close_in(float_dtype, pairwise_chamfer(p, q, chunk=5), brute, scale=1e-2, what="pairwise_chamfer")
-    sym = np.array([[_brute(a.double().numpy(), b.double().numpy()) for b in p] for a in p])
+    sym = np.array([[_brute(a.double().cpu().numpy(), b.double().cpu().numpy()) for b in p] for a in p])
     assert_close_in(float_dtype, pairwise_chamfer(p, chunk=4), sym, scale=1e-2, what="symmetric pairwise_chamfer")
     other = torch.float64 if float_dtype == torch.float32 else torch.float32
     assert chamfer_distance(p[:3], q.to(other)).dtype == float_dtype

@@ -84,14 +84,15 @@ def _numpy_bilinear(planes: np.ndarray, points: np.ndarray, shape_min: float, sh
 
 
 @pytest.mark.parametrize("dtype", dtype_params(torch.float16, torch.bfloat16, torch.float32, torch.float64))
-def test_sampling_in_each_dtype_matches_a_float64_reference(dtype):
+def test_sampling_in_each_dtype_matches_a_float64_reference(dtype, any_device):
     """float64 planes sample in float64; float32 and the autocast half types in float32 (documented:
     half-precision positions would quantise the lookups), so their result is the float32 one of the
     rounded planes. Compared with a numpy bilinear sampler on the same (rounded) values."""
     gen = torch.Generator().manual_seed(4)
     planes = torch.randn(2, 3, 4, 7, 7, generator=gen).to(dtype)
     points = (torch.rand(2, 200, 3, generator=gen, dtype=torch.float64) * 1.4 - 0.7).to(dtype)
-    out = sample_triplane(planes, points, -0.5, 1.0)
+    out = sample_triplane(planes.to(any_device), points.to(any_device), -0.5, 1.0)
+    assert out.device.type == any_device
     out_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     ref = np.stack([_numpy_bilinear(planes[b].double().numpy(), points[b].double().numpy(), -0.5, 1.0)
                     for b in range(2)])

@@ -1,4 +1,4 @@
-"""GET3D-faithful training ('get3d' variant) vs get3d's own choices ('get3d-plus'): each choice is a
+"""GET3D's reference training ('reference' variant) vs this project's own choices ('plus'): each choice is a
 config field that snapshots record, old snapshots keep their meaning, and each behaves as GET3D's
 code does (train_3d.py, training_loop_3d.py, loss.py, dataset.py). CPU only, seconds each."""
 import math
@@ -32,7 +32,7 @@ def test_bundled_tiny_chair_loads_with_the_same_outputs_as_before():
     from get3d.networks.generator import seed_latents
 
     G, cfg = load_generator("tiny-chair", device="cpu")
-    assert cfg.train.variant == "get3d-plus" and cfg.model.d_architecture == "resnet"
+    assert cfg.train.variant == "plus" and cfg.model.d_architecture == "resnet"
     assert cfg.model.w_avg_beta == 0.995 and cfg.data.alpha == "blend"
     zg, zt = seed_latents(G, [0, 1], "cpu")
     with torch.no_grad():
@@ -47,23 +47,23 @@ def test_bundled_tiny_chair_loads_with_the_same_outputs_as_before():
     assert float(out.mask.double().sum()) == pytest.approx(TINY_CHAIR_REFERENCE["mask_sum"], rel=1e-6)
 
 
-def test_old_config_json_means_get3d_plus():
+def test_old_config_json_means_plus():
     """A config written before the fields existed (no variant keys) reads as what it was trained with."""
     old = Config().to_dict()
-    for section, values in VARIANTS["get3d"].items():
+    for section, values in VARIANTS["reference"].items():
         for key in values:
             if key not in ("ema_kimg", "ema_rampup", "conv_clamp"):  # these existed before
                 old[section].pop(key)
     old["train"].pop("variant")
     cfg = Config.from_dict(old)
-    plus = apply_variant(Config(), "get3d-plus")
+    plus = apply_variant(Config(), "plus")
     assert cfg.to_dict() == plus.to_dict()
 
 
 def test_variant_fields_round_trip_and_presets():
     for name in ("shapenet-car", "shapenet-chair", "shapenet-motorbike"):
         cfg = preset(name)
-        assert cfg.train.variant == "get3d"
+        assert cfg.train.variant == "reference"
         assert (cfg.model.d_architecture, cfg.model.d_camera_encoding) == ("skip", "get3d")
         assert cfg.model.w_avg_beta == 0.998 and cfg.model.conv_clamp is None
         t = cfg.train
@@ -72,9 +72,9 @@ def test_variant_fields_round_trip_and_presets():
         assert t.ema_kimg is None and ema_half_life_kimg(t) == 10.0 and t.ema_rampup == 0.05
         assert cfg.data.alpha == "binary"
         assert Config.from_json(cfg.to_json()).to_dict() == cfg.to_dict()
-    assert preset("tiny").train.variant == "get3d-plus"
-    cfg = build_config("tiny", variant="get3d", resolution=32)
-    assert cfg.train.variant == "get3d" and cfg.model.d_architecture == "skip" and cfg.model.img_resolution == 32
+    assert preset("tiny").train.variant == "plus"
+    cfg = build_config("tiny", variant="reference", resolution=32)
+    assert cfg.train.variant == "reference" and cfg.model.d_architecture == "skip" and cfg.model.img_resolution == 32
     validate_config(cfg)
     with pytest.raises(Exception, match="unknown variant"):
         build_config("tiny", variant="nope")
@@ -86,17 +86,17 @@ def _tiny(variant):
 
 
 def test_optimisers_follow_get3d_lazy_regularisation_rescale():
-    state = build_state(_tiny("get3d"), torch.device("cpu"))
+    state = build_state(_tiny("reference"), torch.device("cpu"))
     g, d = state.opt["G"].param_groups[0], state.opt["D_rgb"].param_groups[0]
     assert g["lr"] == pytest.approx(0.0016) and g["betas"][1] == pytest.approx(0.99 ** 0.8)
     assert g["betas"][0] == 0.0
     assert d["lr"] == pytest.approx(0.002 * 16 / 17) and d["betas"][1] == pytest.approx(0.99 ** (16 / 17))
-    plus = build_state(_tiny("get3d-plus"), torch.device("cpu")).opt["G"].param_groups[0]
+    plus = build_state(_tiny("plus"), torch.device("cpu")).opt["G"].param_groups[0]
     assert plus["lr"] == 0.002 and plus["betas"] == (0.0, 0.99)
 
 
 def test_ema_half_life_is_batch_times_10_over_32():
-    train = _tiny("get3d").train
+    train = _tiny("reference").train
     assert ema_half_life_kimg(train) == pytest.approx(2 * 10 / 32)
     for batch in (4, 32, 64):
         beta = ema_beta(10 ** 9, batch, None, None)
@@ -133,7 +133,7 @@ def test_binary_alpha_reads_images_as_get3d_dataset(tmp_path):
     assert set(mask16.unique().tolist()) <= {0.0, 1.0}
     ref = load_image(tmp_path / "000.png", 16, alpha="binary").float()
     assert (rgb16 * 255 - ref).abs().max() <= 1.0
-    soft_rgb, soft_mask = load_rgba(tmp_path / "000.png", 16)  # get3d-plus: soft mask
+    soft_rgb, soft_mask = load_rgba(tmp_path / "000.png", 16)  # plus: soft mask
     assert ((soft_mask > 0) & (soft_mask < 1)).any()
 
 
@@ -180,17 +180,17 @@ def _loss(variant, **train_overrides):
 
 def test_empty_shape_loss_weight():
     adv = 2 * math.log(2)  # zero logits from both discriminators
-    fn, fake, *_ = _loss("get3d")
+    fn, fake, *_ = _loss("reference")
     loss, stats = fn.generator_loss(fake)
     assert float(loss.detach()) == pytest.approx(adv + 0.01 * 0.5 + 1.0 * 2.0)
     assert float(stats["Loss/G/empty"]) == pytest.approx(2.0)
-    fn, fake, *_ = _loss("get3d-plus")
+    fn, fake, *_ = _loss("plus")
     assert float(fn.generator_loss(fake)[0].detach()) == pytest.approx(adv + 0.01 * (0.5 + 2.0))
 
 
 def test_mask_range_and_w_avg_phase():
     real = torch.full((2, 3, 8, 8), 0.25), torch.full((2, 1, 8, 8), 1.0), torch.zeros(2, 2)
-    fn, fake, G, D_rgb, D_mask = _loss("get3d")
+    fn, fake, G, D_rgb, D_mask = _loss("reference")
     fn.generator_loss(fake)
     fn.discriminator_loss(fake, *real)
     assert [c["update_w_avg"] for c in G.calls] == [False, True]  # GET3D: update_emas in the Dgen pass
@@ -198,7 +198,7 @@ def test_mask_range_and_w_avg_phase():
     assert float(D_mask.inputs[0].min()) == pytest.approx(0.25)  # [0, 1] as it is
     assert float(D_mask.inputs[-1].max()) == pytest.approx(1.0)
     assert float(D_rgb.inputs[0].min()) == pytest.approx(-0.5)  # RGB still [-1, 1]
-    fn, fake, G, D_rgb, D_mask = _loss("get3d-plus")
+    fn, fake, G, D_rgb, D_mask = _loss("plus")
     fn.generator_loss(fake)
     fn.discriminator_loss(fake, *real)
     assert [c["update_w_avg"] for c in G.calls] == [True, False]
@@ -222,14 +222,14 @@ def test_r1_on_unit_masks_means_get3d_gamma():
             return ((img + 1) / 2 * w).sum(dim=[1, 2, 3])[:, None]
 
     out = {}
-    for variant, D in (("get3d", Unit()), ("get3d-plus", Signed())):
+    for variant, D in (("reference", Unit()), ("plus", Signed())):
         fn, *_ = _loss(variant)
         fn.D_mask_reg = fn.D_mask = D
         fn.D_rgb_reg = fn.D_rgb = _LinRGB()
         assert torch.allclose(fn._logits(D, real[1], real[2], mask=True), Unit()(real[1], None))  # same f
         out[variant] = float(fn.r1_loss(*real, interval=1)[1]["Loss/R1/mask"])
-    assert out["get3d"] == pytest.approx(float(w.square().sum()), rel=1e-5)
-    assert out["get3d-plus"] == pytest.approx(out["get3d"] / 4, rel=1e-5)
+    assert out["reference"] == pytest.approx(float(w.square().sum()), rel=1e-5)
+    assert out["plus"] == pytest.approx(out["reference"] / 4, rel=1e-5)
 
 
 class _LinRGB(torch.nn.Module):
@@ -241,7 +241,7 @@ class _LinRGB(torch.nn.Module):
 def test_style_mixing_drawn_per_chunk():
     from get3d.networks import Generator
 
-    cfg = _tiny("get3d").model
+    cfg = _tiny("reference").model
     G = Generator(cfg)
     num_ws, batch = 6, 8
     ws = torch.zeros(batch, num_ws, 2)
@@ -256,7 +256,7 @@ def test_style_mixing_drawn_per_chunk():
         for row in mixed:  # prob 1: every chunk mixes from a cutoff in [1, num_ws)
             cut = int((row == 0).sum())
             assert 1 <= cut < num_ws and torch.equal(row, (torch.arange(num_ws) >= cut).float())
-    # per sample (get3d-plus): cutoffs differ inside a chunk for some seed
+    # per sample (plus): cutoffs differ inside a chunk for some seed
     rows = [G._style_mix(mapping, ws, torch.zeros(batch, 3), 1.0, 1.0, torch.Generator().manual_seed(s))[..., 0]
             for s in range(5)]
     assert any(not torch.equal(r[:4], r[:1].expand(4, -1)) for r in rows)
@@ -268,15 +268,15 @@ def test_style_mixing_drawn_per_chunk():
 def test_w_avg_beta_from_the_model_config():
     from get3d.networks import Generator
 
-    assert Generator(_tiny("get3d").model).mapping_geo.w_avg_beta == 0.998
-    assert Generator(_tiny("get3d-plus").model).mapping_tex.w_avg_beta == 0.995
+    assert Generator(_tiny("reference").model).mapping_geo.w_avg_beta == 0.998
+    assert Generator(_tiny("plus").model).mapping_tex.w_avg_beta == 0.995
 
 
 def test_one_get3d_training_step_runs_and_updates_w_avg_in_the_d_phase():
     from get3d.training import distributed as du
     from get3d.training.step import StepRunner
 
-    cfg = _tiny("get3d")
+    cfg = _tiny("reference")
     env = du.DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
     state = build_state(cfg, env.device)
     runner = StepRunner(state, cfg, env, 2)
@@ -304,14 +304,67 @@ def test_cli_train_variant_is_recorded_and_snapshot_rebuilds_it(tiny_data, tmp_p
     from get3d.snapshot import read_snapshot
 
     out = tmp_path / "run"
-    args = ["train", "--data", str(tiny_data), "--outdir", str(out), "--preset", "tiny", "--variant", "get3d",
+    args = ["train", "--data", str(tiny_data), "--outdir", str(out), "--preset", "tiny", "--variant", "reference",
             "--resolution", "16", "--batch", "2", "--snapshot-kimg", "0.004", "--device", "cpu", "--max-steps", "2",
             "--quiet"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     meta = read_snapshot(out / "snapshot-000000004.json")[1]
-    assert meta["config"]["train"]["variant"] == "get3d" and meta["config"]["data"]["alpha"] == "binary"
+    assert meta["config"]["train"]["variant"] == "reference" and meta["config"]["data"]["alpha"] == "binary"
     assert meta["config"]["model"]["d_architecture"] == "skip" and meta["config"]["model"]["w_avg_beta"] == 0.998
     G, cfg = load_generator(out, device="cpu")
     assert G.mapping_geo.w_avg_beta == 0.998 and cfg.train.style_mixing_group == 4
     assert not torch.equal(G.mapping_geo.w_avg, torch.zeros_like(G.mapping_geo.w_avg))  # updated in Dmain
+
+
+# ------------------------------------------------------------------------------ old names
+def test_old_variant_names_read_as_the_new_ones():
+    """'get3d' and 'get3d-plus' (the names before the rename) still work wherever a variant is read."""
+    from get3d.config import VARIANT_ALIASES, TrainConfig
+
+    assert VARIANT_ALIASES == {"get3d": "reference", "get3d-plus": "plus"} and set(VARIANT_ALIASES.values()) == set(VARIANTS)
+    for old, new in VARIANT_ALIASES.items():
+        saved = apply_variant(Config(), new).to_dict()
+        saved["train"]["variant"] = old  # a config.json or snapshot written before the rename
+        cfg = Config.from_dict(saved)
+        assert cfg.train.variant == new and cfg.to_dict() == apply_variant(Config(), new).to_dict()
+        assert TrainConfig(variant=old).variant == new
+        assert apply_variant(Config(), old).to_dict() == apply_variant(Config(), new).to_dict()
+        assert build_config("tiny", variant=old).to_dict() == build_config("tiny", variant=new).to_dict()
+    assert Config.from_dict({"train": {"variant": "nope"}}).train.variant == "nope"  # not an alias: left as is
+    with pytest.raises(Exception, match="train.variant must be one of reference, plus, got 'nope'"):
+        validate_config(Config.from_dict({"train": {"variant": "nope"}}))
+
+
+def test_run_written_with_an_old_variant_name_resumes(tiny_data, tmp_path):
+    """A run folder whose config.json and snapshot say 'get3d' (before the rename) resumes from the
+    CLI, with the old name on the command line too, and its new snapshots say 'reference'."""
+    import json
+
+    from click.testing import CliRunner
+
+    from get3d.cli import cli
+    from get3d.snapshot import list_snapshots, read_snapshot
+
+    out = tmp_path / "run"
+    common = ["--data", str(tiny_data), "--outdir", str(out), "--resolution", "16", "--batch", "2",
+              "--snapshot-kimg", "0.004", "--device", "cpu", "--quiet"]
+    result = CliRunner().invoke(cli, ["train", "--preset", "tiny", "--variant", "get3d", "--max-steps", "2", *common],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    first = list_snapshots(out)[-1]
+    assert read_snapshot(first.json_path)[1]["config"]["train"]["variant"] == "reference"
+    # Rewrite the run as the code before the rename wrote it.
+    for path in [out / "config.json", *[s.json_path for s in list_snapshots(out)]]:
+        record = json.loads(path.read_text())
+        config = record.get("config", record)
+        assert config["train"]["variant"] == "reference"
+        config["train"]["variant"] = "get3d"
+        path.write_text(json.dumps(record, indent=2))
+    result = CliRunner().invoke(cli, ["train", "--resume", "auto", "--max-steps", "4", *common],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    newest = list_snapshots(out)[-1]
+    assert newest.json_path != first.json_path
+    meta = read_snapshot(newest.json_path)[1]
+    assert meta["config"]["train"]["variant"] == "reference" and meta["config"]["model"]["d_architecture"] == "skip"

@@ -84,7 +84,7 @@ class RefineResult:
 
 def _check_prompt(prompt) -> None:
     if not isinstance(prompt, str) or not prompt.strip():
-        raise Get3dError("--prompt is empty: give the text the asset should match")
+        raise Get3dError("prompt (--prompt) is empty: give the text the asset should match")
 
 
 def _checked(options) -> RefineOptions:
@@ -367,7 +367,7 @@ class RefineRun:
         snap_dir, last_saved = self.snap_dir, self.last_saved
         saved = (f"snapshot {snap_dir / snapshot_stem(last_saved)}.json" if snap_dir is not None and last_saved
                  else "no snapshot (no --outdir)" if snap_dir is None else "no snapshot (no step done)")
-        return stop.interrupted(f"at step {step}; {saved}; continue with --resume auto")
+        return stop.interrupted(f"at step {step}; {saved}; continue with resume='auto' (--resume auto)")
 
     def finish(self) -> None:
         """The final snapshot (when a step ran) and the TensorBoard writer closed."""
@@ -472,7 +472,8 @@ def refine_checkpoint(ckpt, seed, prompt: str, model, outdir=None, options: Refi
     the cheap inputs (options, prompt, seed, the run folder) before loading anything."""
     options = _checked(options)
     _check_prompt(prompt)
-    _refuse_other_run(outdir, resume)  # before loading anything
+    make_rule(options.rule, **options.rule_options)  # the rule options' values, before loading anything
+    _refuse_other_run(outdir, resume)
     text = "" if seed is None else str(seed).strip()
     if latents is not None:  # a latents file from get3d invert replaces the seed
         asset = asset_from_checkpoint(ckpt, None, options.truncation, device, tet_res=options.tet_res,
@@ -480,8 +481,9 @@ def refine_checkpoint(ckpt, seed, prompt: str, model, outdir=None, options: Refi
         settings = dict(ckpt=str(ckpt), latents=str(latents), seed_of_asset=None, category=options.category)
         return _refine_with_model(asset, prompt, model, outdir, options, local_files_only, settings, resume, progress)
     if not text.isdigit():
-        raise Get3dError(f"seed (--seed) must be a non-negative integer, got {text!r}" if text else "--seed is empty: "
-                         "give the seed of the asset to refine, as in get3d generate --seeds")
+        raise Get3dError(f"seed (--seed) must be a non-negative integer, got {text!r}" if text else
+                         "seed (--seed) is empty: give the seed of the asset to refine (as get3d generate's "
+                         "seeds, --seeds)")
     asset = asset_from_checkpoint(ckpt, int(text), options.truncation, device, tet_res=options.tet_res,
                                   category=options.category)
     settings = dict(ckpt=str(ckpt), seed_of_asset=int(text), truncation=options.truncation, category=options.category)
@@ -498,7 +500,8 @@ def refine_mesh(mesh, prompt: str, model, outdir=None, options: RefineOptions = 
 
     options = _checked(options)
     _check_prompt(prompt)
-    _refuse_other_run(outdir, resume)  # before loading anything
+    make_rule(options.rule, **options.rule_options)  # the rule options' values, before loading anything
+    _refuse_other_run(outdir, resume)
     fit_steps = options.fit_steps
     if resume is not None and outdir is not None and (resume != "auto" or list_snapshots(Path(outdir) / "snapshots")):
         fit_steps = 0  # the snapshot holds the fitted (and refined) colour planes
