@@ -165,6 +165,15 @@ def _render_options(default_res: int, per_category_scale: bool = False):
     return decorate
 
 
+def _render_resolutions():
+    from get3d.datasets.settings import SYNTH_RESOLUTION, RenderSettings  # torch-free
+
+    return RenderSettings().resolution, SYNTH_RESOLUTION
+
+
+_RENDER_RESOLUTION, _SYNTH_RESOLUTION = _render_resolutions()  # render-dataset's and synth-data's --res
+
+
 def _report_render(summary) -> None:
     for path, reason in summary.failed:
         click.echo(f"failed: {reason}", err=True)
@@ -179,7 +188,7 @@ def _report_render(summary) -> None:
               "(the default --ref-meshes of get3d metrics).")
 @click.option("--recentre", is_flag=True, help="Centre each mesh's bounding box at the origin before scaling "
               "(GET3D's Blender script does not; ShapeNet models are already roughly centred).")
-@_render_options(default_res=1024, per_category_scale=True)
+@_render_options(default_res=_RENDER_RESOLUTION, per_category_scale=True)
 def render_dataset_cmd(mesh_dir, out_dir, category, keep_meshes, recentre, views, res, scale, seed, ambient, diffuse,
                        light_dir, unlit, workers, backend):
     """Render a folder of meshes (OBJ+MTL, GLB/GLTF, PLY, OFF, STL; ShapeNet v1/v2) into GET3D's layout.
@@ -209,7 +218,7 @@ def render_dataset_cmd(mesh_dir, out_dir, category, keep_meshes, recentre, views
 @click.option("--category", required=True, help="Procedural category: chair, vase or mushroom.")
 @click.option("--num-shapes", default=64, show_default=True, help="Number of shapes.")
 @click.option("--shape-seed", default=0, show_default=True, help="Seed of the first shape (shapes use consecutive seeds).")
-@_render_options(default_res=256)
+@_render_options(default_res=_SYNTH_RESOLUTION)
 def synth_data_cmd(out_dir, category, num_shapes, shape_seed, views, res, scale, seed, ambient, diffuse, light_dir,
                    unlit, workers, backend):
     """Generate a procedural category and render it in GET3D's layout (meshes kept in OUT_DIR/mesh/)."""

@@ -240,3 +240,49 @@ def test_finetune_cli_and_python_record_the_same_settings(tmp_path, monkeypatch)
     assert from_cli == from_python
     assert from_cli["options"] == options.to_dict() and from_cli["options"]["background"] == [0.0, 0.0, 0.0]
     assert from_cli["command"] == "finetune-text" and from_cli["steps"] == 1
+
+
+# ------------------------------------------------------------------------ render-dataset, synth-data
+@pytest.mark.parametrize("fields,message", [
+    (dict(views=0), r"settings.views \(--views\) must be >= 1, got 0"),
+    (dict(resolution=4), r"settings.resolution \(--res\) must be >= 8, got 4"),
+    (dict(scale=float("inf")), r"settings.scale \(--scale\) must be > 0, got inf"),
+    (dict(scale=0.0), r"settings.scale \(--scale\) must be > 0, got 0.0"),
+    (dict(lighting="ambient=-1"), r"settings.lighting.ambient \(--ambient\) must be a number >= 0, got -1"),
+    (dict(lighting="direction=0"), r"settings.lighting.direction \(--light-dir\) must be three finite numbers"),
+])
+def test_render_settings_check_names_the_parameter(fields, message):
+    from get3d.datasets.settings import Lighting, RenderSettings
+
+    if fields.get("lighting") == "ambient=-1":
+        fields = dict(lighting=Lighting(ambient=-1))
+    elif fields.get("lighting") == "direction=0":
+        fields = dict(lighting=Lighting(direction=(0.0, 0.0, 0.0)))
+    RenderSettings().check()
+    with pytest.raises(Get3dError, match=message):
+        RenderSettings(**fields).check()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RenderSettings().views = 3
+
+
+def test_synth_data_cli_and_python_log_the_same_settings(tmp_path):
+    from get3d.datasets.settings import SYNTH_RESOLUTION, RenderSettings
+    from get3d.datasets.synthetic_dataset import make_synthetic_dataset
+
+    assert _cli_defaults("synth-data")["res"] == SYNTH_RESOLUTION
+    assert _cli_defaults("render-dataset")["res"] == RenderSettings().resolution
+    result = CliRunner().invoke(cli, ["synth-data", str(tmp_path / "cli"), "--category", "vase", "--num-shapes", "1",
+                                      "--views", "2", "--res", "16", "--backend", "torch", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    settings = RenderSettings(views=2, resolution=16, backend="torch")
+    make_synthetic_dataset("vase", 1, tmp_path / "py", settings, workers=0, progress=False)
+    lines = {k: [json.loads(line) for line in (tmp_path / k / "render_settings.jsonl").read_text().splitlines()]
+             for k in ("cli", "py")}
+    for line in lines["cli"] + lines["py"]:
+        line.pop("mesh_dir")  # each under its own folder
+    assert lines["cli"] == lines["py"] and len(lines["cli"]) == 1
+    assert lines["cli"][0]["settings"] == settings.to_dict() and lines["cli"][0]["rendered"] == 1
+    again = CliRunner().invoke(cli, ["synth-data", str(tmp_path / "cli"), "--category", "vase", "--num-shapes", "1",
+                                     "--views", "2", "--res", "16", "--backend", "torch", "--workers", "0"])
+    assert again.exit_code == 0  # nothing new rendered: nothing logged
+    assert len((tmp_path / "cli" / "render_settings.jsonl").read_text().splitlines()) == 1

@@ -254,12 +254,7 @@ def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: Rend
     """
     from tqdm import tqdm
 
-    if settings.views < 1:
-        raise Get3dError(f"settings.views (--views) must be >= 1, got {settings.views}")
-    if settings.resolution < 8:
-        raise Get3dError(f"settings.resolution (--res) must be >= 8, got {settings.resolution}")
-    if settings.scale is not None and not settings.scale > 0:
-        raise Get3dError(f"settings.scale (--scale) must be > 0, got {settings.scale}")
+    settings.check()
     out_dir = Path(out_dir)
     sources = discover_meshes(mesh_dir, category)
     summary = RenderSummary()
@@ -301,4 +296,18 @@ def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: Rend
                 except BrokenProcessPool as err:
                     record(futures[future], f"worker process died ({err})")
     bar.close()
+    if summary.rendered or summary.failed:
+        _log_run(out_dir, mesh_dir, category, settings, summary)
     return summary
+
+
+def _log_run(out_dir: Path, mesh_dir, category, settings: RenderSettings, summary: RenderSummary) -> None:
+    """One line per run that rendered (or tried) shapes, appended to OUT/render_settings.jsonl: the
+    settings the new images were made with. A log, not one record: re-runs may add categories or
+    shapes with other settings, and each line says which run made what."""
+    import json
+
+    line = dict(mesh_dir=str(mesh_dir), category=category, settings=settings.to_dict(), rendered=summary.rendered,
+                skipped=summary.skipped, failed=len(summary.failed))
+    with open(out_dir / "render_settings.jsonl", "a") as handle:
+        handle.write(json.dumps(line) + "\n")

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from get3d.datasets.render_dataset import RenderSettings, RenderSummary, render_mesh_folder
+from get3d.datasets.settings import SYNTH_RESOLUTION
 from get3d.datasets.synthetic import category_names, generate_shape
 from get3d.errors import Get3dError
 
 
 def make_synthetic_dataset(category: str, num_shapes: int, out_dir: str | Path,
-                           settings: RenderSettings = RenderSettings(resolution=256), seed: int = 0,
+                           settings: RenderSettings = RenderSettings(resolution=SYNTH_RESOLUTION), seed: int = 0,
                            workers: int | None = None, progress: bool = True) -> RenderSummary:
     """Generate ``num_shapes`` shapes (seeds seed .. seed+num-1) and render them under ``out_dir``."""
     if category not in category_names():
