@@ -13,10 +13,12 @@ from get3d import __version__
 from get3d.categories import CAMERA_MODES, CLIP_MODELS, GET3D_TET_RES, camera_mode_help, render_scale_help
 from get3d.config import VARIANT_ALIASES, VARIANTS
 from get3d.errors import Get3dError
-from get3d.options import MODES, GenerateOptions, InterpolateOptions, MetricsOptions, TrainMetricsOptions
+from get3d.options import (MODES, GenerateOptions, GeometryDemoOptions, InterpolateOptions, MetricsOptions,
+                           TrainMetricsOptions)
 
-# generate's, interpolate's, metrics' and train --metrics' defaults, stated once in get3d.options
+# generate's, interpolate's, metrics', train --metrics' and geometry-demo's defaults, stated once in get3d.options
 _G, _I, _M, _TM = GenerateOptions(), InterpolateOptions(), MetricsOptions(), TrainMetricsOptions()
+_GD = GeometryDemoOptions()
 
 
 _THREADS_HELP = ("CPU threads for torch: auto (one per core with OpenMP's passive wait, so a busy machine does "
@@ -82,8 +84,9 @@ def cli(ctx, threads):
 
 @cli.command("geometry-demo")
 @click.option("--outdir", default="out/geometry-demo", show_default=True, help="Folder for the meshes.")
-@click.option("--res", default=64, show_default=True, help="Tet grid, named like GET3D's tet_res (64, 90, 128...).")
-@click.option("--format", "formats", default="glb,obj,ply", show_default=True, help="Comma-separated mesh formats.")
+@click.option("--res", default=_GD.res, show_default=True, type=click.IntRange(min=3),
+              help="Tet grid, named like GET3D's tet_res (64, 90, 128...).")
+@click.option("--format", "formats", default=_GD.formats, show_default=True, help="Comma-separated mesh formats.")
 @click.option("--device", default=None, help="torch device (default: cuda when available, else cpu).")
 def geometry_demo(outdir, res, formats, device):
     """Extract analytic shapes with marching tetrahedra and write them as mesh files."""

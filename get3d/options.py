@@ -20,7 +20,7 @@ from typing import Optional
 from get3d.categories import SURFACE_POINTS, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES, TRUNCATION
 from get3d.errors import Get3dError
 
-__all__ = ["GenerateOptions", "InterpolateOptions", "MetricsOptions", "TrainMetricsOptions", "MODES",
+__all__ = ["GenerateOptions", "InterpolateOptions", "MetricsOptions", "TrainMetricsOptions", "GeometryDemoOptions", "MODES",
            "IMAGE_METRICS", "GEOMETRY_METRICS", "TEXT_METRICS", "ALL_METRICS", "PROTOCOLS"]
 
 MODES = ("geometry", "texture", "both", "grid")
@@ -195,3 +195,18 @@ class TrainMetricsOptions(_Options):
         return dict(num_images=self.num_images, num_shapes=self.num_shapes, num_points=self.num_points,
                     truncation=self.truncation, seed=self.seed, batch=self.batch, protocol=self.protocol,
                     ref_meshes=self.ref_meshes)
+
+
+@dataclass(frozen=True)
+class GeometryDemoOptions(_Options):
+    """Settings of ``get3d geometry-demo`` (get3d.geometry.demo.run_geometry_demo; recorded in the
+    output folder's settings.json)."""
+
+    res: int = 64  # tet grid, named like GET3D's tet_res
+    formats: str = "glb,obj,ply"  # comma-separated mesh formats (checked by get3d.geometry.demo.parse_formats)
+
+    def check(self) -> "GeometryDemoOptions":
+        if isinstance(self.res, bool) or not isinstance(self.res, numbers.Integral):
+            raise Get3dError(f"{_name('res')} must be an integer >= 3, got {self.res!r}")
+        _at_least(self, "res", 3)
+        return self

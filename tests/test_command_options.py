@@ -286,3 +286,25 @@ def test_synth_data_cli_and_python_log_the_same_settings(tmp_path):
                                      "--views", "2", "--res", "16", "--backend", "torch", "--workers", "0"])
     assert again.exit_code == 0  # nothing new rendered: nothing logged
     assert len((tmp_path / "cli" / "render_settings.jsonl").read_text().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------- geometry-demo
+def test_geometry_demo_options_defaults_check_and_record(tmp_path):
+    import inspect
+
+    from get3d.geometry.demo import run_geometry_demo
+    from get3d.options import GeometryDemoOptions
+
+    defaults, signature = _cli_defaults("geometry-demo"), inspect.signature(run_geometry_demo).parameters
+    for name, value in GeometryDemoOptions().to_dict().items():
+        assert defaults[name] == value == signature[name].default, name
+    for options, message in ((GeometryDemoOptions(res=2), r"res \(--res\) must be >= 3, got 2"),
+                             (GeometryDemoOptions(res=8.5), r"res \(--res\) must be an integer >= 3, got 8.5")):
+        with pytest.raises(Get3dError, match=message):
+            options.check()
+    result = CliRunner().invoke(cli, ["geometry-demo", "--outdir", str(tmp_path / "cli"), "--res", "8", "--format",
+                                      "obj", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    run_geometry_demo(tmp_path / "py", res=8, formats=["obj"], device="cpu")
+    from_cli, from_python = (json.loads((tmp_path / k / "settings.json").read_text()) for k in ("cli", "py"))
+    assert from_cli == from_python == dict(command="geometry-demo", device="cpu", res=8, formats="obj")

@@ -6,6 +6,7 @@ and its volume error, so a user sees at once that the installation works.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from get3d.geometry import shapes
 from get3d.geometry.dmtet import marching_tets
 from get3d.geometry.mesh import MESH_FORMATS, Mesh
 from get3d.geometry.tets import tet_grid
+from get3d.options import GeometryDemoOptions
+
+_D = GeometryDemoOptions()  # the defaults, stated once in get3d.options
 
 # name -> (sdf function of points [N,3], analytic volume or None)
 DEMO_SHAPES = {
@@ -40,13 +44,15 @@ def parse_formats(formats: str | list[str]) -> list[str]:
     return out
 
 
-def run_geometry_demo(outdir: str | Path, res: int = 64, formats: str | list[str] = "glb,obj,ply",
+def run_geometry_demo(outdir: str | Path, res: int = _D.res, formats: str | list[str] = _D.formats,
                       device: str | None = None) -> list[dict]:
-    """Extract each demo shape on the ``res`` grid and write it in each format under ``outdir``.
+    """Extract each demo shape on the ``res`` grid and write it in each format under ``outdir``,
+    with settings.json (the options, get3d.options.GeometryDemoOptions, and the device).
 
     Returns one record per shape: name, verts, faces, closed, euler, volume_error (relative, or
     None), seconds (extraction only) and files.
     """
+    options = GeometryDemoOptions(res, ",".join(formats) if isinstance(formats, (list, tuple)) else formats).check()
     exts = parse_formats(formats)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     outdir = Path(outdir)
@@ -75,4 +81,9 @@ def run_geometry_demo(outdir: str | Path, res: int = 64, formats: str | list[str
             "seconds": seconds,
             "files": files,
         })
+    from get3d._io import atomic_write
+
+    record = dict(command="geometry-demo", device=device, **options.to_dict())
+    outdir.mkdir(parents=True, exist_ok=True)
+    atomic_write(outdir / "settings.json", (json.dumps(record, indent=2) + "\n").encode(), fsync=False)
     return records
