@@ -63,8 +63,7 @@ def parse_refine_background(value):
     try:
         return parse_background(value)
     except Get3dError as err:
-        raise Get3dError(str(err).replace("--background:", f"{_name('background')}:")
-                         .replace("is not white,", "is not random, white,")) from None
+        raise Get3dError(str(err).replace("is not white,", "is not random, white,")) from None
 
 
 # RefineOptions fields read only where an asset is loaded (refine_checkpoint, refine_mesh)
