@@ -73,6 +73,25 @@ def test_distill_2d_cli_and_python_record_the_same_settings(tmp_path, monkeypatc
             assert from_cli[name] == value, name
 
 
+
+def test_distill_2d_reruns_into_a_folder_written_before_the_options_object(tmp_path):
+    """A folder from before Distill2dOptions (no max_bad_steps, azimuth None without Perp-Neg) takes
+    the same run again; another azimuth with Perp-Neg on is still refused."""
+    from get3d.distill.playground import distill_2d
+
+    options = Distill2dOptions("sds", steps=2, every=1, seed=1)
+    distill_2d(_red_prior(), "a red square", options, tmp_path / "run")
+    path = tmp_path / "run" / "settings.json"
+    old = json.loads(path.read_text())
+    assert old["azimuth"] is None  # recorded only where it acts
+    old.pop("max_bad_steps")
+    path.write_text(json.dumps(old))
+    distill_2d(_red_prior(), "a red square", options, tmp_path / "run")  # same settings: accepted
+    distill_2d(_red_prior(), "a red square", dataclasses.replace(options, perp_neg=True, azimuth=0.0), tmp_path / "pn")
+    with pytest.raises(Get3dError, match="azimuth"):
+        distill_2d(_red_prior(), "a red square", dataclasses.replace(options, perp_neg=True, azimuth=90.0),
+                   tmp_path / "pn")
+
 # ------------------------------------------------------------------------------- metrics, train
 def test_metrics_cli_and_library_defaults_are_the_dataclass_defaults():
     import inspect

@@ -304,4 +304,6 @@ class Distill2dOptions:
         record = asdict(self)
         record["rules"] = self.rule_names()
         record["rule_options"] = {k: dict(v) for k, v in (self.rule_options or {}).items()}
+        if not self.perp_neg:  # the view azimuth only acts through Perp-Neg (and older records hold None)
+            record["azimuth"] = None
         return record
