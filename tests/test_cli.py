@@ -16,6 +16,26 @@ def test_version_and_help():
     assert result.exit_code == 0 and "geometry-demo" in result.output
 
 
+
+def test_commands_are_listed_in_the_order_of_the_readme_table():
+    """cli.py defines (and --help lists) its commands as README.md's "Which command do I want?"
+    table names them, the commands the table does not name last."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("### Which command do I want?", 1)[1].split("\n\n", 2)[1]
+    order = []
+    for name in re.findall(r"get3d ([a-z][a-z0-9-]+)", table):
+        if name in cli.commands and name not in order:
+            order.append(name)
+    assert len(order) >= 12
+    listed = cli.list_commands(None)
+    assert listed[:len(order)] == order
+    help_text = CliRunner().invoke(cli, ["--help"]).output
+    positions = [help_text.index(f"\n  {name} ") for name in listed]
+    assert positions == sorted(positions)
+
 def test_geometry_demo_writes_closed_meshes(tmp_path):
     result = CliRunner().invoke(cli, ["geometry-demo", "--outdir", str(tmp_path), "--res", "20", "--format", "glb,obj"])
     assert result.exit_code == 0, result.output
