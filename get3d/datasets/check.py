@@ -45,6 +45,8 @@ def check_dataset(root: str | Path, category: str | list[str] | None = None, spl
     """
     from tqdm import tqdm
 
+    if workers is not None and not (isinstance(workers, int) and workers >= 1):
+        raise Get3dError(f"workers (--workers) must be >= 1, got {workers!r}")
     root = Path(root)
     img_root = root / "img"
     if not img_root.is_dir():

@@ -242,6 +242,12 @@ def _render_task(source: MeshSource, out_dir: Path, settings: RenderSettings,
                 0.0)
 
 
+def check_workers(workers) -> None:
+    """``workers`` of render_mesh_folder: None (the default) or an int >= 0 (0: in this process)."""
+    if workers is not None and not (isinstance(workers, int) and workers >= 0):
+        raise Get3dError(f"workers (--workers) must be >= 0 (0: render in this process), got {workers!r}")
+
+
 def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: RenderSettings = RenderSettings(),
                        category: str | None = None, workers: int | None = None, progress: bool = True,
                        warn=None) -> RenderSummary:
@@ -255,6 +261,7 @@ def render_mesh_folder(mesh_dir: str | Path, out_dir: str | Path, settings: Rend
     from tqdm import tqdm
 
     settings.check()
+    check_workers(workers)
     out_dir = Path(out_dir)
     sources = discover_meshes(mesh_dir, category)
     summary = RenderSummary()

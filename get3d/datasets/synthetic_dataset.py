@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from get3d.datasets.render_dataset import RenderSettings, RenderSummary, render_mesh_folder
+from get3d.datasets.render_dataset import RenderSettings, RenderSummary, check_workers, render_mesh_folder
 from get3d.datasets.settings import SYNTH_RESOLUTION
 from get3d.datasets.synthetic import category_names, generate_shape
 from get3d.errors import Get3dError
@@ -24,6 +24,7 @@ def make_synthetic_dataset(category: str, num_shapes: int, out_dir: str | Path,
         raise Get3dError(f"category (--category): unknown category {category!r}; choose from {', '.join(category_names())}")
     if num_shapes < 1:
         raise Get3dError(f"num_shapes (--num-shapes) must be >= 1, got {num_shapes}")
+    check_workers(workers)  # before any mesh is written
     mesh_dir = Path(out_dir) / "mesh" / category
     mesh_dir.mkdir(parents=True, exist_ok=True)
     for shape_seed in range(seed, seed + num_shapes):

@@ -146,6 +146,8 @@ def load_images(paths: Sequence, resolution: int, background=None, tolerance: fl
     """Image files -> (rgb [V,3,S,S] on black, mask [V,1,S,S]); see the module docstring."""
     if not paths:
         raise Get3dError("images (--image): give at least one image")
+    if not (isinstance(tolerance, (int, float)) and 0 <= tolerance <= 1):  # a max-channel distance in [0, 1]
+        raise Get3dError(f"tolerance (--key-tolerance) must be in [0, 1], got {tolerance!r}")
     background = parse_colour(background) if background is not None else None
     views = [_image_views(Path(p), int(resolution), background, tolerance) for p in paths]
     return torch.stack([v[0] for v in views]), torch.stack([v[1] for v in views])
