@@ -5,6 +5,7 @@ README.md's "Which command do I want?" table, then the geometry tools; a command
 sit right above the first command that uses them."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -50,8 +51,6 @@ def _threads_option():
 def _options_from_flags(cls):
     """An options dataclass built from the running command's flags whose names are its fields
     (the others keep the dataclass defaults, which the flags show): one place maps flags to fields."""
-    import dataclasses
-
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in click.get_current_context().params.items() if k in names})
 
@@ -859,16 +858,9 @@ def refine_cmd(ckpt, seed, latents, mesh, prompt, negative_prompt, rule, model, 
     if outdir is None:  # one folder per asset: refining two assets never meets "already holds a run"
         outdir = (_default_outdir("refine", mesh) if mesh is not None else
                   Path(f"{_default_outdir('refine', ckpt)}-seed{str(seed).strip()}"))
-    rule = str(rule).strip().lower()
-    options = RefineOptions(
-        rule=rule, steps=steps, negative_prompt=negative_prompt,
-        rule_options=collect_rule_options(rule_flags, [rule], guidance)[rule], lr_sdf=lr_sdf,
-        lr_deformation=lr_deformation, lr_texture=lr_texture, sdf_reg_weight=sdf_reg_weight,
-        laplacian_weight=laplacian_weight, geometry_only=geometry_only, texture_only=texture_only, batch=batch,
-        render_res=render_res, background=background, perp_neg=perp_neg, snapshot_every=snapshot_every,
-        export_every=export_every, max_bad_steps=max_bad_steps, run_seed=run_seed, texture_res=texture_res,
-        preview_res=preview_res, tensorboard=tensorboard, truncation=truncation, tet_res=tet_res, plane_res=plane_res,
-        fit_steps=fit_steps, category=category)
+    options = _options_from_flags(RefineOptions)  # flags named as the fields; the rest are the defaults
+    rule_options = collect_rule_options(rule_flags, [options.rule], guidance)[options.rule]
+    options = dataclasses.replace(options, rule_options=rule_options)
     local_files_only = True if offline else None
     if mesh is not None:
         result = refine_mesh(mesh, prompt, model, outdir, options, device=device, local_files_only=local_files_only,

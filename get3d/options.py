@@ -20,7 +20,7 @@ from typing import Optional
 from get3d.categories import SURFACE_POINTS, TRAIN_METRIC_IMAGES, TRAIN_METRIC_SHAPES, TRUNCATION
 from get3d.errors import Get3dError
 
-__all__ = ["GenerateOptions", "InterpolateOptions", "MetricsOptions", "TrainMetricsOptions", "GeometryDemoOptions", "MODES",
+__all__ = ["param_name", "GenerateOptions", "InterpolateOptions", "MetricsOptions", "TrainMetricsOptions", "GeometryDemoOptions", "MODES",
            "IMAGE_METRICS", "GEOMETRY_METRICS", "TEXT_METRICS", "ALL_METRICS", "PROTOCOLS"]
 
 MODES = ("geometry", "texture", "both", "grid")
@@ -31,7 +31,7 @@ ALL_METRICS = IMAGE_METRICS + GEOMETRY_METRICS + TEXT_METRICS
 PROTOCOLS = ("get3d", "dataset")
 
 
-def _name(field: str, flags: Optional[dict] = None) -> str:
+def param_name(field: str, flags: Optional[dict] = None) -> str:
     """``field (--flag)``: the flag is ``--field-with-dashes`` unless ``flags`` names another
     (or None: a library-only setting, named alone)."""
     flag = (flags or {}).get(field, f"--{field.replace('_', '-')}")
@@ -41,13 +41,13 @@ def _name(field: str, flags: Optional[dict] = None) -> str:
 def _at_least(options, field: str, low) -> None:
     value = getattr(options, field)
     if not (isinstance(value, numbers.Real) and value >= low):
-        raise Get3dError(f"{_name(field, getattr(options, '_FLAGS', None))} must be >= {low}, got {value!r}")
+        raise Get3dError(f"{param_name(field, getattr(options, '_FLAGS', None))} must be >= {low}, got {value!r}")
 
 
 def _finite(options, field: str) -> None:
     value = getattr(options, field)
     if not (isinstance(value, (int, float)) and abs(value) < float("inf")):
-        raise Get3dError(f"{_name(field, getattr(options, '_FLAGS', None))} must be a finite number, got {value!r}")
+        raise Get3dError(f"{param_name(field, getattr(options, '_FLAGS', None))} must be a finite number, got {value!r}")
 
 
 def parse_metric_names(text, flags: Optional[dict] = None) -> list[str]:
@@ -55,15 +55,15 @@ def parse_metric_names(text, flags: Optional[dict] = None) -> list[str]:
     names = [m.strip().lower() for m in (text.split(",") if isinstance(text, str) else text) if str(m).strip()]
     bad = [m for m in names if m not in ALL_METRICS]
     if not names:
-        raise Get3dError(f"{_name('metrics', flags)}: give at least one of {', '.join(ALL_METRICS)}, got {text!r}")
+        raise Get3dError(f"{param_name('metrics', flags)}: give at least one of {', '.join(ALL_METRICS)}, got {text!r}")
     if bad:
-        raise Get3dError(f"{_name('metrics', flags)}: unknown metric {bad[0]!r}; choose from {', '.join(ALL_METRICS)}")
+        raise Get3dError(f"{param_name('metrics', flags)}: unknown metric {bad[0]!r}; choose from {', '.join(ALL_METRICS)}")
     return names
 
 
 def check_protocol(protocol, flags: Optional[dict] = None) -> None:
     if protocol not in PROTOCOLS:
-        raise Get3dError(f"{_name('protocol', flags)} must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        raise Get3dError(f"{param_name('protocol', flags)} must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
 
 
 class _Options:
@@ -111,7 +111,7 @@ class InterpolateOptions(_Options):
 
     def check(self) -> "InterpolateOptions":
         if self.mode not in MODES:
-            raise Get3dError(f"{_name('mode')} must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise Get3dError(f"{param_name('mode')} must be one of {', '.join(MODES)}, got {self.mode!r}")
         _at_least(self, "steps", 2)
         _finite(self, "truncation")
         _at_least(self, "resolution", 8)
@@ -145,7 +145,7 @@ class MetricsOptions(_Options):
         _finite(self, "truncation")
         _at_least(self, "batch", 1)
         if not isinstance(self.seed, numbers.Integral):
-            raise Get3dError(f"{_name('seed', getattr(self, '_FLAGS', None))} must be an integer, got {self.seed!r}")
+            raise Get3dError(f"{param_name('seed', getattr(self, '_FLAGS', None))} must be an integer, got {self.seed!r}")
         # A count only matters (and is only checked) when a metric that uses it runs.
         for field, used in (("num_images", IMAGE_METRICS), ("num_shapes", GEOMETRY_METRICS),
                             ("num_points", GEOMETRY_METRICS), ("clip_images", TEXT_METRICS),
@@ -207,6 +207,6 @@ class GeometryDemoOptions(_Options):
 
     def check(self) -> "GeometryDemoOptions":
         if isinstance(self.res, bool) or not isinstance(self.res, numbers.Integral):
-            raise Get3dError(f"{_name('res')} must be an integer >= 3, got {self.res!r}")
+            raise Get3dError(f"{param_name('res')} must be an integer >= 3, got {self.res!r}")
         _at_least(self, "res", 3)
         return self

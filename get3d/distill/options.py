@@ -19,13 +19,10 @@ from typing import Optional
 
 from get3d.categories import GET3D_TET_RES, TRUNCATION
 from get3d.errors import Get3dError
+from get3d.options import param_name
 
 __all__ = ["ASSET_FIELDS", "RefineOptions", "ViewRanges", "parse_refine_background", "SDSOptions", "ISMOptions",
            "SDIOptions", "RULE_OPTIONS", "Distill2dOptions"]
-
-
-def _name(field_name: str) -> str:
-    return f"{field_name} (--{field_name.replace('_', '-')})"
 
 
 @dataclass
@@ -119,35 +116,35 @@ class RefineOptions:
     def check(self) -> "RefineOptions":
         """Raise a Get3dError naming the first bad setting; -> self."""
         if self.rule not in RULE_OPTIONS:
-            raise Get3dError(f"{_name('rule')}: unknown rule {self.rule!r}; choose from {', '.join(RULE_OPTIONS)}")
+            raise Get3dError(f"{param_name('rule')}: unknown rule {self.rule!r}; choose from {', '.join(RULE_OPTIONS)}")
         if self.steps < 0:
-            raise Get3dError(f"{_name('steps')} must be >= 0, got {self.steps}")
+            raise Get3dError(f"{param_name('steps')} must be >= 0, got {self.steps}")
         if self.geometry_only and self.texture_only:
-            raise Get3dError(f"{_name('geometry_only')} and {_name('texture_only')} exclude each other "
+            raise Get3dError(f"{param_name('geometry_only')} and {param_name('texture_only')} exclude each other "
                              "(nothing would train)")
         if self.batch < 1:
-            raise Get3dError(f"{_name('batch')} must be >= 1, got {self.batch}")
+            raise Get3dError(f"{param_name('batch')} must be >= 1, got {self.batch}")
         if self.snapshot_every < 1:
-            raise Get3dError(f"{_name('snapshot_every')} must be >= 1, got {self.snapshot_every}")
+            raise Get3dError(f"{param_name('snapshot_every')} must be >= 1, got {self.snapshot_every}")
         if self.export_every < 0:
-            raise Get3dError(f"{_name('export_every')} must be >= 0, got {self.export_every}")
+            raise Get3dError(f"{param_name('export_every')} must be >= 0, got {self.export_every}")
         if self.render_res is not None and self.render_res < 8:
-            raise Get3dError(f"{_name('render_res')} must be >= 8, got {self.render_res}")
+            raise Get3dError(f"{param_name('render_res')} must be >= 8, got {self.render_res}")
         # Output and asset-loading sizes (formats, backend and category are checked where they are used).
         for name, low in (("max_bad_steps", 1), ("texture_res", 8), ("preview_res", 8), ("turntable_frames", 0),
                           ("mesh_tet_res", 1), ("plane_res", 1), ("fit_steps", 0)):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= low):
-                raise Get3dError(f"{_name(name)} must be an integer >= {low}, got {value!r}")
+                raise Get3dError(f"{param_name(name)} must be an integer >= {low}, got {value!r}")
         if self.tet_res is not None and not (isinstance(self.tet_res, int) and self.tet_res >= 1):
-            raise Get3dError(f"{_name('tet_res')} must be an integer >= 1, got {self.tet_res!r}")
+            raise Get3dError(f"{param_name('tet_res')} must be an integer >= 1, got {self.tet_res!r}")
         if not (isinstance(self.truncation, (int, float)) and math.isfinite(self.truncation)):
-            raise Get3dError(f"{_name('truncation')} must be a finite number, got {self.truncation!r}")
+            raise Get3dError(f"{param_name('truncation')} must be a finite number, got {self.truncation!r}")
         # Learning rates and loss weights: finite and >= 0 (0 freezes / switches off; < 0 would climb).
         for name in ("lr_sdf", "lr_deformation", "lr_texture", "sdf_reg_weight", "laplacian_weight"):
             value = getattr(self, name)
             if not (math.isfinite(float(value)) and float(value) >= 0):
-                raise Get3dError(f"{_name(name)} must be a number >= 0, got {value}")
+                raise Get3dError(f"{param_name(name)} must be a number >= 0, got {value}")
         known = {f.name for f in dataclasses.fields(RULE_OPTIONS[self.rule])}
         unknown = sorted(set(self.rule_options or {}) - known)
         if unknown:  # their values are checked where the rule is made (get3d.distill.rules.make_rule)
@@ -155,7 +152,7 @@ class RefineOptions:
                              f"{unknown[0].replace('_', '-')}); options: {', '.join(sorted(known))}")
         parse_refine_background(self.background)
         if self.perp_neg and not self.view_prompts:
-            raise Get3dError(f"{_name('perp_neg')} needs the view-dependent prompts (view_prompts; its negatives "
+            raise Get3dError(f"{param_name('perp_neg')} needs the view-dependent prompts (view_prompts; its negatives "
                              "are the other views' prompts)")
         if not isinstance(self.views, ViewRanges):
             raise Get3dError(f"views must be a ViewRanges, got {type(self.views).__name__}")

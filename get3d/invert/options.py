@@ -11,7 +11,7 @@ from typing import Optional
 
 from get3d.categories import SURFACE_POINTS, TRUNCATION
 from get3d.errors import Get3dError
-from get3d.options import _at_least, _name
+from get3d.options import _at_least, param_name
 
 __all__ = ["InvertOptions", "TUNE_STEPS", "KEY_TOLERANCE", "MESH_VIEWS", "MESH_SCALE", "FORMATS", "TEXTURE_RES"]
 
@@ -66,11 +66,11 @@ class InvertOptions:
         for name in ("lr", "lr_camera", "tune_lr"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
-                raise Get3dError(f"{_name(name, self._FLAGS)} must be > 0, got {value!r}")
+                raise Get3dError(f"{param_name(name, self._FLAGS)} must be > 0, got {value!r}")
         for name in ("w_silhouette", "w_colour", "w_chamfer", "w_prior", "w_locality"):
             _at_least(self, name, 0)
         if not (isinstance(self.truncation, (int, float)) and math.isfinite(self.truncation)):
-            raise Get3dError(f"{_name('truncation', self._FLAGS)} must be a finite number, got {self.truncation!r}")
+            raise Get3dError(f"{param_name('truncation', self._FLAGS)} must be a finite number, got {self.truncation!r}")
         if len(self.elevation_range) != 2:
             raise Get3dError(f"elevation_range must be (low, high) in degrees, got {self.elevation_range!r}")
         return self

@@ -41,6 +41,11 @@ def parse_metrics(text: str | list[str]) -> list[str]:
     return parse_metric_names(text)
 
 
+def _checked_options(metrics, **settings) -> MetricsOptions:
+    """evaluate's and evaluate_generator's keyword settings as one checked MetricsOptions (by name)."""
+    return MetricsOptions(metrics=",".join(parse_metrics(metrics)), **settings).check()
+
+
 def dataset_cameras(data_dir: str | Path, category: str | None = None,
                     split_file: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All (rotation, elevation) pairs of a dataset's views, in degrees: the fake-camera pool."""
@@ -164,8 +169,9 @@ def evaluate(ckpt, data_dir: str | Path | None = None, metrics=_M.metrics, num_i
     from get3d.checkpoint import load_generator
     from get3d.official import is_official_checkpoint
 
-    options = MetricsOptions(",".join(parse_metrics(metrics)), num_images, num_shapes, truncation, num_points, seed,
-                             batch, clip_images, clip_views, protocol).check()  # before loading anything
+    options = _checked_options(metrics, num_images=num_images, num_shapes=num_shapes, truncation=truncation,
+                               num_points=num_points, seed=seed, batch=batch, clip_images=clip_images,
+                               clip_views=clip_views, protocol=protocol)  # before loading anything
     names = options.metric_names()
     encoders = None
     if "clip" in names:
@@ -222,8 +228,9 @@ def evaluate_generator(generator, config, data_dir: str | Path | None, metrics=_
     from get3d.metrics.fid import image_metrics
     from get3d.metrics.geometry import geometry_metrics
 
-    options = MetricsOptions(",".join(parse_metrics(metrics)), num_images, num_shapes, truncation, num_points, seed,
-                             batch, clip_images, clip_views, protocol).check()
+    options = _checked_options(metrics, num_images=num_images, num_shapes=num_shapes, truncation=truncation,
+                               num_points=num_points, seed=seed, batch=batch, clip_images=clip_images,
+                               clip_views=clip_views, protocol=protocol)
     names = options.metric_names()
     gen_device = next(generator.parameters()).device
     category = category or config.data.category

@@ -15,7 +15,7 @@ from typing import Optional
 
 from get3d.categories import TRUNCATION
 from get3d.errors import Get3dError
-from get3d.options import _at_least, _name
+from get3d.options import _at_least, param_name
 
 __all__ = ["BACKGROUNDS", "GROUPS", "FinetuneOptions", "background_text", "check_prompts", "parse_background",
            "parse_weights"]
@@ -89,7 +89,7 @@ class FinetuneOptions:
         return self
 
     def _label(self, field: str) -> str:
-        return _name(field, self._FLAGS)
+        return param_name(field, self._FLAGS)
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
